@@ -1,0 +1,100 @@
+"""Cache of processed datasets, keyed by the content hash of every source file and the options.
+
+A cache entry is a folder of plain ``.npy`` files plus ``meta.json`` (no pickles), written to a
+temporary folder and renamed into place, so a crash never leaves a half-written entry.  Entries
+live in ``<data root>/.mmgraph_cache/`` or, when the data folder is read-only, in
+``$MMGRAPH_CACHE`` (default ``~/.cache/mmgraph``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from mmgraph.data.records import BagOfWords, RecData
+
+FORMAT_VERSION = 1
+
+
+def file_digest(path: Path, chunk: int = 1 << 23) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def cache_key(kind: str, files: list[Path], options: dict) -> str:
+    payload = {"kind": kind, "version": FORMAT_VERSION, "options": options,
+               "files": {p.name: file_digest(p) for p in sorted(files)}}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:24]
+
+
+def cache_root(data_root: Path) -> Path:
+    """``<data_root>/.mmgraph_cache`` when writable, else the user cache folder."""
+    local = data_root / ".mmgraph_cache"
+    try:
+        # Respect a folder marked read-only even when running as root (os.access says yes).
+        if not os.access(data_root, os.W_OK) or not data_root.stat().st_mode & 0o222:
+            raise PermissionError(data_root)
+        local.mkdir(exist_ok=True)
+        probe = tempfile.NamedTemporaryFile(dir=local, prefix=".probe-", delete=True)
+        probe.close()
+        return local
+    except OSError:
+        fallback = Path(os.environ.get("MMGRAPH_CACHE", Path.home() / ".cache" / "mmgraph"))
+        fallback.mkdir(parents=True, exist_ok=True)
+        return fallback
+
+
+def save(rec: RecData, folder: Path) -> None:
+    """Write ``rec`` to ``folder`` atomically (temporary folder + rename)."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}.tmp-"))
+    try:
+        arrays = {"train": rec.train, "val": rec.val, "test": rec.test}
+        arrays |= {f"feat.{m}": x for m, x in rec.features.items()}
+        arrays |= {f"bag.{m}": b.index for m, b in rec.bags.items()}
+        if rec.user_ids is not None:
+            arrays["user_ids"] = rec.user_ids
+        if rec.item_ids is not None:
+            arrays["item_ids"] = rec.item_ids
+        for key, arr in arrays.items():
+            np.save(tmp / f"{key}.npy", np.asarray(arr), allow_pickle=False)
+        meta = {"name": rec.name, "num_users": rec.num_users, "num_items": rec.num_items,
+                "features": list(rec.features), "bags": {m: b.num_words for m, b in rec.bags.items()},
+                "synthetic": rec.synthetic, "source": rec.source,
+                "split_protocol": rec.split_protocol, "notes": rec.notes,
+                "file_counts": rec.file_counts,
+                "arrays": sorted(arrays)}
+        (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
+        try:
+            os.rename(tmp, folder)
+        except OSError:  # another process filled the entry first; theirs is as good
+            shutil.rmtree(tmp, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def load(folder: Path) -> RecData | None:
+    """Read a cache entry, or ``None`` when it is absent or unreadable (then it is rebuilt)."""
+    try:
+        meta = json.loads((folder / "meta.json").read_text())
+        arr = {k: np.load(folder / f"{k}.npy", allow_pickle=False) for k in meta["arrays"]}
+    except (OSError, ValueError, KeyError):
+        return None
+    return RecData(
+        name=meta["name"], num_users=meta["num_users"], num_items=meta["num_items"],
+        train=arr["train"], val=arr["val"], test=arr["test"],
+        features={m: arr[f"feat.{m}"] for m in meta["features"]},
+        bags={m: BagOfWords(arr[f"bag.{m}"], n) for m, n in meta["bags"].items()},
+        user_ids=arr.get("user_ids"), item_ids=arr.get("item_ids"), synthetic=meta["synthetic"],
+        source=meta["source"], split_protocol=meta["split_protocol"], notes=meta["notes"],
+        file_counts=meta["file_counts"])

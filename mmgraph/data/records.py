@@ -1,0 +1,222 @@
+"""Validated interaction and feature arrays: the one shape every loader produces.
+
+Each on-disk format is parsed into plain numpy arrays and handed to :func:`build_records`, which
+checks ids and features, repairs what can be repaired safely (duplicates, held-out users without
+training items) and records each repair as a note.  :func:`mmgraph.data.to_hetero` turns the
+result into a :class:`~torch_geometric.data.HeteroData`.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from typing import Mapping
+
+import numpy as np
+
+from mmgraph.errors import DataError, DataWarning
+
+SPLITS = ("train", "val", "test")
+SPLIT_TITLES = {"train": "training", "val": "validation", "test": "test"}
+
+
+@dataclass
+class BagOfWords:
+    """A text modality stored as (item, word) index pairs, as MMGCN's TikTok ``feat_t.pt``.
+
+    ``index`` is int64 ``[2, n]``: row 0 item ids, row 1 word ids; a model learns word embeddings
+    and averages them per item.
+    """
+
+    index: np.ndarray
+    num_words: int
+
+
+@dataclass
+class RecData:
+    """A recommendation dataset as validated arrays (no torch modules, no files).
+
+    Interactions are int64 ``[2, E]`` arrays of (user, item) with 0-based contiguous ids.
+    ``user_ids`` / ``item_ids`` map those ids back to the raw ids of the source (``None`` when
+    the source already used contiguous ids).  ``notes`` lists the repairs made while loading.
+    """
+
+    name: str
+    num_users: int
+    num_items: int
+    train: np.ndarray
+    val: np.ndarray
+    test: np.ndarray
+    features: dict[str, np.ndarray] = field(default_factory=dict)
+    bags: dict[str, BagOfWords] = field(default_factory=dict)
+    user_ids: np.ndarray | None = None
+    item_ids: np.ndarray | None = None
+    synthetic: bool = False
+    source: str = ""
+    split_protocol: str = "fixed split from the source files"
+    notes: list[str] = field(default_factory=list)
+    # Interactions per split as the source held them, before repairs.
+    file_counts: dict[str, int] = field(default_factory=dict)
+    # Ground truth of a synthetic stand-in (item types, modality reliability, latent factors), for
+    # analysis only: never part of the graph a model sees.
+    planted: dict[str, np.ndarray] | None = None
+
+    @property
+    def modalities(self) -> list[str]:
+        return list(self.features) + list(self.bags)
+
+    def split(self, name: str) -> np.ndarray:
+        return {"train": self.train, "val": self.val, "test": self.test}[name]
+
+    def warn_notes(self) -> None:
+        """Emit each repair note as a :class:`~mmgraph.errors.DataWarning`."""
+        for note in self.notes:
+            warnings.warn(f"{self.name}: {note}", DataWarning, stacklevel=3)
+
+
+def _as_pairs(pairs, where: str) -> np.ndarray:
+    arr = np.asarray(pairs)
+    if arr.ndim != 2 or arr.shape[0] != 2:
+        raise DataError(f"{where}: expected (user, item) pairs of shape [2, E], got {arr.shape}")
+    if arr.size and not np.issubdtype(arr.dtype, np.integer):
+        if not np.issubdtype(arr.dtype, np.floating) or not np.all(np.isfinite(arr)) or np.any(arr != np.round(arr)):
+            raise DataError(f"{where}: ids must be integers, found dtype {arr.dtype}; "
+                            "store user and item ids as integers")
+    return arr.astype(np.int64, copy=False)
+
+
+def check_ids(ids: np.ndarray, count: int, what: str, where: str, fix: str = "") -> None:
+    """Raise a :class:`DataError` naming ``where`` if ``ids`` leave ``[0, count)``."""
+    if ids.size == 0:
+        return
+    lo, hi = int(ids.min()), int(ids.max())
+    if lo < 0:
+        raise DataError(f"{where}: negative {what} id {lo}; ids must be 0-based non-negative integers")
+    if hi >= count:
+        raise DataError(f"{where}: {what} id {hi} is out of range for {count} {what}s"
+                        + (f"; {fix}" if fix else ""))
+
+
+def check_features(x, name: str, num_items: int, where: str) -> np.ndarray:
+    """Validate one dense modality matrix and return it as C-contiguous float32 ``[I, D]``."""
+    x = np.asarray(x)
+    if x.ndim != 2:
+        raise DataError(f"{where}: {name} features must be a 2-D [items, dim] matrix, got shape "
+                        f"{x.shape}; reshape it to one row per item")
+    if not (np.issubdtype(x.dtype, np.floating) or np.issubdtype(x.dtype, np.integer)):
+        raise DataError(f"{where}: {name} features have dtype {x.dtype}; save them as a float array")
+    if x.shape[0] != num_items:
+        raise DataError(f"{where}: {name} features have {x.shape[0]} rows but the dataset has "
+                        f"{num_items} items; there must be one row per item id")
+    if x.shape[1] == 0:
+        raise DataError(f"{where}: {name} features have 0 columns")
+    # float16 sums overflow, float64 doubles memory for no gain in recommendation models.
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    for start in range(0, x.shape[0], 16384):  # chunked: no [I, D] boolean temporary
+        block = x[start:start + 16384]
+        if not np.isfinite(block).all():
+            row = start + int(np.nonzero(~np.isfinite(block).all(axis=1))[0][0])
+            raise DataError(f"{where}: {name} features contain NaN or inf (first at item row {row}); "
+                            "clean or impute them before loading")
+    return x
+
+
+def _unique_pairs(pairs: np.ndarray, num_items: int) -> tuple[np.ndarray, np.ndarray, int]:
+    keys = pairs[0] * np.int64(num_items) + pairs[1]
+    uniq = np.unique(keys)
+    return np.stack([uniq // num_items, uniq % num_items]), uniq, keys.size - uniq.size
+
+
+def build_records(
+    name: str,
+    *,
+    num_users: int,
+    num_items: int,
+    train,
+    val,
+    test,
+    features: Mapping[str, np.ndarray] | None = None,
+    bags: Mapping[str, BagOfWords] | None = None,
+    files: Mapping[str, str] | None = None,
+    user_ids: np.ndarray | None = None,
+    item_ids: np.ndarray | None = None,
+    synthetic: bool = False,
+    source: str = "",
+    notes: list[str] | None = None,
+    split_protocol: str = "fixed split from the source files",
+    drop_unseen_users: bool = True,
+) -> RecData:
+    """Validate raw arrays and return a :class:`RecData`.
+
+    Errors (one line, naming the file from ``files``): ids negative or out of range, feature
+    rows != ``num_items``, non-2-D or non-finite features, an empty split.  Repairs (recorded in
+    ``notes``): duplicate interactions removed, held-out pairs that are also training pairs
+    removed, and held-out interactions of users with no training interaction dropped (as MMRec
+    does) unless ``drop_unseen_users=False``.  Interactions come back sorted by (user, item).
+    """
+    files = dict(files or {})
+    notes = list(notes or [])
+    where = {s: files.get(s, f"{name} {SPLIT_TITLES[s]} interactions") for s in SPLITS}
+    if num_users <= 0 or num_items <= 0:
+        raise DataError(f"{files.get('train', name)}: the dataset has {num_users} users and "
+                        f"{num_items} items; it needs at least one of each")
+
+    splits, file_counts = {}, {}
+    for s, pairs in zip(SPLITS, (train, val, test)):
+        arr = _as_pairs(pairs, where[s])
+        file_counts[s] = int(arr.shape[1])
+        check_ids(arr[0], num_users, "user", where[s])
+        check_ids(arr[1], num_items, "item", where[s],
+                  "item ids must be row indices of the feature files")
+        arr, keys, dups = _unique_pairs(arr, num_items)
+        if dups:
+            notes.append(f"removed {dups:,} duplicate {SPLIT_TITLES[s]} interactions ({where[s]})")
+        splits[s] = (arr, keys)
+
+    train_arr, train_keys = splits["train"]
+    if train_arr.shape[1] == 0:
+        raise DataError(f"{where['train']}: the training split is empty; it needs at least one "
+                        "(user, item) interaction")
+    has_train = np.zeros(num_users, dtype=bool)
+    has_train[train_arr[0]] = True
+    out = {"train": train_arr}
+    for s in ("val", "test"):
+        arr, keys = splits[s]
+        in_train = np.isin(keys, train_keys, assume_unique=True)
+        if in_train.any():
+            notes.append(f"removed {int(in_train.sum()):,} {SPLIT_TITLES[s]} interactions that are "
+                         f"also training interactions ({where[s]})")
+            arr = arr[:, ~in_train]
+        unseen = ~has_train[arr[0]]
+        if unseen.any() and drop_unseen_users:
+            users = np.unique(arr[0, unseen]).size
+            notes.append(f"dropped {int(unseen.sum()):,} {SPLIT_TITLES[s]} interactions of {users:,} "
+                         f"users with no training interaction ({where[s]})")
+            arr = arr[:, ~unseen]
+        if arr.shape[1] == 0:
+            raise DataError(f"{where[s]}: the {SPLIT_TITLES[s]} split is empty (after removing users "
+                            "without training interactions); give it held-out interactions")
+        out[s] = arr
+
+    feats = {}
+    for m, x in (features or {}).items():
+        feats[m] = check_features(x, m, num_items, files.get(m, f"{name} {m} features"))
+    checked_bags = {}
+    for m, bag in (bags or {}).items():
+        src = files.get(m, f"{name} {m} words")
+        idx = _as_pairs(bag.index, src)
+        check_ids(idx[0], num_items, "item", src)
+        check_ids(idx[1], bag.num_words, "word", src)
+        if idx.shape[1] == 0:
+            raise DataError(f"{src}: the {m} bag of words is empty")
+        checked_bags[m] = BagOfWords(idx, int(bag.num_words))
+
+    for ids, count, what in ((user_ids, num_users, "user"), (item_ids, num_items, "item")):
+        if ids is not None and len(ids) != count:
+            raise DataError(f"{name}: {what} id map has {len(ids)} entries for {count} {what}s")
+
+    return RecData(name=name, num_users=int(num_users), num_items=int(num_items),
+                   train=out["train"], val=out["val"], test=out["test"], features=feats,
+                   bags=checked_bags, user_ids=user_ids, item_ids=item_ids, synthetic=synthetic,
+                   source=source, split_protocol=split_protocol, notes=notes,
+                   file_counts=file_counts)

@@ -1,0 +1,145 @@
+"""One entry point for every dataset: a known name, a folder in any supported format, or a
+synthetic stand-in, optionally preprocessed and cached.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from torch_geometric.data import HeteroData
+
+from mmgraph.data import cache, features as feats
+from mmgraph.data.catalog import CATALOG, SYNTHETIC_NAMES
+from mmgraph.data.generic import generic_dir_files, load_generic_dir
+from mmgraph.data.hetero import to_hetero
+from mmgraph.data.mmgcn import (FEATURE_FILES, MMGCN_FILES, is_mmgcn_dir, is_toy_dir, load_metammf_toy,
+                                load_mmgcn)
+from mmgraph.data.mmrec import is_mmrec_dir, load_mmrec
+from mmgraph.data.records import RecData
+from mmgraph.data.synthetic import make_synthetic
+from mmgraph.errors import DataError
+
+FORMATS = ("mmgcn", "mmrec", "metammf-toy", "generic")
+
+
+def datasets_dir() -> Path:
+    """``$MMGRAPH_DATASETS``, else the checkout's ``datasets/`` folder, else ``./datasets``."""
+    if "MMGRAPH_DATASETS" in os.environ:
+        return Path(os.environ["MMGRAPH_DATASETS"])
+    checkout = Path(__file__).resolve().parents[2] / "datasets"
+    return checkout if checkout.is_dir() else Path("datasets")
+
+
+def default_root(name: str) -> Path:
+    return datasets_dir() / name
+
+
+def detect_format(root: Path) -> str | None:
+    """The format of the files in ``root`` (one of :data:`FORMATS`), or ``None``."""
+    if is_mmgcn_dir(root):
+        return "mmgcn"
+    if is_mmrec_dir(root):
+        return "mmrec"
+    if is_toy_dir(root):
+        return "metammf-toy"
+    if generic_dir_files(root)[0] is not None:
+        return "generic"
+    return None
+
+
+def _missing_message(name: str, root: Path) -> str:
+    spec = CATALOG.get(name)
+    if spec is not None:
+        files = ", ".join(spec.files)
+        hint = f" or --synthetic for a generated stand-in" if name in SYNTHETIC_NAMES else ""
+        readme = default_root(name) / "README.md"
+        return (f"{name}: no dataset files in {root}; put {files} there (see {readme}), "
+                f"or pass --root DIR{hint}")
+    return (f"{root}: no dataset found; expected an MMGCN folder ({', '.join(MMGCN_FILES)} + features), "
+            "an MMRec folder (<name>.inter + *_feat.npy), the MetaMMF toy sample, or a generic folder "
+            "(interactions.csv|tsv|npz + <modality>.npy)")
+
+
+def source_files(root: Path, fmt: str) -> list[Path]:
+    if fmt == "mmgcn":
+        names = list(MMGCN_FILES) + ["user_item_dict.npy"] + [n for ns in FEATURE_FILES.values() for n in ns]
+        return [root / n for n in names if (root / n).exists()]
+    if fmt == "mmrec":
+        return sorted(root.glob("*.inter")) + sorted(root.glob("*_feat.npy"))
+    return sorted(p for p in root.iterdir()
+                  if p.suffix in (".npy", ".npz", ".csv", ".tsv", ".txt") and p.is_file())
+
+
+def _read(fmt: str, root: Path, name: str, seed: int) -> RecData:
+    if fmt == "mmgcn":
+        return load_mmgcn(root, name)
+    if fmt == "mmrec":
+        return load_mmrec(root, name)
+    if fmt == "generic":
+        return load_generic_dir(root, name, seed=seed)
+    return load_metammf_toy(root, name, seed=seed)
+
+
+def load_records(
+    name: str,
+    root: str | Path | None = None,
+    *,
+    synthetic: bool = False,
+    scale: float = 1.0,
+    seed: int = 0,
+    normalize: str | None = None,
+    pca: int | str | dict | None = None,
+    use_cache: bool = True,
+) -> RecData:
+    """Load dataset ``name`` as validated arrays.
+
+    Args:
+        name: a catalog name (``movielens``, ``tiktok``, ``kwai``, ``baby``, ...) or any label
+            when ``root`` is given.
+        root: the folder holding the files; default ``datasets/<name>``.  Its format (MMGCN,
+            MMRec or the MetaMMF toy sample) is detected from the files.
+        synthetic: generate the stand-in for ``name`` instead (``scale`` shrinks it).
+        seed: seed of the synthetic data and of splits the source does not fix.
+        normalize: ``none`` / ``l2`` / ``standard`` feature normalization.
+        pca: target dims, one int for all modalities or ``{"visual": 64, ...}``.
+        use_cache: read / write the processed-dataset cache.
+    """
+    if synthetic:
+        if root is not None:
+            raise DataError("--synthetic and --root exclude each other; drop one of them")
+        rec = make_synthetic(name, scale=scale, seed=seed)
+        rec.features = feats.preprocess(rec.features, norm=normalize,
+                                        pca_dims=feats.parse_pca(pca, list(rec.features)), seed=seed)
+        return rec
+    if root is None and name not in CATALOG:
+        raise DataError(f"unknown dataset '{name}'; known: {', '.join(CATALOG)} (or pass --root DIR "
+                        "with files in a supported format)")
+    root = Path(root) if root is not None else default_root(name)
+    if not root.is_dir():
+        raise DataError(_missing_message(name, root) if not root.exists()
+                        else f"{root}: not a folder; --root must name the folder that holds the files")
+    fmt = detect_format(root)
+    if fmt is None:
+        raise DataError(_missing_message(name, root))
+    options = {"format": fmt, "name": name, "normalize": normalize, "pca": pca,
+               "seed": seed if fmt in ("metammf-toy", "generic") else None}
+    entry = None
+    if use_cache:
+        entry = cache.cache_root(root) / f"{fmt}-{cache.cache_key(fmt, source_files(root, fmt), options)}"
+        rec = cache.load(entry)
+        if rec is not None:
+            return rec
+    rec = _read(fmt, root, name, seed)
+    rec.features = feats.preprocess(rec.features, norm=normalize,
+                                    pca_dims=feats.parse_pca(pca, list(rec.features)), seed=seed)
+    if entry is not None:
+        cache.save(rec, entry)
+    return rec
+
+
+def load_dataset(name: str, root: str | Path | None = None, **kwargs) -> HeteroData:
+    """:func:`load_records` then :func:`~mmgraph.data.to_hetero`; repairs are emitted as warnings."""
+    rec = load_records(name, root, **kwargs)
+    rec.warn_notes()
+    return to_hetero(rec)

@@ -1,0 +1,89 @@
+"""Reading delimited interaction tables (CSV / TSV / MMRec ``.inter``) with clear errors."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+
+from mmgraph.errors import DataError
+
+
+def guess_delimiter(path: Path, first_line: str) -> str:
+    if path.suffix in (".tsv", ".inter") or "\t" in first_line:
+        return "\t"
+    if "," in first_line or path.suffix == ".csv":
+        return ","
+    return " "
+
+
+def read_table(path: str | Path, *, delimiter: str | None = None,
+               header: bool | None = True, header_names: tuple[str, ...] = ()):
+    """Read a delimited text file into ``(names, columns)``, each column a list of strings.
+
+    ``header=None`` treats the first row as a header when one of its cells is in
+    ``header_names`` (case-insensitive); without a header the names are ``"0", "1", ...``.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"{path}: file not found")
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            first = f.readline()
+            if not first.strip():
+                raise DataError(f"{path}: the file is empty; it needs a header and one interaction per row")
+            f.seek(0)
+            delim = delimiter or guess_delimiter(path, first)
+            rows = [r for r in csv.reader(f, delimiter=delim, skipinitialspace=delim == " ") if r]
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path}: not a UTF-8 text table ({exc.reason}); save it as CSV/TSV text") from exc
+    except csv.Error as exc:
+        raise DataError(f"{path}: cannot parse as a delimited table ({exc})") from exc
+    wanted = {h.lower() for h in header_names}
+    if header is None:
+        header = any(c.strip().lower() in wanted for c in rows[0])
+    names = [c.strip() for c in rows[0]] if header else [str(k) for k in range(len(rows[0]))]
+    body = rows[1:] if header else rows
+    width = len(names)
+    for k, r in enumerate(body):
+        if len(r) != width:
+            raise DataError(f"{path}: line {k + 1 + int(header)} has {len(r)} fields, expected "
+                            f"{width} like the {'header' if header else 'first line'}")
+    columns = [list(c) for c in zip(*body)] if body else [[] for _ in names]
+    return names, columns
+
+
+def to_int(values: list[str], path: Path, column: str, line_offset: int = 2) -> np.ndarray:
+    """Parse a column of strings as int64, naming the first bad cell on failure."""
+    try:
+        return np.asarray(values, dtype=np.int64) if values else np.zeros(0, np.int64)
+    except (ValueError, OverflowError):
+        for k, v in enumerate(values):
+            try:
+                int(v)
+            except ValueError:
+                raise DataError(f"{path}: line {k + line_offset}, column '{column}': {v!r} is not "
+                                "an integer") from None
+        raise DataError(f"{path}: column '{column}' holds an integer out of the int64 range") from None
+
+
+def to_float(values: list[str], path: Path, column: str, line_offset: int = 2) -> np.ndarray:
+    try:
+        return np.asarray(values, dtype=np.float64)
+    except ValueError:
+        for k, v in enumerate(values):
+            try:
+                float(v)
+            except ValueError:
+                raise DataError(f"{path}: line {k + line_offset}, column '{column}': {v!r} is not "
+                                "a number") from None
+        raise
+
+
+def ids_column(values: list[str]) -> np.ndarray:
+    """Raw ids as int64 when every cell is an integer, else as strings."""
+    try:
+        return np.asarray(values, dtype=np.int64)
+    except (ValueError, OverflowError):
+        return np.asarray([v.strip() for v in values], dtype=str)

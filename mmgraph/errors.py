@@ -1,0 +1,22 @@
+"""Exception and warning types raised by mmgraph for expected mistakes.
+
+Every error a user can cause (a missing file, a wrong shape, an id out of range) is a
+:class:`MMGraphError` whose message is one line naming the file or option and the fix.  The CLI
+prints that line and exits with status 2; anything else is a bug and keeps its traceback.
+"""
+
+
+class MMGraphError(Exception):
+    """Base class of the errors a user can fix (bad input, missing files, bad options)."""
+
+
+class DataError(MMGraphError, ValueError):
+    """A dataset file is missing, unreadable or inconsistent."""
+
+
+class UnsafeFileError(DataError):
+    """A file asked to run code or build objects outside the allowed set while loading."""
+
+
+class DataWarning(UserWarning):
+    """Something in the data was repaired (duplicates removed, users dropped); loading goes on."""
