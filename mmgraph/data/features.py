@@ -34,7 +34,8 @@ def pca(x: np.ndarray, dim: int, seed: int = 0) -> np.ndarray:
 
     if dim >= min(x.shape):
         return x
-    solver = "randomized" if dim < 0.8 * min(x.shape) else "full"
+    # Exact SVD where it is cheap; seeded randomized SVD for large matrices (e.g. 86k x 2048).
+    solver = "randomized" if x.size > 2e7 and dim < 0.8 * min(x.shape) else "full"
     return PCA(n_components=dim, svd_solver=solver, random_state=seed).fit_transform(x).astype(np.float32)
 
 

@@ -173,7 +173,7 @@ def load_mmgcn(root: str | Path, name: str | None = None, *, num_users: int | No
     for s in pairs:  # a clearer message than a bare range error when the offset guess is wrong
         if pairs[s].size and (pairs[s][1].min() < 0 or pairs[s][1].max() >= num_items):
             raise DataError(f"{paths[s]}: item ids do not fit {num_items:,} items ({notes_offset}); "
-                            "pass num_users=U (--num-users) if items are offset by a different U")
+                            "if items are offset by another user count U, call load_mmgcn(root, num_users=U)")
     if dict_pairs is not None:
         width = max(int(dict_pairs[1].max(initial=0)), int(all_items.max())) + 1
         in_dict = np.unique(dict_pairs[0] * width + dict_pairs[1])

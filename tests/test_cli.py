@@ -1,0 +1,73 @@
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from conftest import shared_dataset, write_mmgcn
+from mmgraph.cli import main
+
+
+def run(*args):
+    return CliRunner().invoke(main, list(args))
+
+
+def test_help_everywhere():
+    for args in ([], ["datasets"], ["datasets", "list"], ["datasets", "info"]):
+        result = run(*args, "--help")
+        assert result.exit_code == 0 and "Usage" in result.output
+
+
+def test_list_names_every_catalog_dataset(monkeypatch, tmp_path):
+    monkeypatch.setenv("MMGRAPH_DATASETS", str(tmp_path))
+    write_mmgcn(tmp_path / "kwai", modalities=("visual",))
+    result = run("datasets", "list")
+    assert result.exit_code == 0
+    lines = {line.split()[0]: line for line in result.output.splitlines() if line.strip()}
+    assert "found (mmgcn)" in lines["kwai"]
+    assert "missing, --synthetic available" in lines["movielens"] and "missing" in lines["baby"]
+
+
+def test_info_synthetic_is_labelled():
+    result = run("datasets", "info", "kwai", "--synthetic", "--scale", "0.02")
+    assert result.exit_code == 0, result.output
+    assert "SYNTHETIC" in result.output and "users          140" in result.output
+
+
+def test_info_json(tmp_path):
+    result = run("datasets", "info", "tiny", "--root", str(write_mmgcn(tmp_path / "tiny")), "--json")
+    info = json.loads(result.output)
+    assert info["users"] == 4 and info["interactions"]["train"] == 8 and info["synthetic"] is False
+
+
+def test_missing_dataset_says_what_to_put_where(monkeypatch, tmp_path):
+    monkeypatch.setenv("MMGRAPH_DATASETS", str(tmp_path))
+    result = run("datasets", "info", "kwai")
+    assert result.exit_code == 2
+    assert result.output.startswith("error: kwai: no dataset files in")
+    assert "train.npy" in result.output and "feat_v.pt" in result.output and "--synthetic" in result.output
+    assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("args, message", [
+    (["datasets", "info", "nosuch"], "unknown dataset 'nosuch'"),
+    (["datasets", "info", "kwai", "--synthetic", "--scale", "-1"], "--scale must be"),
+    (["datasets", "info", "x", "--root", "/nonexistent/folder"], "no dataset found"),
+    (["datasets", "info", "kwai", "--synthetic", "--pca", "sound=3"], "unknown modalities sound"),
+])
+def test_bad_input_exits_2_with_one_line(args, message):
+    result = run(*args)
+    assert result.exit_code == 2 and message in result.output
+    assert len(result.output.strip().splitlines()) == 1
+
+
+def test_debug_shows_the_traceback():
+    result = run("--debug", "datasets", "info", "nosuch")
+    assert result.exit_code != 0 and result.exception is not None
+
+
+def test_info_real_tiktok():
+    root = shared_dataset("tiktok")
+    result = run("datasets", "info", "tiktok", "--root", str(root))
+    assert result.exit_code == 0, result.output
+    assert "users          9,308" in result.output and "items          6,710" in result.output
+    assert "train 59,541 / valid 3,051 / test 6,130" in result.output
