@@ -24,9 +24,11 @@ FORMAT_VERSION = 1
 
 def file_digest(path: Path, chunk: int = 1 << 23) -> str:
     h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
+    buf = bytearray(chunk)  # one reused buffer: no fresh pages to fault in per chunk
+    view = memoryview(buf)
+    with open(path, "rb", buffering=0) as f:
+        while n := f.readinto(buf):
+            h.update(view[:n])
     return h.hexdigest()
 
 
@@ -53,13 +55,19 @@ def cache_root(data_root: Path) -> Path:
         return fallback
 
 
-def save(rec: RecData, folder: Path) -> None:
-    """Write ``rec`` to ``folder`` atomically (temporary folder + rename)."""
+def save(rec: RecData, folder: Path, *, with_features: bool) -> None:
+    """Write ``rec`` to ``folder`` atomically (temporary folder + rename).
+
+    Raw feature matrices are left out unless ``with_features`` (set when preprocessing changed
+    them): re-reading the hashed source is as fast as reading a copy and needs no second copy
+    on disk.
+    """
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}.tmp-"))
     try:
         arrays = {"train": rec.train, "val": rec.val, "test": rec.test}
-        arrays |= {f"feat.{m}": x for m, x in rec.features.items()}
+        if with_features:
+            arrays |= {f"feat.{m}": x for m, x in rec.features.items()}
         arrays |= {f"bag.{m}": b.index for m, b in rec.bags.items()}
         if rec.user_ids is not None:
             arrays["user_ids"] = rec.user_ids
@@ -68,7 +76,7 @@ def save(rec: RecData, folder: Path) -> None:
         for key, arr in arrays.items():
             np.save(tmp / f"{key}.npy", np.asarray(arr), allow_pickle=False)
         meta = {"name": rec.name, "num_users": rec.num_users, "num_items": rec.num_items,
-                "features": list(rec.features), "bags": {m: b.num_words for m, b in rec.bags.items()},
+                "features": list(rec.features), "features_cached": with_features, "bags": {m: b.num_words for m, b in rec.bags.items()},
                 "synthetic": rec.synthetic, "source": rec.source,
                 "split_protocol": rec.split_protocol, "notes": rec.notes,
                 "file_counts": rec.file_counts,
@@ -83,18 +91,23 @@ def save(rec: RecData, folder: Path) -> None:
         raise
 
 
-def load(folder: Path) -> RecData | None:
-    """Read a cache entry, or ``None`` when it is absent or unreadable (then it is rebuilt)."""
+def load(folder: Path) -> tuple[RecData, list[str]] | None:
+    """Read a cache entry as ``(records, dense modalities still to read from the sources)``.
+
+    Returns ``None`` when the entry is absent or unreadable (then it is rebuilt).
+    """
     try:
         meta = json.loads((folder / "meta.json").read_text())
         arr = {k: np.load(folder / f"{k}.npy", allow_pickle=False) for k in meta["arrays"]}
     except (OSError, ValueError, KeyError):
         return None
-    return RecData(
+    cached = meta["features_cached"]
+    rec = RecData(
         name=meta["name"], num_users=meta["num_users"], num_items=meta["num_items"],
         train=arr["train"], val=arr["val"], test=arr["test"],
-        features={m: arr[f"feat.{m}"] for m in meta["features"]},
+        features={m: arr[f"feat.{m}"] for m in meta["features"]} if cached else {},
         bags={m: BagOfWords(arr[f"bag.{m}"], n) for m, n in meta["bags"].items()},
         user_ids=arr.get("user_ids"), item_ids=arr.get("item_ids"), synthetic=meta["synthetic"],
         source=meta["source"], split_protocol=meta["split_protocol"], notes=meta["notes"],
         file_counts=meta["file_counts"])
+    return rec, [] if cached else list(meta["features"])

@@ -120,7 +120,8 @@ def _dict_pairs(path: Path) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate(users), np.concatenate(items)
 
 
-def _read_features(root: Path, feature_paths: dict[str, Path]):
+def read_features(feature_paths: dict[str, Path]):
+    """``(dense features, bag-of-words pairs)`` from the files :func:`find_features` found."""
     features, bags = {}, {}
     for modality, path in feature_paths.items():
         x = read_matrix(path)
@@ -154,7 +155,7 @@ def load_mmgcn(root: str | Path, name: str | None = None, *, num_users: int | No
     if not feature_paths:
         raise DataError(f"{root}: no feature files found; put one or more of "
                         f"{', '.join(n for names in FEATURE_FILES.values() for n in names[:2])} there")
-    features, bag_pairs = _read_features(root, feature_paths)
+    features, bag_pairs = read_features(feature_paths)
 
     all_users = np.concatenate([raw[s][0] for s in raw])
     all_items = np.concatenate([raw[s][1] for s in raw])
@@ -217,7 +218,7 @@ def load_metammf_toy(root: str | Path, name: str | None = None, *, seed: int = 0
         raise DataError(f"{root}: no interactions found; put {TOY_INTERACTIONS[0]} (or "
                         f"{TOY_INTERACTIONS[1]} with user/item arrays) there")
     feature_paths = find_features(root)
-    features, bag_pairs = _read_features(root, feature_paths)
+    features, bag_pairs = read_features(feature_paths)
     rows = {x.shape[0] for x in features.values()}
     num_users = int(shape[0]) if shape is not None else int(users.max()) + 1
     num_items = (int(shape[1]) if shape is not None else

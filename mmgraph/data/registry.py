@@ -13,10 +13,10 @@ from mmgraph.data import cache, features as feats
 from mmgraph.data.catalog import CATALOG, SYNTHETIC_NAMES
 from mmgraph.data.generic import generic_dir_files, load_generic_dir
 from mmgraph.data.hetero import to_hetero
-from mmgraph.data.mmgcn import (FEATURE_FILES, MMGCN_FILES, is_mmgcn_dir, is_toy_dir, load_metammf_toy,
-                                load_mmgcn)
-from mmgraph.data.mmrec import is_mmrec_dir, load_mmrec
-from mmgraph.data.records import RecData
+from mmgraph.data.mmgcn import (FEATURE_FILES, MMGCN_FILES, find_features, is_mmgcn_dir, is_toy_dir,
+                                load_metammf_toy, load_mmgcn, read_matrix)
+from mmgraph.data.mmrec import feature_files, is_mmrec_dir, load_mmrec
+from mmgraph.data.records import RecData, check_features
 from mmgraph.data.synthetic import make_synthetic
 from mmgraph.errors import DataError
 
@@ -69,6 +69,21 @@ def source_files(root: Path, fmt: str) -> list[Path]:
         return sorted(root.glob("*.inter")) + sorted(root.glob("*_feat.npy"))
     return sorted(p for p in root.iterdir()
                   if p.suffix in (".npy", ".npz", ".csv", ".tsv", ".txt") and p.is_file())
+
+
+def _feature_paths(fmt: str, root: Path) -> dict[str, Path]:
+    if fmt == "mmrec":
+        return feature_files(root)
+    if fmt == "generic":
+        return generic_dir_files(root)[1]
+    return find_features(root)
+
+
+def _reread_features(fmt: str, root: Path, rec: RecData, names: list[str]) -> None:
+    """Fill ``rec.features`` from the (hashed, already validated) source files."""
+    paths = _feature_paths(fmt, root)
+    rec.features = {m: check_features(read_matrix(paths[m]), m, rec.num_items, str(paths[m]))
+                    for m in names}
 
 
 def _read(fmt: str, root: Path, name: str, seed: int) -> RecData:
@@ -127,14 +142,16 @@ def load_records(
     entry = None
     if use_cache:
         entry = cache.cache_root(root) / f"{fmt}-{cache.cache_key(fmt, source_files(root, fmt), options)}"
-        rec = cache.load(entry)
-        if rec is not None:
+        hit = cache.load(entry)
+        if hit is not None:
+            rec, to_read = hit
+            _reread_features(fmt, root, rec, to_read)
             return rec
     rec = _read(fmt, root, name, seed)
-    rec.features = feats.preprocess(rec.features, norm=normalize,
-                                    pca_dims=feats.parse_pca(pca, list(rec.features)), seed=seed)
+    pca_dims = feats.parse_pca(pca, list(rec.features))
+    rec.features = feats.preprocess(rec.features, norm=normalize, pca_dims=pca_dims, seed=seed)
     if entry is not None:
-        cache.save(rec, entry)
+        cache.save(rec, entry, with_features=normalize not in (None, "none") or bool(pca_dims))
     return rec
 
 
