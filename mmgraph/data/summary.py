@@ -38,7 +38,7 @@ def _splits(n: dict) -> str:
 
 def format_summary(info: dict) -> str:
     n = info["interactions"]
-    label = "SYNTHETIC stand-in (not real data)" if info["synthetic"] else "real data"
+    label = "SYNTHETIC stand-in (not real data)" if info["synthetic"] else "read from files"
     dims = ", ".join(f"{m} {d}" for m, d in info["modalities"].items()) or "none"
     ud, idg = info["user_degree"], info["item_degree"]
     lines = [
