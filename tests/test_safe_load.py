@@ -79,3 +79,18 @@ def test_truncated_and_missing_files(tmp_path):
     (tmp_path / "bad.pt").write_bytes(b"not a torch file")
     with pytest.raises(DataError, match="bad.pt"):
         load_pt(tmp_path / "bad.pt")
+
+
+def test_pickles_written_by_numpy_1_load(tmp_path):
+    """MMGCN's files date from numpy 1 (globals under numpy.core); both spellings must load."""
+    from numpy.lib import format as npy_format
+
+    arr = np.empty(2, dtype=object)
+    arr[0], arr[1] = [0, 5, 6], np.array([1, 7])
+    body = pickle.dumps(arr, protocol=2).replace(b"numpy._core.", b"numpy.core.")
+    assert b"numpy.core.multiarray" in body
+    with open(tmp_path / "old.npy", "wb") as f:
+        npy_format.write_array_header_1_0(f, {"descr": "|O", "fortran_order": False, "shape": (2,)})
+        f.write(body)
+    rows = load_npy(tmp_path / "old.npy")
+    assert rows[0] == [0, 5, 6] and rows[1].tolist() == [1, 7]

@@ -16,7 +16,7 @@ import numpy as np
 from mmgraph.data.records import RecData, build_records
 from mmgraph.data.safe_load import load_npy
 from mmgraph.data.splits import describe_split, split_per_user
-from mmgraph.data.tables import ids_column, read_table, to_float
+from mmgraph.data.tables import ids_column, read_table, to_numbers
 from mmgraph.errors import DataError
 
 USER_NAMES = ("user", "user_id", "userid", "uid", "u")
@@ -80,7 +80,7 @@ def read_interactions(path: str | Path, *, user_col=None, item_col=None, time_co
     i = _pick_column(names, item_col, ITEM_NAMES, path, "item", 1)
     t = _pick_column(names, time_col, TIME_NAMES, path, "timestamp", None)
     offset = 2 if names[0] != "0" else 1
-    times = to_float(cols[t], path, names[t], offset) if t is not None else None
+    times = to_numbers(cols[t], path, names[t], integer=False, line_offset=offset) if t is not None else None
     return ids_column(cols[u]), ids_column(cols[i]), times
 
 

@@ -14,7 +14,7 @@ import numpy as np
 
 from mmgraph.data.records import RecData, build_records
 from mmgraph.data.safe_load import load_npy
-from mmgraph.data.tables import read_table, to_int
+from mmgraph.data.tables import read_table, to_numbers
 from mmgraph.errors import DataError
 
 COLUMNS = ("userID", "itemID", "x_label")
@@ -51,7 +51,7 @@ def load_mmrec(root: str | Path, name: str | None = None) -> RecData:
     if missing:
         raise DataError(f"{path}: missing column(s) {', '.join(missing)} in the header "
                         f"({', '.join(names)}); an .inter file needs {', '.join(COLUMNS)}")
-    users, items, labels = (to_int(columns[names.index(c)], path, c) for c in COLUMNS)
+    users, items, labels = (to_numbers(columns[names.index(c)], path, c) for c in COLUMNS)
     bad = ~np.isin(labels, (0, 1, 2))
     if bad.any():
         line = int(np.nonzero(bad)[0][0]) + 2

@@ -9,6 +9,8 @@ plain containers, numbers, strings and numpy arrays.  :func:`load_pt` uses
 
 from __future__ import annotations
 
+import builtins
+import codecs
 import pickle
 from pathlib import Path
 from typing import Any
@@ -32,28 +34,23 @@ def _numpy_global(name: str) -> Any:
     return None
 
 
-_BUILTINS = {
-    name: getattr(__builtins__, name, None) if not isinstance(__builtins__, dict)
-    else __builtins__.get(name)
-    for name in ("set", "frozenset", "list", "dict", "tuple", "int", "float", "complex", "bool",
-                 "str", "bytes", "bytearray", "range", "slice")
-}
+_BUILTINS = {name: getattr(builtins, name)
+             for name in ("set", "frozenset", "list", "dict", "tuple", "int", "float", "complex",
+                          "bool", "str", "bytes", "bytearray", "range", "slice")}
 
 # (module, name) -> object: everything a numpy-saved dict / ragged list of ids may reference.
 _ALLOWED: dict[tuple[str, str], Any] = {}
 for _name, _obj in _BUILTINS.items():
     _ALLOWED[("builtins", _name)] = _obj
     _ALLOWED[("__builtin__", _name)] = _obj  # pickles written by Python 2
-for _full in ("numpy.core.multiarray._reconstruct", "numpy.core.multiarray.scalar",
-              "numpy.core.numeric._frombuffer"):
-    _obj = _numpy_global(_full)
-    if _obj is not None:
-        for _mod in ("numpy.core", "numpy._core"):
-            _ALLOWED[(_full.rsplit(".", 1)[0].replace("numpy.core", _mod), _full.rsplit(".", 1)[1])] = _obj
+for _module, _attr in (("multiarray", "_reconstruct"), ("multiarray", "scalar"), ("numeric", "_frombuffer")):
+    _obj = _numpy_global(f"numpy.core.{_module}.{_attr}")
+    if _obj is not None:  # pickles name numpy.core (numpy 1) or numpy._core (numpy 2)
+        _ALLOWED[(f"numpy.core.{_module}", _attr)] = _ALLOWED[(f"numpy._core.{_module}", _attr)] = _obj
 _ALLOWED[("numpy", "ndarray")] = np.ndarray
 _ALLOWED[("numpy", "dtype")] = np.dtype
 # Python-3 pickles of bytes at protocol 2 go through _codecs.encode(str, 'latin1').
-_ALLOWED[("_codecs", "encode")] = __import__("codecs").encode
+_ALLOWED[("_codecs", "encode")] = codecs.encode
 
 
 class RestrictedUnpickler(pickle.Unpickler):

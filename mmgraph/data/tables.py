@@ -54,31 +54,20 @@ def read_table(path: str | Path, *, delimiter: str | None = None,
     return names, columns
 
 
-def to_int(values: list[str], path: Path, column: str, line_offset: int = 2) -> np.ndarray:
-    """Parse a column of strings as int64, naming the first bad cell on failure."""
+def to_numbers(values: list[str], path: Path, column: str, *, integer: bool = True,
+               line_offset: int = 2) -> np.ndarray:
+    """Parse a column of strings as int64 (or float64), naming the first bad cell on failure."""
+    dtype, parse, what = (np.int64, int, "an integer") if integer else (np.float64, float, "a number")
     try:
-        return np.asarray(values, dtype=np.int64) if values else np.zeros(0, np.int64)
+        return np.asarray(values, dtype=dtype) if values else np.zeros(0, dtype)
     except (ValueError, OverflowError):
         for k, v in enumerate(values):
             try:
-                int(v)
+                parse(v)
             except ValueError:
                 raise DataError(f"{path}: line {k + line_offset}, column '{column}': {v!r} is not "
-                                "an integer") from None
-        raise DataError(f"{path}: column '{column}' holds an integer out of the int64 range") from None
-
-
-def to_float(values: list[str], path: Path, column: str, line_offset: int = 2) -> np.ndarray:
-    try:
-        return np.asarray(values, dtype=np.float64)
-    except ValueError:
-        for k, v in enumerate(values):
-            try:
-                float(v)
-            except ValueError:
-                raise DataError(f"{path}: line {k + line_offset}, column '{column}': {v!r} is not "
-                                "a number") from None
-        raise
+                                f"{what}") from None
+        raise DataError(f"{path}: column '{column}' holds a value out of the {dtype.__name__} range") from None
 
 
 def ids_column(values: list[str]) -> np.ndarray:
