@@ -1,0 +1,33 @@
+"""The interface every recommender in mmgraph offers the trainer and the evaluator."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+from torch.nn import Module
+
+from mmgraph.models.graph import RecGraph
+
+
+class Recommender(Module):
+    """Base class: embed the whole graph once per step, then score pairs or full rankings.
+
+    Subclasses implement :meth:`embed`; dot-product scoring and a zero regularizer are the
+    defaults.
+    """
+
+    def embed(self, graph: RecGraph) -> tuple[Tensor, Tensor]:
+        """Representations of all users ``[U, d]`` and all items ``[I, d]``."""
+        raise NotImplementedError
+
+    def score(self, user_emb: Tensor, item_emb: Tensor, users: Tensor, items: Tensor) -> Tensor:
+        """Scores ``[B]`` of the pairs ``(users[b], items[b])``."""
+        return (user_emb[users] * item_emb[items]).sum(-1)
+
+    def full_scores(self, user_emb: Tensor, item_emb: Tensor, users: Tensor) -> Tensor:
+        """Scores ``[B, I]`` of every item for each user in ``users``."""
+        return user_emb[users] @ item_emb.t()
+
+    def regularization(self, users: Tensor, items: Tensor) -> Tensor:
+        """Extra loss term for a batch (e.g. L2 on the embeddings it used); zero by default."""
+        return torch.zeros((), device=users.device)

@@ -1,0 +1,67 @@
+"""The device-side view of a dataset that models read: features, interactions, adjacency."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor
+from torch_geometric.data import HeteroData
+
+from mmgraph.nn.adjacency import normalized_adjacency
+
+EDGE = ("user", "interacts", "item")
+
+
+@dataclass
+class RecGraph:
+    """Training graph and item features of one dataset, on one device.
+
+    Nodes of the homogeneous view are users ``0 .. U-1`` then items ``U .. U+I-1``.  The
+    normalized adjacency of that view is built once per normalization and cached.
+    """
+
+    num_users: int
+    num_items: int
+    edge_index: Tensor  # [2, E] training (user, item) pairs, item ids 0-based
+    features: dict[str, Tensor] = field(default_factory=dict)  # dense [I, D_m]
+    bags: dict[str, Tensor] = field(default_factory=dict)  # (item, word) pairs [2, n]
+    bag_vocab: dict[str, int] = field(default_factory=dict)
+    _adjacency: dict[str, Tensor] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def from_data(cls, data: HeteroData, device: torch.device | str | None = None) -> "RecGraph":
+        item = data["item"]
+        bag_vocab = dict(getattr(data, "bag_vocab", {}) or {})
+        modalities = list(getattr(data, "modalities", []) or [])
+        graph = cls(num_users=data["user"].num_nodes, num_items=item.num_nodes,
+                    edge_index=data[EDGE].edge_index,
+                    features={m: item[m] for m in modalities if m not in bag_vocab},
+                    bags={m: item[f"{m}_bag"] for m in bag_vocab}, bag_vocab=bag_vocab)
+        return graph.to(device) if device is not None else graph
+
+    @property
+    def modalities(self) -> list[str]:
+        return list(self.features) + list(self.bags)
+
+    @property
+    def device(self) -> torch.device:
+        return self.edge_index.device
+
+    def to(self, device) -> "RecGraph":
+        return RecGraph(self.num_users, self.num_items, self.edge_index.to(device),
+                        {m: x.to(device) for m, x in self.features.items()},
+                        {m: b.to(device) for m, b in self.bags.items()}, dict(self.bag_vocab))
+
+    def homogeneous_edge_index(self) -> Tensor:
+        """Both directions of every training interaction over the :math:`U + I` nodes."""
+        u, i = self.edge_index[0], self.edge_index[1] + self.num_users
+        return torch.stack([torch.cat([u, i]), torch.cat([i, u])])
+
+    def adjacency(self, normalization: str = "gcn") -> Tensor:
+        """Normalized CSR ``adj_t`` of the homogeneous user-item graph (built once, cached)."""
+        if normalization not in self._adjacency:
+            n = self.num_users + self.num_items
+            self._adjacency[normalization] = normalized_adjacency(
+                self.homogeneous_edge_index(), (n, n), normalization)
+        return self._adjacency[normalization]

@@ -1,0 +1,225 @@
+"""Fusion of per-modality item representations: MetaMMF's meta fusion and static ablations."""
+
+from __future__ import annotations
+
+from typing import Mapping, Sequence, Union
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torch.nn import Module, ModuleList
+from torch_geometric.nn.dense.linear import Linear
+from torch_geometric.nn.models import MLP
+
+from mmgraph.nn.meta_linear import CPMetaLinear, MetaLinear
+
+Modalities = Union[Mapping[str, Tensor], Sequence[Tensor], Tensor]
+
+
+class MetaInfoExtractor(Module):
+    r"""The meta information extractor of MetaMMF (`arXiv 2501.07110
+    <https://arxiv.org/abs/2501.07110>`_): a two-layer MLP that maps an item's meta input
+    (by default its concatenated modality features, or any item side information) to its meta
+    vector
+
+    .. math::
+        \mathbf{s}_i = \mathbf{W}_2\,\mathrm{ReLU}(\mathbf{W}_1 \mathbf{m}_i + \mathbf{b}_1)
+        + \mathbf{b}_2 \in \mathbb{R}^k
+
+    Args:
+        in_channels (int): Size of the meta input (``-1`` for lazy initialization).
+        meta_channels (int): Size :math:`k` of the meta vector. (default: :obj:`5`)
+        hidden_channels (int): Hidden size. (default: :obj:`64`)
+
+    Shapes:
+        - **input:** :math:`(N, d_{meta\_in})`
+        - **output:** :math:`(N, k)`
+    """
+
+    def __init__(self, in_channels: int, meta_channels: int = 5, hidden_channels: int = 64):
+        super().__init__()
+        self.in_channels, self.meta_channels = in_channels, meta_channels
+        self.mlp = MLP([in_channels, hidden_channels, meta_channels], act="relu", norm=None)
+
+    def reset_parameters(self) -> None:
+        self.mlp.reset_parameters()
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.mlp(x)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.in_channels}, meta_channels={self.meta_channels})"
+
+
+def _names_and_dims(in_channels: Mapping[str, int] | Sequence[int] | int):
+    if isinstance(in_channels, int):
+        return None, [in_channels]
+    if isinstance(in_channels, Mapping):
+        return list(in_channels), [int(d) for d in in_channels.values()]
+    return None, [int(d) for d in in_channels]
+
+
+class _FusionBase(Module):
+    """Shared input handling: a dict / list of ``[N, d_m]`` modality tensors, or one tensor."""
+
+    def __init__(self, in_channels, out_channels: int, hidden_channels: Sequence[int],
+                 negative_slope: float, dropout: float):
+        super().__init__()
+        self.names, self.dims = _names_and_dims(in_channels)
+        self.out_channels = out_channels
+        self.channels = [sum(self.dims), *hidden_channels, out_channels]
+        self.negative_slope = negative_slope
+        self.dropout = dropout
+
+    def modality_list(self, xs: Modalities) -> list[Tensor]:
+        if isinstance(xs, Tensor):
+            xs = [xs]
+        elif isinstance(xs, Mapping):
+            if self.names is None:
+                raise ValueError(f"{type(self).__name__} was built from a list of dims; pass a list")
+            missing = [m for m in self.names if m not in xs]
+            if missing:
+                raise ValueError(f"{type(self).__name__}: missing modalities {missing}")
+            xs = [xs[m] for m in self.names]
+        xs = list(xs)
+        if len(xs) == 1 and len(self.dims) > 1 and xs[0].size(-1) == sum(self.dims):
+            return list(torch.split(xs[0], self.dims, dim=-1))  # passed already concatenated
+        if [x.size(-1) for x in xs] != self.dims:
+            raise ValueError(f"{type(self).__name__}: expected modality dims {self.dims}, got "
+                             f"{[x.size(-1) for x in xs]}")
+        return xs
+
+    def _between(self, h: Tensor, last: bool) -> Tensor:
+        if last:
+            return h
+        h = F.leaky_relu(h, self.negative_slope)
+        return F.dropout(h, self.dropout, self.training)
+
+    def extra_repr(self) -> str:
+        names = f"{self.names}, " if self.names else ""
+        return f"{names}channels={self.channels}"
+
+
+class MetaFusion(_FusionBase):
+    r"""The dynamic fusion operator of MetaMMF (`"Dynamic Multimodal Fusion via Meta-Learning
+    Towards Micro-Video Recommendation" <https://arxiv.org/abs/2501.07110>`_): every item gets
+    its own fusion network, whose weights are generated from the item's meta vector.
+
+    .. math::
+        \mathbf{s}_i &= \mathrm{MLP}_{meta}(\mathbf{m}_i) \\
+        \mathbf{h}^{(0)}_i &= [\mathbf{x}^{1}_i \,\|\, \cdots \,\|\, \mathbf{x}^{M}_i] \\
+        \mathbf{h}^{(l+1)}_i &= \sigma\Big(\mathbf{h}^{(l)}_i \big(\mathbf{W}^{(l)} +
+        \textstyle\sum_j s_{ij}\mathbf{T}^{(l)}_j\big) + \mathbf{b}^{(l)}\Big)
+
+    with :math:`\sigma` = LeakyReLU between layers and none after the last.  The meta input
+    :math:`\mathbf{m}_i` defaults to the concatenated modality inputs.  ``mode='cp'`` uses
+    :class:`CPMetaLinear` (rank-:math:`R` basis), ``mode='full'`` :class:`MetaLinear`.
+
+    Args:
+        in_channels (dict or list of int): Modality name -> dim (or a list of dims).
+        out_channels (int): Size of the fused vector.
+        hidden_channels (list of int): Hidden sizes of the fusion network. (default: ``[]``)
+        meta_channels (int): Meta vector size :math:`k`. (default: :obj:`5`)
+        meta_in_channels (int, optional): Size of the meta input when it is not the
+            concatenated modalities; ``-1`` for lazy. (default: :obj:`None`)
+        meta_hidden_channels (int): Hidden size of the extractor. (default: :obj:`64`)
+        mode (str): ``"full"`` or ``"cp"``. (default: :obj:`"cp"`)
+        rank (int): CP rank. (default: :obj:`16`)
+        negative_slope (float): LeakyReLU slope. (default: :obj:`0.01`)
+        dropout (float): Dropout between layers. (default: :obj:`0.0`)
+
+    Shapes:
+        - **input:** modalities :math:`\{(N, d_m)\}`, meta input :math:`(N, d_{meta\_in})`
+          (optional)
+        - **output:** :math:`(N, d_{out})`, and meta vectors :math:`(N, k)` with
+          ``return_meta=True``
+    """
+
+    def __init__(self, in_channels, out_channels: int, hidden_channels: Sequence[int] = (),
+                 meta_channels: int = 5, meta_in_channels: int | None = None,
+                 meta_hidden_channels: int = 64, mode: str = "cp", rank: int = 16,
+                 negative_slope: float = 0.01, dropout: float = 0.0):
+        super().__init__(in_channels, out_channels, hidden_channels, negative_slope, dropout)
+        if mode not in ("full", "cp"):
+            raise ValueError(f"MetaFusion: mode must be 'full' or 'cp', got '{mode}'")
+        self.mode, self.rank, self.meta_channels = mode, rank, meta_channels
+        self.extractor = MetaInfoExtractor(
+            sum(self.dims) if meta_in_channels is None else meta_in_channels,
+            meta_channels, meta_hidden_channels)
+        pairs = zip(self.channels[:-1], self.channels[1:])
+        self.layers = ModuleList([
+            CPMetaLinear(a, b, meta_channels, rank) if mode == "cp" else MetaLinear(a, b, meta_channels)
+            for a, b in pairs])
+
+    def reset_parameters(self) -> None:
+        self.extractor.reset_parameters()
+        for layer in self.layers:
+            layer.reset_parameters()
+
+    def forward(self, xs: Modalities, meta_input: Tensor | None = None,
+                return_meta: bool = False) -> Tensor | tuple[Tensor, Tensor]:
+        h = torch.cat(self.modality_list(xs), dim=-1)
+        s = self.extractor(h if meta_input is None else meta_input)
+        for k, layer in enumerate(self.layers):
+            h = self._between(layer(h, s), last=k == len(self.layers) - 1)
+        return (h, s) if return_meta else h
+
+    def extra_repr(self) -> str:
+        rank = f", rank={self.rank}" if self.mode == "cp" else ""
+        return f"{super().extra_repr()}, mode={self.mode!r}, meta_channels={self.meta_channels}{rank}"
+
+
+class StaticFusion(_FusionBase):
+    r"""One fusion function for every item, with :class:`MetaFusion`'s interface, for ablations.
+
+    .. math::
+        \mathbf{h}^{(0)}_i = \mathrm{combine}(\mathbf{x}^{1}_i, \ldots, \mathbf{x}^{M}_i), \quad
+        \mathbf{h}^{(l+1)}_i = \sigma(\mathbf{h}^{(l)}_i \mathbf{W}^{(l)} + \mathbf{b}^{(l)})
+
+    where combine is concatenation (``"concat"``), or the element-wise ``"mean"`` / ``"sum"``
+    of equally sized modality vectors.  With the meta terms of a :class:`MetaFusion` set to zero
+    and the same :math:`\mathbf{W}, \mathbf{b}`, both give the same output.
+
+    Args:
+        in_channels (dict or list of int): Modality name -> dim (or a list of dims).
+        out_channels (int): Size of the fused vector.
+        hidden_channels (list of int): Hidden sizes. (default: ``[]``)
+        combine (str): ``"concat"``, ``"mean"`` or ``"sum"``. (default: :obj:`"concat"`)
+        negative_slope (float): LeakyReLU slope. (default: :obj:`0.01`)
+        dropout (float): Dropout between layers. (default: :obj:`0.0`)
+
+    Shapes:
+        - **input:** modalities :math:`\{(N, d_m)\}` (a meta input is accepted and ignored)
+        - **output:** :math:`(N, d_{out})`
+    """
+
+    def __init__(self, in_channels, out_channels: int, hidden_channels: Sequence[int] = (),
+                 combine: str = "concat", negative_slope: float = 0.01, dropout: float = 0.0):
+        super().__init__(in_channels, out_channels, hidden_channels, negative_slope, dropout)
+        if combine not in ("concat", "mean", "sum"):
+            raise ValueError(f"StaticFusion: combine must be 'concat', 'mean' or 'sum', got '{combine}'")
+        if combine != "concat":
+            if len(set(self.dims)) != 1:
+                raise ValueError(f"StaticFusion: combine='{combine}' needs equal modality dims, got {self.dims}")
+            self.channels[0] = self.dims[0]
+        self.combine = combine
+        self.layers = ModuleList([Linear(a, b, weight_initializer="glorot", bias_initializer="zeros")
+                                  for a, b in zip(self.channels[:-1], self.channels[1:])])
+
+    def reset_parameters(self) -> None:
+        for layer in self.layers:
+            layer.reset_parameters()
+
+    def forward(self, xs: Modalities, meta_input: Tensor | None = None,
+                return_meta: bool = False) -> Tensor | tuple[Tensor, None]:
+        xs = self.modality_list(xs)
+        if self.combine == "concat":
+            h = torch.cat(xs, dim=-1)
+        else:
+            h = torch.stack(xs).mean(0) if self.combine == "mean" else torch.stack(xs).sum(0)
+        for k, layer in enumerate(self.layers):
+            h = self._between(layer(h), last=k == len(self.layers) - 1)
+        return (h, None) if return_meta else h
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, combine={self.combine!r}"

@@ -1,0 +1,76 @@
+import pytest
+import torch
+
+from mmgraph.nn import MetaFusion, MetaInfoExtractor, StaticFusion
+
+DIMS = {"visual": 6, "acoustic": 4, "textual": 3}
+
+
+def inputs(n=5):
+    torch.manual_seed(1)
+    return {m: torch.randn(n, d) for m, d in DIMS.items()}
+
+
+@pytest.mark.parametrize("mode", ["full", "cp"])
+def test_zeroed_meta_weights_equal_static_fusion(mode):
+    torch.manual_seed(0)
+    meta = MetaFusion(DIMS, 2, [5, 4], mode=mode, rank=3).eval()
+    static = StaticFusion(DIMS, 2, [5, 4]).eval()
+    with torch.no_grad():
+        for layer, lin in zip(meta.layers, static.layers):
+            (layer.meta_weight if mode == "full" else layer.factor_meta).zero_()
+            lin.load_state_dict(layer.lin.state_dict())
+    xs = inputs()
+    assert torch.allclose(meta(xs), static(xs), atol=1e-6)
+
+
+def test_dict_list_and_concatenated_inputs_agree():
+    fusion = MetaFusion(DIMS, 3, [4]).eval()
+    xs = inputs()
+    a = fusion(xs)
+    assert torch.allclose(a, fusion(list(xs.values())))
+    assert torch.allclose(a, fusion(torch.cat(list(xs.values()), -1)))
+
+
+def test_meta_input_drives_per_item_fusion():
+    fusion = MetaFusion(DIMS, 3, [4], meta_in_channels=2).eval()
+    xs = {m: x[:1].expand(2, -1) for m, x in inputs().items()}  # two identical items...
+    out, s = fusion(xs, torch.tensor([[1.0, 0.0], [0.0, 1.0]]), return_meta=True)
+    assert s.shape == (2, 5)
+    assert not torch.allclose(out[0], out[1])  # ...fused differently by their meta input
+
+
+def test_static_combines():
+    xs = [torch.randn(4, 3), torch.randn(4, 3)]
+    mean = StaticFusion([3, 3], 3, combine="mean")
+    with torch.no_grad():
+        mean.layers[0].weight.copy_(torch.eye(3))
+        mean.layers[0].bias.zero_()
+    assert torch.allclose(mean(xs), (xs[0] + xs[1]) / 2)
+    with pytest.raises(ValueError, match="equal modality dims"):
+        StaticFusion([3, 2], 3, combine="sum")
+
+
+def test_errors():
+    fusion = MetaFusion(DIMS, 3)
+    with pytest.raises(ValueError, match="missing modalities"):
+        fusion({"visual": torch.randn(2, 6)})
+    with pytest.raises(ValueError, match="expected modality dims"):
+        fusion([torch.randn(2, 6), torch.randn(2, 4), torch.randn(2, 9)])
+    with pytest.raises(ValueError, match="mode"):
+        MetaFusion(DIMS, 3, mode="tucker")
+
+
+def test_extractor_is_two_layer_mlp():
+    ext = MetaInfoExtractor(13, meta_channels=5, hidden_channels=8)
+    assert ext(torch.randn(4, 13)).shape == (4, 5)
+    from torch_geometric.nn import Linear
+
+    assert len([m for m in ext.modules() if isinstance(m, Linear)]) == 2
+
+
+def test_compile_matches_eager():
+    fusion = MetaFusion(DIMS, 3, [4]).eval()
+    xs = inputs()
+    compiled = torch.compile(fusion)
+    assert torch.allclose(compiled(xs), fusion(xs), atol=1e-5)

@@ -1,0 +1,99 @@
+import pytest
+import torch
+
+from mmgraph.data import load_dataset
+from mmgraph.models import MetaMMF, RecGraph
+from mmgraph.nn import BagOfWordsEncoder, ModalityEncoder, normalized_adjacency
+
+
+@pytest.fixture(scope="module")
+def graph():
+    torch.manual_seed(0)
+    return RecGraph.from_data(load_dataset("kwai", synthetic=True, scale=0.01))
+
+
+def tiny_graph(bags=False):
+    """3 users, 4 items; visual 5-d, acoustic 2-d, optionally textual as (item, word) pairs."""
+    torch.manual_seed(0)
+    g = RecGraph(3, 4, torch.tensor([[0, 0, 1, 2], [0, 1, 2, 3]]),
+                 {"visual": torch.randn(4, 5), "acoustic": torch.randn(4, 2)})
+    if bags:
+        g.bags["textual"] = torch.tensor([[0, 0, 2, 3], [1, 4, 4, 0]])
+        g.bag_vocab["textual"] = 5
+    return g
+
+
+@pytest.mark.parametrize("variant", ["design", "paper-gcn", "paper-mf"])
+@pytest.mark.parametrize("fusion", ["meta-cp", "meta-full", "static"])
+def test_every_variant_embeds_scores_and_trains(variant, fusion):
+    g = tiny_graph(bags=True)
+    model = MetaMMF.from_graph(g, variant=variant, fusion=fusion, fusion_hidden=[6], hidden_dim=4,
+                               fused_dim=3, id_dim=2, reg_weight=0.1)
+    user, item = model.embed(g)
+    assert user.shape == (3, 5) and item.shape == (4, 5)
+    users, items = torch.tensor([0, 1]), torch.tensor([2, 3])
+    s = model.score(user, item, users, items)
+    assert torch.allclose(s, (user[users] * item[items]).sum(-1))
+    assert model.full_scores(user, item, users).shape == (2, 4)
+    (s.sum() + model.regularization(users, items)).backward()
+    unused = [n for n, p in model.named_parameters() if p.grad is None]
+    assert unused == [], unused  # every parameter takes part
+
+
+def test_bag_of_words_is_a_mean_of_word_embeddings():
+    enc = BagOfWordsEncoder(5, 3)
+    pairs = torch.tensor([[2, 0, 0], [4, 1, 3]])  # item 1 has no words
+    out = enc(pairs, num_items=3)
+    W = enc.embedding.weight
+    assert torch.allclose(out[0], (W[1] + W[3]) / 2) and torch.allclose(out[2], W[4])
+    assert torch.equal(out[1], torch.zeros(3))
+
+
+def test_modality_encoder_shapes(graph):
+    enc = ModalityEncoder(graph.num_users, graph.features["visual"].size(1), 8, num_layers=2)
+    users, items = enc(graph.features["visual"], graph.adjacency("gcn"))
+    assert users.shape == (graph.num_users, 8) and items.shape == (graph.num_items, 8)
+
+
+def test_kwai_without_acoustic(graph):
+    assert graph.modalities == ["visual", "textual"]
+    model = MetaMMF.from_graph(graph)
+    user, item = model.embed(graph)
+    assert item.shape == (graph.num_items, 64)
+
+
+def test_meta_vectors_are_per_item(graph):
+    model = MetaMMF.from_graph(graph).eval()
+    _, _, meta = model.embed(graph, return_meta=True)
+    assert meta.shape == (graph.num_items, 5) and meta.std(0).min() > 0
+
+
+def test_missing_modality_in_graph():
+    model = MetaMMF.from_graph(tiny_graph())
+    g = tiny_graph()
+    del g.features["acoustic"]
+    with pytest.raises(ValueError, match="lacks \\['acoustic'\\]"):
+        model.embed(g)
+
+
+def test_adjacency_is_cached_and_symmetric(graph):
+    a = graph.adjacency("gcn")
+    assert graph.adjacency("gcn") is a
+    dense = a.to_dense()
+    assert torch.allclose(dense, dense.t(), atol=1e-6)
+    n = graph.num_users + graph.num_items
+    assert a.shape == (n, n) and a._nnz() == 2 * graph.edge_index.size(1)
+
+
+def test_paper_gcn_sizes_follow_the_released_code():
+    model = MetaMMF(10, 20, {"visual": 2048, "acoustic": 128, "textual": 100}, variant="paper-gcn")
+    assert model.fusion.channels == [2276, 1024, 512, 256, 32]
+    assert model.item_id.embedding_dim == 32 and model.user.embedding_dim == 64
+    assert len(model.graph_layers) == 2
+
+
+def test_bad_options():
+    with pytest.raises(ValueError, match="variant"):
+        MetaMMF(2, 2, {"v": 3}, variant="gat")
+    with pytest.raises(ValueError, match="fusion"):
+        MetaMMF(2, 2, {"v": 3}, fusion="attention")
