@@ -81,6 +81,9 @@ def dataset_options(f):
                      help="Size factor of the synthetic stand-in."),
         click.option("--seed", type=int, default=0, show_default=True,
                      help="Seed of synthetic data and of splits the files do not fix."),
+        click.option("--split", type=click.Choice(["random", "temporal"]), default=None,
+                     help="Split of sources without a fixed one: random 80/10/10 per user (default) "
+                          "or temporal (needs timestamps)."),
         click.option("--normalize", type=click.Choice(["none", "l2", "standard"]), default="none",
                      show_default=True, help="Feature normalization."),
         click.option("--pca", default=None,
@@ -92,10 +95,10 @@ def dataset_options(f):
     return f
 
 
-def load_from_options(name, root, synthetic, scale, seed, normalize, pca, no_cache):
+def load_from_options(name, root, synthetic, scale, seed, split, normalize, pca, no_cache):
     from mmgraph.data import load_records
 
-    return load_records(name, root, synthetic=synthetic, scale=scale, seed=seed,
+    return load_records(name, root, synthetic=synthetic, scale=scale, seed=seed, split=split,
                         normalize=normalize, pca=pca, use_cache=not no_cache)
 
 

@@ -1,3 +1,4 @@
+import json
 import os
 import stat
 
@@ -25,17 +26,51 @@ def test_second_load_comes_from_the_cache(mmgcn_dir, monkeypatch):
     assert second.file_counts == first.file_counts and second.notes == first.notes
 
 
-def test_changed_source_invalidates_the_cache(mmgcn_dir):
+def test_cached_preprocessed_features_come_back(mmgcn_dir, monkeypatch):
+    first = load_records("tiny", mmgcn_dir, normalize="l2")
+    monkeypatch.setattr(registry, "_read", lambda *a, **k: pytest.fail("source parsed again"))
+    second = load_records("tiny", mmgcn_dir, normalize="l2")
+    assert list(second.features) == ["visual", "acoustic", "textual"]
+    for m in first.features:
+        np.testing.assert_array_equal(first.features[m], second.features[m])
+
+
+@pytest.mark.parametrize("changed", ["train.npy", "feat_v.pt"])
+def test_changed_source_invalidates_the_cache(mmgcn_dir, changed):
+    load_records("tiny", mmgcn_dir, normalize="standard")
+    if changed == "train.npy":
+        train = np.load(mmgcn_dir / "train.npy")
+        np.save(mmgcn_dir / "train.npy", train[:-1])
+        assert load_records("tiny", mmgcn_dir, normalize="standard").train.shape[1] == len(train) - 1
+    else:
+        torch.save(torch.arange(18.0).reshape(6, 3), mmgcn_dir / "feat_v.pt")
+        x = load_records("tiny", mmgcn_dir, normalize="standard").features["visual"]
+        np.testing.assert_allclose(x[:, 0], (np.arange(6) - 2.5) / np.arange(6).std(), rtol=1e-5)
+    assert len(list((mmgcn_dir / ".mmgraph_cache").iterdir())) == 2
+
+
+def test_entry_of_an_older_version_is_rebuilt(mmgcn_dir):
     load_records("tiny", mmgcn_dir)
-    torch.save(torch.full((6, 3), 7.0), mmgcn_dir / "feat_v.pt")
-    rec = load_records("tiny", mmgcn_dir)
-    assert (rec.features["visual"] == 7).all()
+    (entry,) = (mmgcn_dir / ".mmgraph_cache").iterdir()
+    meta = json.loads((entry / "meta.json").read_text())
+    meta["version"] = 1
+    del meta["features_cached"]
+    (entry / "meta.json").write_text(json.dumps(meta))
+    assert load_records("tiny", mmgcn_dir).train.shape[1] == 8
+
+
+def test_failed_load_leaves_no_cache_folder(mmgcn_dir):
+    (mmgcn_dir / "feat_v.pt").write_bytes(b"broken")
+    with pytest.raises(DataError):
+        load_records("tiny", mmgcn_dir)
+    assert not (mmgcn_dir / ".mmgraph_cache").exists()
 
 
 def test_options_are_part_of_the_key(mmgcn_dir):
     plain = load_records("tiny", mmgcn_dir)
     l2 = load_records("tiny", mmgcn_dir, normalize="l2")
     assert not np.allclose(plain.features["visual"], l2.features["visual"])
+    assert len(list((mmgcn_dir / ".mmgraph_cache").iterdir())) == 2
     np.testing.assert_allclose(np.linalg.norm(l2.features["visual"], axis=1), 1, rtol=1e-5)
 
 
@@ -67,7 +102,8 @@ def test_pca_per_modality_matches_sklearn():
     rng = np.random.default_rng(0)
     feats = {"visual": rng.normal(size=(50, 20)).astype(np.float32),
              "acoustic": rng.normal(size=(50, 6)).astype(np.float32)}
-    out = preprocess(feats, pca_dims=parse_pca("visual=4", list(feats)))
+    out, notes = preprocess(feats, pca_dims=parse_pca("visual=4", list(feats)))
+    assert notes == []
     assert out["visual"].shape == (50, 4) and out["acoustic"].shape == (50, 6)
     ref = PCA(4, svd_solver="full").fit(feats["visual"])
     # same subspace as an exact PCA: projections agree up to sign
@@ -75,3 +111,9 @@ def test_pca_per_modality_matches_sklearn():
     assert parse_pca(8, ["a", "b"]) == {"a": 8, "b": 8}
     with pytest.raises(DataError, match="unknown modalities textual"):
         parse_pca("textual=8", ["visual"])
+
+
+def test_pca_request_that_changes_nothing_is_noted(mmgcn_dir):
+    rec = load_records("tiny", mmgcn_dir, pca=50)
+    assert rec.features["visual"].shape == (6, 3)
+    assert any("PCA to 50 dims left visual unchanged" in n for n in rec.notes)

@@ -53,6 +53,7 @@ def test_missing_dataset_says_what_to_put_where(monkeypatch, tmp_path):
     (["datasets", "info", "kwai", "--synthetic", "--scale", "-1"], "--scale must be"),
     (["datasets", "info", "x", "--root", "/nonexistent/folder"], "no dataset found"),
     (["datasets", "info", "kwai", "--synthetic", "--pca", "sound=3"], "unknown modalities sound"),
+    (["datasets", "info", "kwai", "--synthetic", "--split", "temporal"], "no timestamps"),
 ])
 def test_bad_input_exits_2_with_one_line(args, message):
     result = run(*args)
@@ -71,3 +72,8 @@ def test_info_real_tiktok():
     assert result.exit_code == 0, result.output
     assert "users          9,308" in result.output and "items          6,710" in result.output
     assert "train 59,541 / valid 3,051 / test 6,130" in result.output
+
+
+def test_split_option_on_a_fixed_split_dataset(tmp_path):
+    result = run("datasets", "info", "tiny", "--root", str(write_mmgcn(tmp_path / "tiny")), "--split", "random")
+    assert result.exit_code == 2 and "fixed train/valid/test split; drop --split" in result.output

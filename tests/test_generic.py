@@ -57,7 +57,7 @@ def test_features_with_integer_ids_and_item_index(tmp_path):
 def test_string_items_with_features_need_an_index(tmp_path):
     path = write_csv(tmp_path / "log.csv", [(0, "a", 0), (0, "b", 1)])
     np.save(tmp_path / "v.npy", np.zeros((2, 2)))
-    with pytest.raises(DataError, match="pass item_index"):
+    with pytest.raises(DataError, match="raw item id of each feature row in an index file"):
         load_generic(path, {"v": tmp_path / "v.npy"})
 
 
@@ -82,3 +82,19 @@ def test_non_numeric_timestamp(tmp_path):
     path = write_csv(tmp_path / "log.csv", [(0, 1, 5), (0, 2, "yesterday")])
     with pytest.raises(DataError, match=r"line 3, column 'timestamp': 'yesterday' is not a number"):
         load_generic(path)
+
+
+def test_iso_dates_and_bom_header(tmp_path):
+    rows = [(u, i, f"2024-01-{i + 1:02d}") for u in range(3) for i in range(10)]
+    path = write_csv(tmp_path / "log.csv", rows, header="\ufeffuser_id,item_id,date")
+    rec = load_generic(path, split="temporal")
+    assert sorted(rec.test[1].tolist()) == [9, 9, 9]  # the latest date is held out
+
+
+def test_generic_folder_temporal_via_load_records(tmp_path):
+    root = tmp_path / "shop"
+    root.mkdir()
+    write_csv(root / "interactions.csv", [(u, i, 100 - i) for u in range(3) for i in range(10)])
+    rec = load_records("shop", root, split="temporal")
+    assert "temporal" in rec.split_protocol and sorted(rec.test[1].tolist()) == [0, 0, 0]
+    assert "random" in load_records("shop", root).split_protocol

@@ -105,7 +105,7 @@ def test_one_dimensional_features_are_rejected(mmgcn_dir):
 
 def test_item_id_out_of_range(mmgcn_dir):
     save_object_rows(mmgcn_dir / "test_full.npy", [[0, NUM_USERS + NUM_ITEMS + 3]])
-    with pytest.raises(DataError, match="test_full.npy: item ids do not fit 6 items"):
+    with pytest.raises(DataError, match="test_full.npy: item id 13 does not fit 6 items"):
         load_mmgcn(mmgcn_dir)
 
 
@@ -155,3 +155,53 @@ def test_real_metammf_toy_sample():
     assert (rec.num_users, rec.num_items) == (100, 1141)
     assert rec.train.shape[1] + rec.val.shape[1] + rec.test.shape[1] == 2071
     assert {m: x.shape[1] for m, x in rec.features.items()} == {"acoustic": 128, "textual": 100}
+
+
+@pytest.mark.parametrize("bad", [{0: [None]}, {0: ["x"]}, {0: 5}])
+def test_malformed_user_item_dict(mmgcn_dir, bad):
+    np.save(mmgcn_dir / "user_item_dict.npy", bad, allow_pickle=True)
+    with pytest.raises(DataError, match="user_item_dict.npy"):
+        load_mmgcn(mmgcn_dir)
+
+
+def test_non_integer_held_out_id(mmgcn_dir):
+    save_object_rows(mmgcn_dir / "val_full.npy", [[0, 5.5]])
+    with pytest.raises(DataError, match=r"val_full.npy \(row 0\): ids must be integers"):
+        load_mmgcn(mmgcn_dir)
+
+
+def test_sparse_feature_tensor_is_densified(mmgcn_dir):
+    x = torch.randn(NUM_ITEMS, 3)
+    torch.save(x.to_sparse(), mmgcn_dir / "feat_a.pt")
+    np.testing.assert_allclose(load_mmgcn(mmgcn_dir).features["acoustic"], x.numpy())
+
+
+def test_offset_inferred_from_feature_rows_when_last_users_are_silent(tmp_path):
+    # 6 users declared by the offset (items stored as i + 6) but users 4 and 5 never appear
+    root = write_mmgcn(tmp_path / "d", offset=False)
+    np.save(root / "train.npy", np.array([(u, i + 6) for u, i in TRAIN]))
+    save_object_rows(root / "val_full.npy", [[u] + [i + 6 for i in its] for u, its in VAL.items()])
+    save_object_rows(root / "test_full.npy", [[u] + [i + 6 for i in its] for u, its in TEST.items()])
+    (root / "user_item_dict.npy").unlink()
+    rec = load_mmgcn(root)
+    # max item id 11 and 6 feature rows force U >= 6
+    assert rec.num_users == 6 and sorted(map(tuple, rec.train.T.tolist())) == sorted(TRAIN)
+
+
+def test_ambiguous_layout_is_noted(tmp_path):
+    # 0-based-looking ids that also fit the offset layout: all item ids >= U and < rows
+    root = tmp_path / "d"
+    root.mkdir()
+    np.save(root / "train.npy", np.array([(0, 2), (1, 3), (0, 4)]))
+    save_object_rows(root / "val_full.npy", [[0, 5]])
+    save_object_rows(root / "test_full.npy", [[1, 5]])
+    torch.save(torch.randn(10, 2), root / "feat_v.pt")
+    rec = load_mmgcn(root)
+    assert any("also fit the 10 feature rows unshifted" in n for n in rec.notes)
+
+
+def test_pair_in_validation_and_test_is_removed_from_validation(mmgcn_dir):
+    save_object_rows(mmgcn_dir / "val_full.npy", [[0, NUM_USERS + 3], [1, NUM_USERS + 3]])
+    rec = load_mmgcn(mmgcn_dir)
+    assert rec.val.T.tolist() == [[1, 3]]
+    assert any("1 validation interactions that are also test" in n for n in rec.notes)

@@ -68,3 +68,20 @@ def test_real_tiktok_counts():
     assert (rec.train.shape[1], rec.val.shape[1], rec.test.shape[1]) == (59541, 3046, 6125)
     assert {m: x.shape for m, x in rec.features.items()} == {"audio": (6710, 128), "image": (6710, 128)}
     assert all(x.dtype == np.float32 for x in rec.features.values())
+
+
+def test_feature_file_that_is_not_a_matrix_is_named(tmp_path):
+    root = write_mmrec(tmp_path / "b")
+    np.save(root / "image_feat.npy", {"not": "a matrix"}, allow_pickle=True)
+    with pytest.raises(DataError, match="image_feat.npy: image features must be a 2-D"):
+        load_mmrec(root)
+
+
+def test_real_movielens_graph_with_cold_split():
+    from mmgraph.data.npz_split import load_split_npz
+
+    root = shared_dataset("movielens_mmgcn_clcrec")
+    full = load_records("movielens", root)
+    assert (full.num_users, full.num_items) == (55485, 5986) and full.train.shape[1] == 922007
+    cold = load_split_npz(root, held_out="cold")
+    assert cold.test.shape[1] == 38885 and not np.isin(cold.test[1], full.train[1]).any()

@@ -13,7 +13,10 @@ def test_counts_and_dims_follow_the_named_dataset(name):
     assert rec.num_users == round(spec.users * 0.02) and rec.num_items == round(spec.items * 0.02)
     total = sum(rec.split(s).shape[1] for s in ("train", "val", "test"))
     assert total == round(spec.interactions * 0.02)
-    assert {m: x.shape[1] for m, x in rec.features.items()} == spec.modalities
+    dense = {m: d for m, d in spec.modalities.items() if m not in spec.bag_modalities}
+    assert {m: x.shape[1] for m, x in rec.features.items()} == dense
+    assert list(rec.bags) == list(spec.bag_modalities)  # TikTok text: (item, word) pairs
+    assert rec.modalities == list(spec.modalities)
     assert rec.notes == []  # no duplicates, every held-out user has training items
 
 
@@ -59,3 +62,15 @@ def test_bad_scale_and_name():
         make_synthetic("kwai", scale=0)
     with pytest.raises(DataError, match="no synthetic stand-in for 'baby'"):
         make_synthetic("baby")
+
+
+def test_synthetic_text_words_follow_reliability():
+    rec = make_synthetic("tiktok", scale=0.05, seed=0)
+    bag, rel = rec.bags["textual"], rec.planted["reliability"][:, 2]
+    item, word = bag.index
+    topic_of_word = word // 40
+    # share of an item's words in its most common topic: high for text-reliable items
+    share = np.zeros(rec.num_items)
+    for i in range(rec.num_items):
+        share[i] = np.bincount(topic_of_word[item == i]).max() / (item == i).sum()
+    assert share[rel > 0.5].mean() > share[rel < 0.5].mean() + 0.4

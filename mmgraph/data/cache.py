@@ -19,7 +19,7 @@ import numpy as np
 
 from mmgraph.data.records import BagOfWords, RecData
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # bump whenever what an entry holds changes
 
 
 def file_digest(path: Path, chunk: int = 1 << 23) -> str:
@@ -39,20 +39,14 @@ def cache_key(kind: str, files: list[Path], options: dict) -> str:
 
 
 def cache_root(data_root: Path) -> Path:
-    """``<data_root>/.mmgraph_cache`` when writable, else the user cache folder."""
-    local = data_root / ".mmgraph_cache"
-    try:
-        # Respect a folder marked read-only even when running as root (os.access says yes).
-        if not os.access(data_root, os.W_OK) or not data_root.stat().st_mode & 0o222:
-            raise PermissionError(data_root)
-        local.mkdir(exist_ok=True)
-        probe = tempfile.NamedTemporaryFile(dir=local, prefix=".probe-", delete=True)
-        probe.close()
-        return local
-    except OSError:
-        fallback = Path(os.environ.get("MMGRAPH_CACHE", Path.home() / ".cache" / "mmgraph"))
-        fallback.mkdir(parents=True, exist_ok=True)
-        return fallback
+    """``<data_root>/.mmgraph_cache`` when the data folder is writable, else the user cache.
+
+    Nothing is created here; :func:`save` makes the folder when it writes an entry.
+    """
+    # Respect a folder marked read-only even when running as root (os.access says yes).
+    if os.access(data_root, os.W_OK) and data_root.stat().st_mode & 0o222:
+        return data_root / ".mmgraph_cache"
+    return Path(os.environ.get("MMGRAPH_CACHE", Path.home() / ".cache" / "mmgraph"))
 
 
 def save(rec: RecData, folder: Path, *, with_features: bool) -> None:
@@ -75,7 +69,7 @@ def save(rec: RecData, folder: Path, *, with_features: bool) -> None:
             arrays["item_ids"] = rec.item_ids
         for key, arr in arrays.items():
             np.save(tmp / f"{key}.npy", np.asarray(arr), allow_pickle=False)
-        meta = {"name": rec.name, "num_users": rec.num_users, "num_items": rec.num_items,
+        meta = {"version": FORMAT_VERSION, "name": rec.name, "num_users": rec.num_users, "num_items": rec.num_items,
                 "features": list(rec.features), "features_cached": with_features, "bags": {m: b.num_words for m, b in rec.bags.items()},
                 "synthetic": rec.synthetic, "source": rec.source,
                 "split_protocol": rec.split_protocol, "notes": rec.notes,
@@ -98,16 +92,18 @@ def load(folder: Path) -> tuple[RecData, list[str]] | None:
     """
     try:
         meta = json.loads((folder / "meta.json").read_text())
+        if meta.get("version") != FORMAT_VERSION:
+            return None
         arr = {k: np.load(folder / f"{k}.npy", allow_pickle=False) for k in meta["arrays"]}
-    except (OSError, ValueError, KeyError):
+        cached = meta["features_cached"]
+        rec = RecData(
+            name=meta["name"], num_users=meta["num_users"], num_items=meta["num_items"],
+            train=arr["train"], val=arr["val"], test=arr["test"],
+            features={m: arr[f"feat.{m}"] for m in meta["features"]} if cached else {},
+            bags={m: BagOfWords(arr[f"bag.{m}"], n) for m, n in meta["bags"].items()},
+            user_ids=arr.get("user_ids"), item_ids=arr.get("item_ids"), synthetic=meta["synthetic"],
+            source=meta["source"], split_protocol=meta["split_protocol"], notes=meta["notes"],
+            file_counts=meta["file_counts"])
+    except (OSError, ValueError, KeyError, TypeError):  # absent, partial or older: rebuild
         return None
-    cached = meta["features_cached"]
-    rec = RecData(
-        name=meta["name"], num_users=meta["num_users"], num_items=meta["num_items"],
-        train=arr["train"], val=arr["val"], test=arr["test"],
-        features={m: arr[f"feat.{m}"] for m in meta["features"]} if cached else {},
-        bags={m: BagOfWords(arr[f"bag.{m}"], n) for m, n in meta["bags"].items()},
-        user_ids=arr.get("user_ids"), item_ids=arr.get("item_ids"), synthetic=meta["synthetic"],
-        source=meta["source"], split_protocol=meta["split_protocol"], notes=meta["notes"],
-        file_counts=meta["file_counts"])
     return rec, [] if cached else list(meta["features"])

@@ -66,12 +66,19 @@ def parse_pca(spec, modalities: list[str]) -> dict[str, int]:
 
 
 def preprocess(features: Mapping[str, np.ndarray], *, norm: str | None = None,
-               pca_dims: Mapping[str, int] | None = None, seed: int = 0) -> dict[str, np.ndarray]:
-    """Normalize every modality, then reduce the ones in ``pca_dims`` with PCA."""
-    out = {}
+               pca_dims: Mapping[str, int] | None = None,
+               seed: int = 0) -> tuple[dict[str, np.ndarray], list[str]]:
+    """Normalize every modality, then reduce the ones in ``pca_dims`` with PCA.
+
+    Returns the features and notes on requests that changed nothing (PCA dim >= feature dim).
+    """
+    out, notes = {}, []
     for m, x in features.items():
         x = normalize(x, norm)
         if pca_dims and m in pca_dims:
+            if pca_dims[m] >= min(x.shape):
+                notes.append(f"PCA to {pca_dims[m]} dims left {m} unchanged: it has only "
+                             f"{x.shape[1]} dims and {x.shape[0]} items")
             x = pca(x, pca_dims[m], seed)
         out[m] = np.ascontiguousarray(x, dtype=np.float32)
-    return out
+    return out, notes

@@ -13,10 +13,10 @@ from typing import Mapping
 
 import numpy as np
 
-from mmgraph.data.records import RecData, build_records
+from mmgraph.data.records import RecData, build_records, feature_rows
 from mmgraph.data.safe_load import load_npy
 from mmgraph.data.splits import describe_split, split_per_user
-from mmgraph.data.tables import ids_column, read_table, to_numbers
+from mmgraph.data.tables import ids_column, read_table, to_times
 from mmgraph.errors import DataError
 
 USER_NAMES = ("user", "user_id", "userid", "uid", "u")
@@ -80,7 +80,7 @@ def read_interactions(path: str | Path, *, user_col=None, item_col=None, time_co
     i = _pick_column(names, item_col, ITEM_NAMES, path, "item", 1)
     t = _pick_column(names, time_col, TIME_NAMES, path, "timestamp", None)
     offset = 2 if names[0] != "0" else 1
-    times = to_numbers(cols[t], path, names[t], integer=False, line_offset=offset) if t is not None else None
+    times = to_times(cols[t], path, names[t], line_offset=offset) if t is not None else None
     return ids_column(cols[u]), ids_column(cols[i]), times
 
 
@@ -129,6 +129,7 @@ def load_generic(
         raise DataError(f"{path}: split='temporal' needs a timestamp column; add one or use split='random'")
     feature_paths = {m: Path(p) for m, p in (features or {}).items()}
     feats = {m: load_npy(p) for m, p in feature_paths.items()}
+    rows = feature_rows(feats, feature_paths)
     user_ids, users = np.unique(raw_users, return_inverse=True)
     notes = []
     if item_index is not None:
@@ -143,22 +144,17 @@ def load_generic(
             raise DataError(f"{path}: {int((~known).sum())} interactions name items missing from "
                             f"{item_index} (first: {raw_items[~known][0]!r}); add them to the index")
         items = order[pos]
-    elif feats:
-        rows = {x.shape[0] if x.ndim else 0 for x in feats.values()}
-        if len(rows) > 1:
-            raise DataError("feature files disagree on the item count: " + ", ".join(
-                f"{feature_paths[m]} has {x.shape[0] if x.ndim else 0} rows" for m, x in feats.items()))
+    elif rows is not None:
         if raw_items.dtype.kind not in "iu":
             raise DataError(f"{path}: item ids are not integers, so feature rows cannot be matched "
-                            "to items; pass item_index (--item-index), a file with the raw item id of "
-                            "each feature row")
+                            "to items; give the raw item id of each feature row in an index file "
+                            "(item_index.txt in a dataset folder, or item_index=... in Python)")
         items = raw_items.astype(np.int64)
         item_ids = None
     else:
         item_ids, items = np.unique(raw_items, return_inverse=True)
-    num_items = (next(iter({x.shape[0] for x in feats.values()})) if feats and item_index is None
-                 else len(item_ids))
-    if item_index is None and feats and (items.min() < 0 or items.max() >= num_items):
+    num_items = rows if rows is not None and item_index is None else len(item_ids)
+    if item_index is None and rows is not None and (items.min() < 0 or items.max() >= num_items):
         bad = items[(items < 0) | (items >= num_items)][0]
         raise DataError(f"{path}: item id {bad} has no feature row (features have {num_items} rows); "
                         "ids must be 0-based feature row numbers, or pass item_index")
@@ -191,10 +187,11 @@ def generic_dir_files(root: Path) -> tuple[Path | None, dict[str, Path], Path | 
     return inter, feats, index if index.exists() else None
 
 
-def load_generic_dir(root: str | Path, name: str | None = None, *, seed: int = 0) -> RecData:
+def load_generic_dir(root: str | Path, name: str | None = None, *, split: str = "random",
+                     seed: int = 0) -> RecData:
     """:func:`load_generic` on a folder laid out as :func:`generic_dir_files` describes."""
     root = Path(root)
     inter, feats, index = generic_dir_files(root)
     if inter is None:
         raise DataError(f"{root}: no {' / '.join(GENERIC_NAMES)} found")
-    return load_generic(inter, feats, name=name or root.name, item_index=index, seed=seed)
+    return load_generic(inter, feats, name=name or root.name, item_index=index, split=split, seed=seed)

@@ -21,8 +21,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import torch
 
-from mmgraph.data.records import BagOfWords, RecData, build_records
+from mmgraph.data.records import BagOfWords, RecData, as_int_ids, build_records, feature_rows
 from mmgraph.data.safe_load import load_npy, load_pt
 from mmgraph.data.splits import describe_split, split_per_user
 from mmgraph.errors import DataError
@@ -49,7 +50,8 @@ def read_matrix(path: Path):
     """A feature file as numpy: ``.npy`` (safe) or ``.pt`` (``weights_only``)."""
     obj = load_pt(path) if path.suffix == ".pt" else load_npy(path)
     if hasattr(obj, "detach"):  # torch tensor
-        obj = obj.detach().cpu().numpy()
+        obj = obj.detach().cpu()
+        obj = (obj.to_dense() if obj.layout != torch.strided else obj).numpy()
     if not isinstance(obj, np.ndarray):
         raise DataError(f"{path}: expected one tensor or array, found {type(obj).__name__}")
     if obj.dtype == object:
@@ -70,21 +72,16 @@ def find_features(root: Path) -> dict[str, Path]:
 def _read_ragged(path: Path) -> tuple[np.ndarray, np.ndarray]:
     """``[u, i1, i2, ...]`` rows (object array or equal-length int matrix) -> (users, items)."""
     rows = load_npy(path)
-    if rows.dtype != object and rows.ndim == 2:
-        rows = list(rows)
+    if rows.ndim == 0 or (rows.dtype != object and rows.ndim != 2):
+        raise DataError(f"{path}: expected one row [user, item, item, ...] per user, got an array "
+                        f"of shape {rows.shape}")
     users, items = [], []
     for k, row in enumerate(rows):
-        row = np.asarray(row).ravel()
-        if row.size == 0:
-            continue
-        if row.dtype == object or not np.issubdtype(row.dtype, np.number):
-            try:
-                row = row.astype(np.int64)
-            except (TypeError, ValueError) as exc:
-                raise DataError(f"{path}: row {k} holds non-integer ids; each row must be "
-                                "[user, item, item, ...]") from exc
-        users.append(np.full(row.size - 1, row[0], dtype=np.int64))
-        items.append(row[1:].astype(np.int64))
+        row = as_int_ids(np.asarray(row, dtype=object if isinstance(row, (list, tuple)) else None).ravel(),
+                         f"{path} (row {k})")
+        if row.size:
+            users.append(np.full(row.size - 1, row[0], dtype=np.int64))
+            items.append(row[1:])
     if not users:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
     return np.concatenate(users), np.concatenate(items)
@@ -92,17 +89,11 @@ def _read_ragged(path: Path) -> tuple[np.ndarray, np.ndarray]:
 
 def _read_train(path: Path) -> tuple[np.ndarray, np.ndarray]:
     arr = load_npy(path)
-    if arr.dtype == object:
-        try:
-            arr = arr.astype(np.int64)
-        except (TypeError, ValueError) as exc:
-            raise DataError(f"{path}: expected an integer [E, 2] array of (user, item)") from exc
     if arr.ndim != 2 or arr.shape[1] != 2:
         raise DataError(f"{path}: expected an integer [E, 2] array of (user, item) rows, got shape "
                         f"{arr.shape}")
-    if not np.issubdtype(arr.dtype, np.integer):
-        raise DataError(f"{path}: ids have dtype {arr.dtype}; they must be integers")
-    return arr[:, 0].astype(np.int64), arr[:, 1].astype(np.int64)
+    arr = as_int_ids(arr, str(path))
+    return arr[:, 0], arr[:, 1]
 
 
 def _dict_pairs(path: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -112,8 +103,12 @@ def _dict_pairs(path: Path) -> tuple[np.ndarray, np.ndarray]:
         raise DataError(f"{path}: expected a pickled dict user -> items, found {type(obj).__name__}")
     users, items = [], []
     for u, its in obj.items():
-        its = np.fromiter((int(i) for i in its), dtype=np.int64)
-        users.append(np.full(its.size, int(u), dtype=np.int64))
+        try:
+            its = list(its)
+        except TypeError:
+            raise DataError(f"{path}: user {u!r} maps to {type(its).__name__}, not a list of items") from None
+        its = as_int_ids(np.asarray(its, dtype=object), f"{path} (user {u!r})")
+        users.append(np.full(its.size, as_int_ids(np.asarray([u], dtype=object), f"{path} (keys)")[0]))
         items.append(its)
     if not users:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
@@ -132,11 +127,44 @@ def read_features(feature_paths: dict[str, Path]):
     return features, bags
 
 
+def _bags(bag_pairs: dict[str, np.ndarray], num_users: int, num_items: int) -> dict[str, BagOfWords]:
+    bags = {}
+    for m, idx in bag_pairs.items():
+        idx = idx.copy()
+        if idx[0].size and idx[0].min() >= num_users and idx[0].max() - num_users < num_items:
+            idx[0] -= num_users  # some copies offset the item row like the interactions
+        bags[m] = BagOfWords(idx, int(idx[1].max()) + 1 if idx.size else 0)
+    return bags
+
+
+def _item_offset(users: np.ndarray, items: np.ndarray, num_items: int | None,
+                 num_users: int | None) -> tuple[int, int, list[str]]:
+    """``(offset, num_users, notes)``: MMGCN stores item i as i + U; toy samples use 0-based ids.
+
+    Offset U must satisfy max user < U <= min item and, when the feature row count I is known,
+    max item < U + I.  The smallest such U is taken (users after the last id then have no
+    interactions); a note says when 0-based ids would have fitted as well.
+    """
+    max_user = int(users.max()) if users.size else -1
+    if not items.size:
+        return 0, num_users or max_user + 1, []
+    lo = max(max_user + 1, int(items.max()) - num_items + 1 if num_items else 0)
+    if num_users is not None:
+        lo = num_users
+    if int(items.min()) < lo:
+        return 0, num_users or max_user + 1, []
+    notes = []
+    if num_items and int(items.max()) < num_items:
+        notes.append(f"item ids are all >= {lo:,} and also fit the {num_items:,} feature rows "
+                     f"unshifted; read them as MMGCN's i + U with U = {lo:,}")
+    return lo, max(lo, max_user + 1), notes
+
+
 def load_mmgcn(root: str | Path, name: str | None = None, *, num_users: int | None = None) -> RecData:
     """Load an MMGCN-format directory (see the module docstring).
 
-    ``num_users`` overrides the user count inferred as ``max user id + 1``, which is also the
-    item id offset U when the files use offset item ids.
+    ``num_users`` fixes the user count U, which is also the item id offset when the files use
+    offset ids; by default it is inferred (see :func:`_item_offset`).
     """
     root = Path(root)
     name = name or root.name
@@ -147,7 +175,6 @@ def load_mmgcn(root: str | Path, name: str | None = None, *, num_users: int | No
     paths = {"train": root / "train.npy", "val": root / "val_full.npy", "test": root / "test_full.npy"}
     raw = {"train": _read_train(paths["train"]),
            "val": _read_ragged(paths["val"]), "test": _read_ragged(paths["test"])}
-    notes = []
     dict_path = root / "user_item_dict.npy"
     dict_pairs = _dict_pairs(dict_path) if dict_path.exists() else None
 
@@ -156,25 +183,20 @@ def load_mmgcn(root: str | Path, name: str | None = None, *, num_users: int | No
         raise DataError(f"{root}: no feature files found; put one or more of "
                         f"{', '.join(n for names in FEATURE_FILES.values() for n in names[:2])} there")
     features, bag_pairs = read_features(feature_paths)
+    rows = feature_rows(features, feature_paths)
 
     all_users = np.concatenate([raw[s][0] for s in raw])
     all_items = np.concatenate([raw[s][1] for s in raw])
-    if num_users is None:
-        num_users = int(all_users.max()) + 1 if all_users.size else 0
-    # MMGCN stores items as i + U; the authors' toy samples use 0-based items.
-    offset = num_users if all_items.size and all_items.min() >= num_users else 0
-    notes_offset = (f"item ids are stored offset by {num_users:,} users (i + U); normalized to 0-based"
-                    if offset else "item ids are stored 0-based (no user offset)")
-    rows = {x.shape[0] for x in features.values()}
-    if len(rows) > 1:
-        raise DataError(f"{root}: feature files disagree on the item count: "
-                        + ", ".join(f"{feature_paths[m].name} has {x.shape[0]} rows" for m, x in features.items()))
-    num_items = rows.pop() if rows else int(all_items.max()) - offset + 1
+    offset, num_users, notes = _item_offset(all_users, all_items, rows, num_users)
+    num_items = rows if rows is not None else int(all_items.max(initial=offset - 1)) - offset + 1
     pairs = {s: np.stack([u, i - offset]) for s, (u, i) in raw.items()}
-    for s in pairs:  # a clearer message than a bare range error when the offset guess is wrong
-        if pairs[s].size and (pairs[s][1].min() < 0 or pairs[s][1].max() >= num_items):
-            raise DataError(f"{paths[s]}: item ids do not fit {num_items:,} items ({notes_offset}); "
-                            "if items are offset by another user count U, call load_mmgcn(root, num_users=U)")
+    if any(p.size and (p[1].min() < 0 or p[1].max() >= num_items) for p in pairs.values()):
+        # Name the file that breaks MMGCN's layout (item i stored as i + U, U = max user + 1).
+        std = int(all_users.max()) + 1
+        s = max(raw, key=lambda k: int(raw[k][1].max(initial=-1)))
+        raise DataError(f"{paths[s]}: item id {int(raw[s][1].max())} does not fit {num_items:,} items, "
+                        f"neither as MMGCN's i + U (U = {std:,}) nor 0-based; fix the id or the "
+                        "feature rows")
     if dict_pairs is not None:
         width = max(int(dict_pairs[1].max(initial=0)), int(all_items.max())) + 1
         in_dict = np.unique(dict_pairs[0] * width + dict_pairs[1])
@@ -183,16 +205,11 @@ def load_mmgcn(root: str | Path, name: str | None = None, *, num_users: int | No
         if differ:
             notes.append(f"{dict_path.name} differs from train.npy in {differ:,} pairs; "
                          "train.npy is used")
-    bags = {}
-    for m, idx in bag_pairs.items():
-        idx = idx.copy()
-        if idx[0].size and idx[0].min() >= num_users and idx[0].max() - num_users < num_items:
-            idx[0] -= num_users  # some copies offset the item row like the interactions
-        bags[m] = BagOfWords(idx, int(idx[1].max()) + 1 if idx.size else 0)
     files = {s: str(p) for s, p in paths.items()} | {m: str(p) for m, p in feature_paths.items()}
     return build_records(name, num_users=num_users, num_items=num_items, train=pairs["train"],
-                         val=pairs["val"], test=pairs["test"], features=features, bags=bags,
-                         files=files, source=str(root), notes=notes)
+                         val=pairs["val"], test=pairs["test"], features=features,
+                         bags=_bags(bag_pairs, num_users, num_items), files=files,
+                         source=str(root), notes=notes)
 
 
 def load_metammf_toy(root: str | Path, name: str | None = None, *, seed: int = 0) -> RecData:
@@ -219,13 +236,12 @@ def load_metammf_toy(root: str | Path, name: str | None = None, *, seed: int = 0
                         f"{TOY_INTERACTIONS[1]} with user/item arrays) there")
     feature_paths = find_features(root)
     features, bag_pairs = read_features(feature_paths)
-    rows = {x.shape[0] for x in features.values()}
+    rows = feature_rows(features, feature_paths)
     num_users = int(shape[0]) if shape is not None else int(users.max()) + 1
-    num_items = (int(shape[1]) if shape is not None else
-                 rows.pop() if len(rows) == 1 else int(items.max()) + 1)
+    num_items = (int(shape[1]) if shape is not None else rows if rows is not None
+                 else int(items.max()) + 1)
     train, val, test = split_per_user(users, items, seed=seed)
     files = {s: str(src) for s in ("train", "val", "test")} | {m: str(p) for m, p in feature_paths.items()}
-    bags = {m: BagOfWords(i, int(i[1].max()) + 1) for m, i in bag_pairs.items()}
     return build_records(name, num_users=num_users, num_items=num_items, train=train, val=val,
-                         test=test, features=features, bags=bags, files=files, source=str(root),
+                         test=test, features=features, bags=_bags(bag_pairs, 0, num_items), files=files, source=str(root),
                          split_protocol=describe_split("random", (0.8, 0.1, 0.1), seed))

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mmgraph.data.records import RecData, build_records
+from mmgraph.data.records import RecData, build_records, feature_rows
 from mmgraph.data.safe_load import load_npy
 from mmgraph.data.tables import read_table, to_numbers
 from mmgraph.errors import DataError
@@ -59,11 +59,8 @@ def load_mmrec(root: str | Path, name: str | None = None) -> RecData:
                         "1 (validation) or 2 (test)")
     paths = feature_files(root)
     features = {m: load_npy(p) for m, p in paths.items()}
-    rows = {m: x.shape[0] if x.ndim else 0 for m, x in features.items()}
-    if len(set(rows.values())) > 1:
-        raise DataError(f"{root}: feature files disagree on the item count: "
-                        + ", ".join(f"{paths[m].name} has {r} rows" for m, r in rows.items()))
-    num_items = next(iter(rows.values())) if rows else int(items.max(initial=-1)) + 1
+    rows = feature_rows(features, paths)
+    num_items = rows if rows is not None else int(items.max(initial=-1)) + 1
     num_users = int(users.max(initial=-1)) + 1
     pairs = np.stack([users, items])
     files = {s: str(path) for s in ("train", "val", "test")} | {m: str(p) for m, p in paths.items()}

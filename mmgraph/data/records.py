@@ -74,15 +74,44 @@ class RecData:
             warnings.warn(f"{self.name}: {note}", DataWarning, stacklevel=3)
 
 
+def as_int_ids(values, where: str) -> np.ndarray:
+    """Ids as int64; integral floats are accepted, anything else is a :class:`DataError`."""
+    arr = np.asarray(values)
+    if arr.dtype == object:
+        try:
+            arr = arr.astype(np.float64)
+        except (TypeError, ValueError):
+            raise DataError(f"{where}: ids must be integers, found non-numeric values") from None
+    if arr.size and not np.issubdtype(arr.dtype, np.integer):
+        if (not np.issubdtype(arr.dtype, np.floating) or not np.all(np.isfinite(arr))
+                or np.any(arr != np.round(arr))):
+            raise DataError(f"{where}: ids must be integers, found dtype {arr.dtype} values such as "
+                            f"{arr.ravel()[0]!r}; store user and item ids as integers")
+    return arr.astype(np.int64, copy=False)
+
+
 def _as_pairs(pairs, where: str) -> np.ndarray:
     arr = np.asarray(pairs)
     if arr.ndim != 2 or arr.shape[0] != 2:
         raise DataError(f"{where}: expected (user, item) pairs of shape [2, E], got {arr.shape}")
-    if arr.size and not np.issubdtype(arr.dtype, np.integer):
-        if not np.issubdtype(arr.dtype, np.floating) or not np.all(np.isfinite(arr)) or np.any(arr != np.round(arr)):
-            raise DataError(f"{where}: ids must be integers, found dtype {arr.dtype}; "
-                            "store user and item ids as integers")
-    return arr.astype(np.int64, copy=False)
+    return as_int_ids(arr, where)
+
+
+def feature_rows(features: Mapping[str, np.ndarray], paths: Mapping[str, object]) -> int | None:
+    """The common row count of the feature matrices (``None`` without features).
+
+    Each must be a 2-D numeric array; a disagreement names every file and its row count.
+    """
+    for m, x in features.items():
+        if not isinstance(x, np.ndarray) or x.ndim != 2 or x.dtype == object:
+            shape = getattr(x, "shape", None)
+            raise DataError(f"{paths[m]}: {m} features must be a 2-D numeric [items, dim] matrix, "
+                            f"got {type(x).__name__} of shape {shape}; save one row per item")
+    rows = {x.shape[0] for x in features.values()}
+    if len(rows) > 1:
+        raise DataError("feature files disagree on the item count: " + ", ".join(
+            f"{paths[m]} has {x.shape[0]} rows" for m, x in features.items()))
+    return rows.pop() if rows else None
 
 
 def check_ids(ids: np.ndarray, count: int, what: str, where: str, fix: str = "") -> None:
@@ -193,6 +222,12 @@ def build_records(
             notes.append(f"dropped {int(unseen.sum()):,} {SPLIT_TITLES[s]} interactions of {users:,} "
                          f"users with no training interaction ({where[s]})")
             arr = arr[:, ~unseen]
+        if s == "val":  # a pair held out twice would leak test into model selection
+            in_test = np.isin(arr[0] * np.int64(num_items) + arr[1], splits["test"][1])
+            if in_test.any():
+                notes.append(f"removed {int(in_test.sum()):,} validation interactions that are also "
+                             f"test interactions ({where[s]})")
+                arr = arr[:, ~in_test]
         if arr.shape[1] == 0:
             raise DataError(f"{where[s]}: the {SPLIT_TITLES[s]} split is empty (after removing users "
                             "without training interactions); give it held-out interactions")

@@ -16,11 +16,13 @@ from mmgraph.data.hetero import to_hetero
 from mmgraph.data.mmgcn import (FEATURE_FILES, MMGCN_FILES, find_features, is_mmgcn_dir, is_toy_dir,
                                 load_metammf_toy, load_mmgcn, read_matrix)
 from mmgraph.data.mmrec import feature_files, is_mmrec_dir, load_mmrec
+from mmgraph.data.npz_split import is_split_npz_dir, load_split_npz
 from mmgraph.data.records import RecData, check_features
 from mmgraph.data.synthetic import make_synthetic
 from mmgraph.errors import DataError
 
-FORMATS = ("mmgcn", "mmrec", "metammf-toy", "generic")
+FORMATS = ("mmgcn", "mmrec", "metammf-toy", "split-npz", "generic")
+SPLITTING_FORMATS = ("metammf-toy", "generic")  # formats without a fixed split
 
 
 def datasets_dir() -> Path:
@@ -43,6 +45,8 @@ def detect_format(root: Path) -> str | None:
         return "mmrec"
     if is_toy_dir(root):
         return "metammf-toy"
+    if is_split_npz_dir(root):
+        return "split-npz"
     if generic_dir_files(root)[0] is not None:
         return "generic"
     return None
@@ -51,13 +55,14 @@ def detect_format(root: Path) -> str | None:
 def _missing_message(name: str, root: Path) -> str:
     spec = CATALOG.get(name)
     if spec is not None:
-        files = ", ".join(spec.files)
-        hint = f" or --synthetic for a generated stand-in" if name in SYNTHETIC_NAMES else ""
+        optional = f" (optional: {', '.join(spec.optional_files)})" if spec.optional_files else ""
+        hint = " or --synthetic for a generated stand-in" if name in SYNTHETIC_NAMES else ""
         readme = default_root(name) / "README.md"
-        return (f"{name}: no dataset files in {root}; put {files} there (see {readme}), "
-                f"or pass --root DIR{hint}")
+        return (f"{name}: no dataset files in {root}; put {', '.join(spec.files)} there{optional} "
+                f"(see {readme}), or pass --root DIR{hint}")
     return (f"{root}: no dataset found; expected an MMGCN folder ({', '.join(MMGCN_FILES)} + features), "
-            "an MMRec folder (<name>.inter + *_feat.npy), the MetaMMF toy sample, or a generic folder "
+            "an MMRec folder (<name>.inter + *_feat.npy), the MetaMMF toy sample, interactions.npz "
+            "with train_/val_full_/test_full_ arrays, or a generic folder "
             "(interactions.csv|tsv|npz + <modality>.npy)")
 
 
@@ -76,6 +81,8 @@ def _feature_paths(fmt: str, root: Path) -> dict[str, Path]:
         return feature_files(root)
     if fmt == "generic":
         return generic_dir_files(root)[1]
+    if fmt == "split-npz":
+        return {p.stem.removesuffix("_feat"): p for p in sorted(root.glob("*.npy"))}
     return find_features(root)
 
 
@@ -86,14 +93,26 @@ def _reread_features(fmt: str, root: Path, rec: RecData, names: list[str]) -> No
                     for m in names}
 
 
-def _read(fmt: str, root: Path, name: str, seed: int) -> RecData:
+def _read(fmt: str, root: Path, name: str, split: str, seed: int) -> RecData:
     if fmt == "mmgcn":
         return load_mmgcn(root, name)
     if fmt == "mmrec":
         return load_mmrec(root, name)
+    if fmt == "split-npz":
+        return load_split_npz(root, name)
     if fmt == "generic":
-        return load_generic_dir(root, name, seed=seed)
+        return load_generic_dir(root, name, split=split, seed=seed)
+    if split != "random":
+        raise DataError(f"{root}: the MetaMMF toy sample has no timestamps; use the random split")
     return load_metammf_toy(root, name, seed=seed)
+
+
+def _preprocess(rec: RecData, normalize, pca, seed: int) -> bool:
+    """Apply normalization / PCA in place; ``True`` when the features changed."""
+    pca_dims = feats.parse_pca(pca, list(rec.features))
+    rec.features, notes = feats.preprocess(rec.features, norm=normalize, pca_dims=pca_dims, seed=seed)
+    rec.notes += notes
+    return normalize not in (None, "none") or bool(pca_dims)
 
 
 def load_records(
@@ -103,6 +122,7 @@ def load_records(
     synthetic: bool = False,
     scale: float = 1.0,
     seed: int = 0,
+    split: str | None = None,
     normalize: str | None = None,
     pca: int | str | dict | None = None,
     use_cache: bool = True,
@@ -112,20 +132,25 @@ def load_records(
     Args:
         name: a catalog name (``movielens``, ``tiktok``, ``kwai``, ``baby``, ...) or any label
             when ``root`` is given.
-        root: the folder holding the files; default ``datasets/<name>``.  Its format (MMGCN,
-            MMRec or the MetaMMF toy sample) is detected from the files.
+        root: the folder holding the files; default ``datasets/<name>``.  Its format (one of
+            :data:`FORMATS`) is detected from the files.
         synthetic: generate the stand-in for ``name`` instead (``scale`` shrinks it).
         seed: seed of the synthetic data and of splits the source does not fix.
+        split: for sources without a fixed split: ``random`` (default, per user 80/10/10) or
+            ``temporal`` (needs timestamps).
         normalize: ``none`` / ``l2`` / ``standard`` feature normalization.
         pca: target dims, one int for all modalities or ``{"visual": 64, ...}``.
         use_cache: read / write the processed-dataset cache.
     """
+    if split not in (None, "random", "temporal"):
+        raise DataError(f"unknown split '{split}'; use 'random' or 'temporal'")
     if synthetic:
         if root is not None:
             raise DataError("--synthetic and --root exclude each other; drop one of them")
+        if split == "temporal":
+            raise DataError("the synthetic stand-ins have no timestamps; use the random split")
         rec = make_synthetic(name, scale=scale, seed=seed)
-        rec.features = feats.preprocess(rec.features, norm=normalize,
-                                        pca_dims=feats.parse_pca(pca, list(rec.features)), seed=seed)
+        _preprocess(rec, normalize, pca, seed)
         return rec
     if root is None and name not in CATALOG:
         raise DataError(f"unknown dataset '{name}'; known: {', '.join(CATALOG)} (or pass --root DIR "
@@ -137,21 +162,26 @@ def load_records(
     fmt = detect_format(root)
     if fmt is None:
         raise DataError(_missing_message(name, root))
+    if split is not None and fmt not in SPLITTING_FORMATS:
+        raise DataError(f"{root}: this {fmt} dataset has a fixed train/valid/test split; drop --split")
+    split = split or "random"
     options = {"format": fmt, "name": name, "normalize": normalize, "pca": pca,
-               "seed": seed if fmt in ("metammf-toy", "generic") else None}
+               "split": split if fmt in SPLITTING_FORMATS else None,
+               "seed": seed if fmt in SPLITTING_FORMATS else None}
     entry = None
     if use_cache:
         entry = cache.cache_root(root) / f"{fmt}-{cache.cache_key(fmt, source_files(root, fmt), options)}"
         hit = cache.load(entry)
         if hit is not None:
             rec, to_read = hit
-            _reread_features(fmt, root, rec, to_read)
+            if to_read:
+                _reread_features(fmt, root, rec, to_read)
+            rec.source = str(root)
             return rec
-    rec = _read(fmt, root, name, seed)
-    pca_dims = feats.parse_pca(pca, list(rec.features))
-    rec.features = feats.preprocess(rec.features, norm=normalize, pca_dims=pca_dims, seed=seed)
+    rec = _read(fmt, root, name, split, seed)
+    changed = _preprocess(rec, normalize, pca, seed)
     if entry is not None:
-        cache.save(rec, entry, with_features=normalize not in (None, "none") or bool(pca_dims))
+        cache.save(rec, entry, with_features=changed)
     return rec
 
 

@@ -7,7 +7,10 @@ The stand-in has the named dataset's user / item / interaction counts and modali
 * every item belongs to one of a few *types*; each type trusts one modality: that modality's
   features are a clean view of ``q_i`` (reliability ~0.85), the others are mostly noise (~0.15);
 * each modality's features also carry a type signature, so the item's type, and hence which
-  modality to trust, can be read off its features.
+  modality to trust, can be read off its features;
+* TikTok's text is, as in MMGCN's files, a bag of (item, word id) pairs: each item has a topic
+  given by its latent factors, and each of its words is on-topic with probability equal to its
+  text reliability.
 
 ``x_i^m = sqrt(r_im) * (q_i P_m) + sqrt(1 - r_im) * noise + 0.5 * mu_{type(i), m}``
 
@@ -23,7 +26,7 @@ import math
 import numpy as np
 
 from mmgraph.data.catalog import CATALOG, SYNTHETIC_NAMES
-from mmgraph.data.records import RecData, build_records
+from mmgraph.data.records import BagOfWords, RecData, build_records
 from mmgraph.data.splits import describe_split, split_per_user
 from mmgraph.errors import DataError
 
@@ -99,6 +102,20 @@ def _sample_interactions(rng, p, q, log_pop, counts):
     return u, i
 
 
+def _bag_of_words(rng: np.random.Generator, q: np.ndarray, reliability: np.ndarray,
+                  num_topics: int = 64, words_per_topic: int = 40) -> BagOfWords:
+    """Text as (item, word) pairs, like MMGCN's TikTok: each item has a topic given by its latent
+    factors; a word is on-topic with probability = the item's text reliability, else random."""
+    directions = rng.standard_normal((num_topics, q.shape[1])).astype(np.float32)
+    topic = np.argmax(q @ directions.T, axis=1)
+    item = np.repeat(np.arange(q.shape[0]), 5 + rng.poisson(5, q.shape[0]))
+    on_topic = rng.random(item.size) < reliability[item]
+    vocab = num_topics * words_per_topic
+    words = np.where(on_topic, topic[item] * words_per_topic + rng.integers(words_per_topic, size=item.size),
+                     rng.integers(vocab, size=item.size))
+    return BagOfWords(np.stack([item, words]), vocab)
+
+
 def make_synthetic(name: str, *, scale: float = 1.0, seed: int = 0, latent_dim: int = 32,
                    num_types: int = 8) -> RecData:
     """Generate the synthetic stand-in for ``name`` (``kwai``, ``tiktok`` or ``movielens``)."""
@@ -134,8 +151,11 @@ def make_synthetic(name: str, *, scale: float = 1.0, seed: int = 0, latent_dim: 
     reliability = np.where(trusted[item_type][:, None] == np.arange(len(modalities))[None, :], 0.85, 0.15)
     reliability = np.clip(reliability + rng.uniform(-0.1, 0.1, reliability.shape), 0.02, 0.98)
     q_std = float(q.std())
-    features = {}
+    features, bags = {}, {}
     for m, (modality, dim) in enumerate(modalities):
+        if modality in spec.bag_modalities:
+            bags[modality] = _bag_of_words(rng, q, reliability[:, m])
+            continue
         proj = rng.standard_normal((latent_dim, dim), dtype=np.float32) / math.sqrt(latent_dim)
         signature = 0.5 * rng.standard_normal((num_types, dim), dtype=np.float32)
         x = np.empty((num_items, dim), dtype=np.float32)
@@ -150,7 +170,7 @@ def make_synthetic(name: str, *, scale: float = 1.0, seed: int = 0, latent_dim: 
     train, val, test = split_per_user(users, items, seed=seed)
     rec = build_records(
         name, num_users=num_users, num_items=num_items, train=train, val=val, test=test,
-        features=features, synthetic=True,
+        features=features, bags=bags, synthetic=True,
         source=f"SYNTHETIC stand-in for {name} (seed {seed}, scale {scale:g}), not real data",
         split_protocol=describe_split("random", (0.8, 0.1, 0.1), seed))
     rec.planted = {"item_type": item_type, "reliability": reliability.astype(np.float32),

@@ -29,7 +29,7 @@ def read_table(path: str | Path, *, delimiter: str | None = None,
     if not path.exists():
         raise DataError(f"{path}: file not found")
     try:
-        with open(path, newline="", encoding="utf-8") as f:
+        with open(path, newline="", encoding="utf-8-sig") as f:  # -sig: tolerate a BOM
             first = f.readline()
             if not first.strip():
                 raise DataError(f"{path}: the file is empty; it needs a header and one interaction per row")
@@ -57,7 +57,8 @@ def read_table(path: str | Path, *, delimiter: str | None = None,
 def to_numbers(values: list[str], path: Path, column: str, *, integer: bool = True,
                line_offset: int = 2) -> np.ndarray:
     """Parse a column of strings as int64 (or float64), naming the first bad cell on failure."""
-    dtype, parse, what = (np.int64, int, "an integer") if integer else (np.float64, float, "a number")
+    dtype, parse, what = ((np.int64, int, "an integer") if integer
+                          else (np.float64, float, "a number or an ISO date"))
     try:
         return np.asarray(values, dtype=dtype) if values else np.zeros(0, dtype)
     except (ValueError, OverflowError):
@@ -68,6 +69,19 @@ def to_numbers(values: list[str], path: Path, column: str, *, integer: bool = Tr
                 raise DataError(f"{path}: line {k + line_offset}, column '{column}': {v!r} is not "
                                 f"{what}") from None
         raise DataError(f"{path}: column '{column}' holds a value out of the {dtype.__name__} range") from None
+
+
+def to_times(values: list[str], path: Path, column: str, line_offset: int = 2) -> np.ndarray:
+    """Timestamps as float64: numbers (e.g. Unix seconds) or ISO dates / datetimes."""
+    try:
+        return np.asarray(values, dtype=np.float64)
+    except ValueError:
+        pass
+    try:
+        return np.asarray([v.strip() for v in values], dtype="datetime64[s]").astype(np.float64)
+    except ValueError:
+        pass
+    return to_numbers(values, path, column, integer=False, line_offset=line_offset)  # names the cell
 
 
 def ids_column(values: list[str]) -> np.ndarray:
