@@ -37,10 +37,12 @@ from mmgraph.data import load_records
 root, mode = sys.argv[1], sys.argv[2]
 t = time.perf_counter()
 if mode == "features":
-    items = torch.load(f"{root}/feat_v.pt", weights_only=True).shape[0]
-    torch.load(f"{root}/feat_t.pt", weights_only=True)
+    vis = torch.load(f"{root}/feat_v.pt", weights_only=True)
+    txt = torch.load(f"{root}/feat_t.pt", weights_only=True)
+    items = (vis.shape[0], {"visual": vis.shape[1], "textual": txt.shape[1]})
 else:
-    items = load_records("kwai", root, pca=64 if mode == "pca" else None).num_items
+    rec = load_records("kwai", root, pca=64 if mode == "pca" else None)
+    items = (rec.num_items, {m: x.shape[1] for m, x in rec.features.items()})
 elapsed = time.perf_counter() - t
 # VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the parent across fork + exec.
 peak = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM")) / 1024
@@ -72,7 +74,8 @@ def run_child(root: Path, mode: str, expected_items: int) -> dict:
     if out.returncode:
         sys.exit(f"load_bench: the {mode} run failed:\n{out.stderr}")
     result = json.loads(out.stdout.strip().splitlines()[-1])
-    assert result["items"] == expected_items, result
+    dims = {"visual": 64, "textual": 64} if mode == "pca" else {"visual": 2048, "textual": 100}
+    assert result["items"] == [expected_items, dims], result  # the load really produced features
     return result
 
 
