@@ -74,3 +74,18 @@ def test_compile_matches_eager():
     xs = inputs()
     compiled = torch.compile(fusion)
     assert torch.allclose(compiled(xs), fusion(xs), atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["MetaLinear", "CPMetaLinear", "StaticFusion", "BagOfWordsEncoder"])
+def test_layers_compile_and_match_eager(name):
+    from mmgraph.nn import BagOfWordsEncoder, CPMetaLinear, MetaLinear
+
+    torch.manual_seed(0)
+    if name == "BagOfWordsEncoder":
+        layer, args = BagOfWordsEncoder(7, 3), (torch.tensor([[0, 0, 2], [1, 6, 3]]), 4)
+    elif name == "StaticFusion":
+        layer, args = StaticFusion(DIMS, 3, [4]).eval(), (inputs(),)
+    else:
+        layer = MetaLinear(6, 3, 2) if name == "MetaLinear" else CPMetaLinear(6, 3, 2, rank=4)
+        args = (torch.randn(5, 6), torch.randn(5, 2))
+    assert torch.allclose(torch.compile(layer)(*args), layer(*args), atol=1e-5)

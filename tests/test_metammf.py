@@ -97,3 +97,12 @@ def test_bad_options():
         MetaMMF(2, 2, {"v": 3}, variant="gat")
     with pytest.raises(ValueError, match="fusion"):
         MetaMMF(2, 2, {"v": 3}, fusion="attention")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_matches_cpu():
+    g = tiny_graph(bags=True)
+    model = MetaMMF.from_graph(g, fusion_hidden=[6], hidden_dim=4).eval()
+    user, item = model.embed(g)
+    gpu_user, gpu_item = model.cuda().embed(g.to("cuda"))
+    assert torch.allclose(user, gpu_user.cpu(), atol=1e-5) and torch.allclose(item, gpu_item.cpu(), atol=1e-5)
