@@ -1,7 +1,43 @@
 """Recommenders assembled from :mod:`mmgraph.nn`, all with the :class:`Recommender` interface."""
 
+from __future__ import annotations
+
+import inspect
+
+from mmgraph.errors import MMGraphError
 from mmgraph.models.base import Recommender
 from mmgraph.models.graph import RecGraph
+from mmgraph.models.lightgcn import LightGCN
 from mmgraph.models.metammf import MetaMMF
 
-__all__ = ["MetaMMF", "RecGraph", "Recommender"]
+MODELS: dict[str, type[Recommender]] = {"metammf": MetaMMF, "lightgcn": LightGCN}
+
+
+def model_options(name: str) -> dict[str, object]:
+    """The keyword options of model ``name`` with their defaults."""
+    cls = model_class(name)
+    params = inspect.signature(cls.__init__).parameters
+    return {k: p.default for k, p in params.items()
+            if p.default is not inspect.Parameter.empty and k != "self"}
+
+
+def model_class(name: str) -> type[Recommender]:
+    if name not in MODELS:
+        raise MMGraphError(f"unknown model '{name}'; choose one of {', '.join(MODELS)}")
+    return MODELS[name]
+
+
+def build_model(name: str, graph: RecGraph, **options) -> Recommender:
+    """Model ``name`` sized for ``graph``; options are checked against its signature."""
+    known = model_options(name)
+    unknown = sorted(set(options) - set(known))
+    if unknown:
+        raise MMGraphError(f"unknown option(s) {', '.join(unknown)} for model '{name}'; "
+                           f"it takes {', '.join(known)}")
+    try:
+        return model_class(name).from_graph(graph, **options)
+    except ValueError as exc:  # the model's own argument checks
+        raise MMGraphError(f"model '{name}': {exc}") from exc
+
+
+__all__ = ["MODELS", "LightGCN", "MetaMMF", "RecGraph", "Recommender", "build_model", "model_options"]

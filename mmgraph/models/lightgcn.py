@@ -1,0 +1,66 @@
+"""LightGCN on the package's cached normalized adjacency."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+from torch.nn import Embedding
+
+from mmgraph.models.base import Recommender
+from mmgraph.models.graph import RecGraph
+from mmgraph.nn.adjacency import spmm
+
+
+class LightGCN(Recommender):
+    r"""LightGCN from `"LightGCN: Simplifying and Powering Graph Convolution Network for
+    Recommendation" <https://arxiv.org/abs/2002.02126>`_ (He et al., SIGIR 2020).
+
+    .. math::
+        \mathbf{E}^{(l+1)} = \hat{\mathbf{A}}\mathbf{E}^{(l)}, \qquad
+        \mathbf{E} = \frac{1}{L+1}\sum_{l=0}^{L}\mathbf{E}^{(l)}
+
+    with :math:`\hat{\mathbf{A}} = \mathbf{D}^{-1/2}\mathbf{A}\mathbf{D}^{-1/2}` the user-item
+    graph without self-loops (the same as PyG's :class:`~torch_geometric.nn.models.LightGCN`),
+    computed as a cached CSR product.  Uses no item features.
+
+    Args:
+        num_users (int), num_items (int): Graph sizes.
+        embedding_dim (int): Embedding size. (default: 64)
+        num_layers (int): Propagation layers :math:`L`. (default: 3)
+        reg_weight (float): Weight of the L2 penalty on the batch's layer-0 embeddings, as the
+            paper regularizes. (default: 1e-4)
+    """
+
+    def __init__(self, num_users: int, num_items: int, embedding_dim: int = 64, num_layers: int = 3,
+                 reg_weight: float = 1e-4):
+        super().__init__()
+        self.num_users, self.num_items = num_users, num_items
+        self.num_layers, self.reg_weight = num_layers, reg_weight
+        self.embedding = Embedding(num_users + num_items, embedding_dim)
+        self.reset_parameters()
+
+    @classmethod
+    def from_graph(cls, graph: RecGraph, **kwargs) -> "LightGCN":
+        return cls(graph.num_users, graph.num_items, **kwargs)
+
+    def reset_parameters(self) -> None:
+        torch.nn.init.normal_(self.embedding.weight, std=0.1)
+
+    def embed(self, graph: RecGraph) -> tuple[Tensor, Tensor]:
+        x = self.embedding.weight
+        out = x / (self.num_layers + 1)
+        adj = graph.adjacency("gcn") if self.num_layers else None
+        for _ in range(self.num_layers):
+            x = spmm(adj, x)
+            out = out + x / (self.num_layers + 1)
+        return out[: self.num_users], out[self.num_users:]
+
+    def regularization(self, users: Tensor, items: Tensor) -> Tensor:
+        if not self.reg_weight:
+            return torch.zeros((), device=users.device)
+        ego = self.embedding.weight
+        l2 = ego[users].pow(2).sum(-1).mean() + ego[self.num_users + items].pow(2).sum(-1).mean()
+        return self.reg_weight * l2
+
+    def extra_repr(self) -> str:
+        return f"users={self.num_users}, items={self.num_items}, num_layers={self.num_layers}"

@@ -1,0 +1,88 @@
+"""Checkpoints and run folders: atomic writes, never overwriting an earlier run."""
+
+from __future__ import annotations
+
+import os
+import random
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from mmgraph.errors import MMGraphError
+
+
+def atomic_save(obj, path: Path) -> None:
+    """``torch.save`` to a temporary file beside ``path``, fsync, then rename over it."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        with open(tmp, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def atomic_write_text(text: str, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path: Path, device) -> dict:
+    if not path.is_file():
+        raise MMGraphError(f"{path}: checkpoint not found; is this a run folder written by `train`?")
+    try:
+        return torch.load(path, map_location=device, weights_only=True)
+    except Exception as exc:
+        raise MMGraphError(f"{path}: cannot load the checkpoint ({type(exc).__name__}: {exc})") from exc
+
+
+def rng_state(generator: torch.Generator) -> dict:
+    state = {"torch": torch.get_rng_state(), "sampler": generator.get_state(),
+             "python": list(random.getstate()[1])}
+    _, keys, pos, has_gauss, gauss = np.random.get_state()
+    state["numpy"] = {"keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
+                      "has_gauss": int(has_gauss), "gauss": float(gauss)}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict, generator: torch.Generator) -> None:
+    torch.set_rng_state(state["torch"].cpu())
+    generator.set_state(state["sampler"].cpu())
+    random.setstate((3, tuple(state["python"]), None))
+    n = state["numpy"]
+    np.random.set_state(("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["gauss"]))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def new_run_dir(out: Path, dataset: str, model: str) -> Path:
+    """``out/<dataset>-<model>-<time>``, with ``-2``, ``-3`` ... if that exists: never reused."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise MMGraphError(f"{out}: cannot create the output folder ({exc.strerror}); pass --out DIR") from exc
+    if not os.access(out, os.W_OK):
+        raise MMGraphError(f"{out}: the output folder is not writable; pass --out DIR")
+    stem = f"{dataset}-{model}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
+    for k in range(1, 1000):
+        path = out / (stem if k == 1 else f"{stem}-{k}")
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            continue
+    raise MMGraphError(f"{out}: could not find a free run folder name for {stem}")

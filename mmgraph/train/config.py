@@ -1,0 +1,181 @@
+"""Run configuration: data, model and training options, from defaults, a file and ``--set``.
+
+Every option has one home (``data.*``, ``model.*`` or ``train.*``); ``--set key=value`` accepts
+the qualified name or, when unambiguous, the bare one.  The resolved configuration is saved with
+each run as ``config.json`` and can be passed back with ``--config``.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from mmgraph.errors import MMGraphError
+
+
+class ConfigError(MMGraphError):
+    """A bad configuration file, key or value."""
+
+
+@dataclass
+class DataConfig:
+    name: str = "kwai"
+    root: str | None = None
+    synthetic: bool = False
+    scale: float = 1.0
+    split: str | None = None
+    normalize: str = "none"
+    pca: Any = None
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 60
+    batch_size: int = 8192
+    lr: float = 1e-3
+    weight_decay: float = 1e-6
+    num_negatives: int = 5
+    eval_every: int = 1
+    patience: int = 10
+    metric: str = "recall@20"
+    ks: list = field(default_factory=lambda: [10, 20])
+    eval_batch_size: int | None = None
+    mask_valid_at_test: bool = True
+    seed: int = 0
+    device: str = "auto"
+    deterministic: bool = False
+
+
+@dataclass
+class RunConfig:
+    data: DataConfig = field(default_factory=DataConfig)
+    model: str = "metammf"
+    model_args: dict = field(default_factory=dict)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict:
+        return {"data": asdict(self.data), "model": {"name": self.model, **self.model_args},
+                "train": asdict(self.train)}
+
+    @classmethod
+    def from_dict(cls, d: dict, source: str = "config") -> "RunConfig":
+        unknown = sorted(set(d) - {"data", "model", "train"})
+        if unknown:
+            raise ConfigError(f"{source}: unknown section(s) {', '.join(unknown)}; use data, model, train")
+        model = dict(d.get("model") or {})
+        cfg = cls(model=str(model.pop("name", "metammf")), model_args=model)
+        for section in ("data", "train"):
+            values = d.get(section) or {}
+            if not isinstance(values, dict):
+                raise ConfigError(f"{source}: section '{section}' must be a mapping")
+            for key, value in values.items():
+                set_option(cfg, f"{section}.{key}", value, source)
+        return cfg
+
+
+def _section_keys(obj) -> set[str]:
+    return {f.name for f in fields(obj)}
+
+
+def _coerce(value: Any, current: Any, key: str, source: str) -> Any:
+    """Convert ``value`` to the type of the option's current value where that is clear."""
+    if current is None or value is None:
+        return value
+    try:
+        if isinstance(current, bool):
+            if isinstance(value, str):
+                if value.lower() in ("true", "1", "yes"):
+                    return True
+                if value.lower() in ("false", "0", "no"):
+                    return False
+                raise ValueError
+            return bool(value)
+        if isinstance(current, int) and not isinstance(value, bool):
+            if isinstance(value, float) and not value.is_integer():
+                raise ValueError
+            return int(value)
+        if isinstance(current, float):
+            return float(value)
+        if isinstance(current, list):
+            return list(value) if not isinstance(value, (str, int)) else [int(v) for v in str(value).split(",")]
+    except (TypeError, ValueError):
+        raise ConfigError(f"{source}: {key}={value!r} is not a valid {type(current).__name__}") from None
+    return value
+
+
+def set_option(cfg: RunConfig, key: str, value: Any, source: str = "--set") -> None:
+    """Set ``data.X`` / ``train.X`` / ``model.X`` (or a bare ``X`` found in exactly one place)."""
+    from mmgraph.models import model_options
+
+    if key == "model" or key == "model.name":
+        cfg.model = str(value)
+        return
+    model_keys = set(model_options(cfg.model)) if cfg.model else set()
+    if "." not in key:
+        homes = [s for s, keys in (("data", _section_keys(cfg.data)), ("train", _section_keys(cfg.train)),
+                                   ("model", model_keys)) if key in keys]
+        if not homes:
+            raise ConfigError(f"{source}: unknown option '{key}'; see `python cli.py options` for "
+                              f"the data.*, train.* and model.* keys")
+        if len(homes) > 1:
+            raise ConfigError(f"{source}: '{key}' is ambiguous; write {' or '.join(f'{h}.{key}' for h in homes)}")
+        key = f"{homes[0]}.{key}"
+    section, _, name = key.partition(".")
+    if section == "model":
+        if name not in model_keys:
+            raise ConfigError(f"{source}: model '{cfg.model}' has no option '{name}'; it takes "
+                              f"{', '.join(sorted(model_keys))}")
+        cfg.model_args[name] = value
+        return
+    if section not in ("data", "train"):
+        raise ConfigError(f"{source}: unknown section in '{key}'; use data.*, train.* or model.*")
+    obj = getattr(cfg, section)
+    if name not in _section_keys(obj):
+        raise ConfigError(f"{source}: unknown option '{key}'; {section} options are "
+                          f"{', '.join(sorted(_section_keys(obj)))}")
+    setattr(obj, name, _coerce(value, getattr(obj, name), key, source))
+
+
+def parse_assignment(text: str) -> tuple[str, Any]:
+    """``key=value`` with ``value`` read as a Python literal when it is one (``8``, ``1e-3``, ``[64]``)."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"--set {text!r}: write key=value, e.g. --set lr=1e-3")
+    try:
+        value = ast.literal_eval(raw.strip())
+    except (ValueError, SyntaxError):
+        value = raw.strip()
+    return key.strip(), value
+
+
+def read_config_file(path: str | Path) -> dict:
+    """A ``.json``, ``.toml`` or ``.yaml`` / ``.yml`` file as a dict."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: config file not found")
+    text = path.read_text(encoding="utf-8")
+    try:
+        if path.suffix == ".json":
+            data = json.loads(text)
+        elif path.suffix == ".toml":
+            try:
+                import tomllib
+            except ImportError:  # Python 3.10
+                import tomli as tomllib
+            data = tomllib.loads(text)
+        elif path.suffix in (".yaml", ".yml"):
+            import yaml
+
+            data = yaml.safe_load(text) or {}
+        else:
+            raise ConfigError(f"{path}: unknown config format; use .json, .toml or .yaml")
+    except ConfigError:
+        raise
+    except Exception as exc:  # parser errors of the three formats
+        raise ConfigError(f"{path}: cannot parse ({type(exc).__name__}: {exc})") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping with data / model / train sections")
+    return data

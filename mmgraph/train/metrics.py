@@ -1,0 +1,88 @@
+"""Full-ranking evaluation: every item scored for every user with held-out items.
+
+Protocol (stated in every table): users with at least one held-out interaction; their training
+items masked to -inf (and their validation items at test time, when asked); one ``topk`` at the
+largest K per user batch; all metrics computed on the device.
+
+* Precision@K = hits / K, Recall@K = hits / |held-out_u|,
+* NDCG@K with IDCG over min(|held-out_u|, K),
+* hit_rate@K = share of users with at least one hit,
+* HR@K (the MetaMMF paper's) = total hits / total held-out items (micro recall).
+
+Per-user metrics are averaged over users with non-empty ground truth.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import torch
+from torch import Tensor
+
+from mmgraph.train.itemsets import UserItemSets
+
+METRICS = ("precision", "recall", "ndcg", "hit_rate", "hr")
+
+
+def full_ranking(
+    score_fn: Callable[[Tensor], Tensor],
+    num_items: int,
+    held_out: UserItemSets,
+    exclude: Sequence[UserItemSets],
+    ks: Sequence[int] = (10, 20),
+    batch_size: int | None = None,
+) -> dict[str, float]:
+    """Evaluate ``score_fn(users) -> [B, num_items]`` against ``held_out``.
+
+    ``exclude`` are the item sets masked to -inf (training, and validation at test time).
+    ``batch_size`` users per batch; by default as many as keep a batch near 2^26 scores.
+    Returns ``{"recall@20": ..., ..., "users": n}``.
+    """
+    ks = sorted(set(int(k) for k in ks))
+    if not ks or ks[0] < 1:
+        raise ValueError(f"K values must be positive integers, got {ks}")
+    kmax = min(ks[-1], num_items)
+    device = held_out.indptr.device
+    counts = held_out.counts()
+    users = torch.nonzero(counts > 0).flatten()
+    if users.numel() == 0:
+        raise ValueError("no user has held-out items to evaluate")
+    batch_size = batch_size or max(1, (1 << 26) // max(num_items, 1))
+    discount = 1.0 / torch.log2(torch.arange(2, kmax + 2, device=device, dtype=torch.float64))
+    ideal = torch.cumsum(discount, 0)
+    sums = {f"{m}@{k}": torch.zeros((), dtype=torch.float64, device=device) for m in METRICS for k in ks}
+    total_hits = {k: torch.zeros((), dtype=torch.float64, device=device) for k in ks}
+    for start in range(0, users.numel(), batch_size):
+        batch = users[start:start + batch_size]
+        scores = score_fn(batch).float()
+        for sets in exclude:
+            row, col = sets.rows(batch)
+            scores[row, col] = float("-inf")
+        top = torch.topk(scores, kmax, dim=1).indices
+        truth = torch.zeros_like(scores, dtype=torch.bool)
+        row, col = held_out.rows(batch)
+        truth[row, col] = True
+        hits = truth.gather(1, top).double()  # [B, kmax]
+        n_true = counts[batch].double()
+        for k in ks:
+            h = hits[:, :k]
+            n_hit = h.sum(1)
+            idcg = ideal[(torch.clamp(n_true, max=k) - 1).long()]
+            sums[f"precision@{k}"] += (n_hit / k).sum()
+            sums[f"recall@{k}"] += (n_hit / n_true).sum()
+            sums[f"ndcg@{k}"] += ((h * discount[:k]).sum(1) / idcg).sum()
+            sums[f"hit_rate@{k}"] += (n_hit > 0).double().sum()
+            total_hits[k] += n_hit.sum()
+    n_users = users.numel()
+    out = {key: (val / n_users).item() for key, val in sums.items() if not key.startswith("hr@")}
+    for k in ks:
+        out[f"hr@{k}"] = (total_hits[k] / counts.sum()).item()
+    out["users"] = n_users
+    return {key: out[key] for key in sorted(out, key=_metric_order)}
+
+
+def _metric_order(key: str):
+    if "@" not in key:
+        return (len(METRICS), 0)
+    name, k = key.split("@")
+    return (METRICS.index(name), int(k))

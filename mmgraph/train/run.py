@@ -1,0 +1,79 @@
+"""Runs as the CLI starts them: resolve the config, make the run folder, train, report."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Iterable
+
+from mmgraph.errors import MMGraphError
+from mmgraph.train.checkpoint import atomic_write_text, load_checkpoint, new_run_dir
+from mmgraph.train.config import RunConfig, parse_assignment, read_config_file, set_option
+from mmgraph.train.trainer import Experiment, Trainer
+
+
+def resolve_config(dataset: str | None, *, config_file: str | Path | None = None,
+                   sets: Iterable[str] = (), **options: Any) -> RunConfig:
+    """Defaults < config file < explicit options (``data.root=...``, ``train.lr=...``) < ``--set``."""
+    cfg = RunConfig.from_dict(read_config_file(config_file), str(config_file)) if config_file else RunConfig()
+    if dataset is not None:
+        cfg.data.name = dataset
+    for key, value in options.items():
+        if value is not None:
+            set_option(cfg, key, value, source=f"--{key.split('.')[-1].replace('_', '-')}")
+    for text in sets:
+        set_option(cfg, *parse_assignment(text))
+    return cfg
+
+
+def train_run(cfg: RunConfig, out: str | Path = "runs", *, resume: str | Path | None = None,
+              quiet: bool = False, log=None) -> tuple[Path, dict]:
+    """Train ``cfg`` in a new folder under ``out`` (or continue ``resume``); return (folder, metrics)."""
+    if resume is not None:
+        run_dir = Path(resume)
+        saved = run_dir / "config.json"
+        if not saved.is_file():
+            raise MMGraphError(f"{run_dir}: not a run folder (no config.json); pass the folder `train` made")
+        cfg = RunConfig.from_dict(json.loads(saved.read_text()), str(saved))
+        if not (run_dir / "last.pt").is_file():
+            raise MMGraphError(f"{run_dir}: no last.pt to resume from; start a new run instead")
+    else:
+        run_dir = new_run_dir(Path(out), cfg.data.name, cfg.model)
+    exp = Experiment.build(cfg)
+    if resume is None:
+        atomic_write_text(json.dumps(cfg.to_dict(), indent=1), run_dir / "config.json")
+    trainer = Trainer(exp, run_dir, quiet=quiet, log=log)
+    try:
+        if resume is not None:
+            trainer.resume()
+        metrics = trainer.fit()
+    finally:
+        trainer.close()
+    return run_dir, metrics
+
+
+def evaluate_run(run_dir: str | Path, split: str = "test", ks: Iterable[int] | None = None,
+                 device: str | None = None) -> tuple[dict, Experiment]:
+    """Reload ``run_dir``'s config and best checkpoint and evaluate ``split``."""
+    run_dir = Path(run_dir)
+    saved = run_dir / "config.json"
+    if not saved.is_file():
+        raise MMGraphError(f"{run_dir}: not a run folder (no config.json)")
+    cfg = RunConfig.from_dict(json.loads(saved.read_text()), str(saved))
+    if device is not None:
+        cfg.train.device = device
+    exp = Experiment.build(cfg)
+    exp.model.load_state_dict(load_checkpoint(run_dir / "best.pt", exp.device)["model"])
+    return exp.evaluate(split, list(ks) if ks else None), exp
+
+
+def format_table(metrics: dict, title: str = "") -> str:
+    """A markdown table: one row per metric, one column per K."""
+    ks = sorted({int(k.split("@")[1]) for k in metrics if "@" in k})
+    names = list(dict.fromkeys(k.split("@")[0] for k in metrics if "@" in k))
+    label = {"hr": "HR (paper, micro recall)", "hit_rate": "hit rate"}
+    lines = ([title] if title else []) + ["| metric | " + " | ".join(f"@{k}" for k in ks) + " |",
+                                          "|---|" + "---|" * len(ks)]
+    for name in names:
+        lines.append(f"| {label.get(name, name)} | " + " | ".join(f"{metrics[f'{name}@{k}']:.4f}" for k in ks) + " |")
+    return "\n".join(lines)

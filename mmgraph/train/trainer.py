@@ -1,0 +1,233 @@
+"""The training loop: BPR with per-epoch negatives, early stopping on validation, one test."""
+
+from __future__ import annotations
+
+import json
+import math
+import platform
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+import torch_geometric
+from tqdm.auto import tqdm
+
+import mmgraph
+from mmgraph.data import EDGE, load_records, to_hetero
+from mmgraph.errors import MMGraphError
+from mmgraph.models import RecGraph, Recommender, build_model
+from mmgraph.train.checkpoint import (atomic_save, atomic_write_text, load_checkpoint, rng_state,
+                                      seed_everything, set_rng_state)
+from mmgraph.train.config import RunConfig
+from mmgraph.train.itemsets import UserItemSets
+from mmgraph.train.losses import bpr_loss
+from mmgraph.train.metrics import full_ranking
+from mmgraph.train.sampling import sample_negatives
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise MMGraphError(f"--device {name}: no CUDA GPU is visible to torch here; use --device cpu "
+                           "(or auto)")
+    try:
+        return torch.device(name)
+    except RuntimeError:
+        raise MMGraphError(f"--device {name}: unknown device; use cpu, cuda, cuda:N or auto") from None
+
+
+def environment(device: torch.device) -> dict:
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(mmgraph.__file__).parent,
+                                capture_output=True, text=True, timeout=5).stdout.strip() or None
+    except (OSError, subprocess.TimeoutExpired):
+        commit = None
+    return {"mmgraph": mmgraph.__version__, "torch": torch.__version__,
+            "torch_geometric": torch_geometric.__version__, "numpy": np.__version__,
+            "python": platform.python_version(), "device": str(device),
+            "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu",
+            "git_commit": commit}
+
+
+@dataclass
+class Experiment:
+    """Everything a run needs, built from a :class:`RunConfig`."""
+
+    config: RunConfig
+    device: torch.device
+    data_info: dict
+    graph: RecGraph
+    model: Recommender
+    splits: dict[str, UserItemSets] = field(default_factory=dict)
+
+    @classmethod
+    def build(cls, config: RunConfig) -> "Experiment":
+        device = resolve_device(config.train.device)
+        seed_everything(config.train.seed)
+        if config.train.deterministic:
+            torch.use_deterministic_algorithms(True, warn_only=True)
+        d = config.data
+        rec = load_records(d.name, d.root, synthetic=d.synthetic, scale=d.scale, seed=config.train.seed,
+                           split=d.split, normalize=d.normalize, pca=d.pca)
+        rec.warn_notes()
+        data = to_hetero(rec)
+        graph = RecGraph.from_data(data, device)
+        torch.manual_seed(config.train.seed)  # model initialization independent of data loading
+        model = build_model(config.model, graph, **config.model_args).to(device)
+        store = data[EDGE]
+        splits = {name: UserItemSets(getattr(store, attr).to(device), graph.num_users, graph.num_items)
+                  for name, attr in (("train", "edge_index"), ("valid", "val_edge_index"),
+                                     ("test", "test_edge_index"))}
+        info = {"dataset": rec.name, "synthetic": rec.synthetic, "source": rec.source,
+                "split": rec.split_protocol, "users": rec.num_users, "items": rec.num_items}
+        return cls(config, device, info, graph, model, splits)
+
+    @torch.no_grad()
+    def evaluate(self, split: str, ks=None) -> dict:
+        """Full-ranking metrics on ``valid`` or ``test`` (see :mod:`mmgraph.train.metrics`)."""
+        self.model.eval()
+        user, item = self.model.embed(self.graph)
+        exclude = [self.splits["train"]]
+        if split == "test" and self.config.train.mask_valid_at_test:
+            exclude.append(self.splits["valid"])
+        return full_ranking(lambda users: self.model.full_scores(user, item, users), self.graph.num_items,
+                            self.splits[split], exclude, ks or self.config.train.ks,
+                            self.config.train.eval_batch_size)
+
+    def protocol(self) -> str:
+        masked = "train+valid" if self.config.train.mask_valid_at_test else "train"
+        return (f"full ranking over all {self.graph.num_items:,} items; {masked} items masked at test, "
+                f"train items at validation; {self.data_info['split']}; selection on validation "
+                f"{self.config.train.metric}")
+
+
+class Trainer:
+    """Runs an :class:`Experiment` in ``run_dir``; :meth:`fit` returns the final metrics."""
+
+    def __init__(self, exp: Experiment, run_dir: Path, *, quiet: bool = False,
+                 log: Callable[[str], None] | None = None):
+        self.exp, self.run_dir, self.quiet = exp, run_dir, quiet
+        cfg = exp.config.train
+        if cfg.metric.split("@")[0] not in ("precision", "recall", "ndcg", "hit_rate", "hr") or \
+                "@" not in cfg.metric or int(cfg.metric.split("@")[1]) not in cfg.ks:
+            raise MMGraphError(f"train.metric '{cfg.metric}' must be one of recall / ndcg / precision / "
+                               f"hit_rate / hr at a K in train.ks {cfg.ks}")
+        self.optimizer = torch.optim.Adam(exp.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        self.generator = torch.Generator(device=exp.device).manual_seed(cfg.seed)
+        self.state = {"epoch": 0, "best_epoch": None, "best_score": -math.inf, "best_valid": None,
+                      "bad_evals": 0, "history": []}
+        self._log_file = open(run_dir / "log.txt", "a", encoding="utf-8")
+        self._echo = log or (lambda msg: tqdm.write(msg))
+
+    def log(self, msg: str, echo: bool = True) -> None:
+        self._log_file.write(msg + "\n")
+        self._log_file.flush()
+        if echo and not self.quiet:
+            self._echo(msg)
+
+    # Checkpoints ---------------------------------------------------------------------------
+    def _checkpoint(self) -> dict:
+        return {"model": self.exp.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "state": {k: v for k, v in self.state.items() if k != "history"},
+                "history": json.dumps(self.state["history"]), "rng": rng_state(self.generator)}
+
+    def resume(self) -> None:
+        ckpt = load_checkpoint(self.run_dir / "last.pt", self.exp.device)
+        self.exp.model.load_state_dict(ckpt["model"])
+        self.optimizer.load_state_dict(ckpt["optimizer"])
+        self.state = dict(ckpt["state"]) | {"history": json.loads(ckpt["history"])}
+        set_rng_state(ckpt["rng"], self.generator)
+        self.log(f"resumed from {self.run_dir / 'last.pt'} after epoch {self.state['epoch']}")
+
+    # Loop ----------------------------------------------------------------------------------
+    def train_epoch(self, epoch: int) -> float:
+        exp, cfg = self.exp, self.exp.config.train
+        model, graph = exp.model, exp.graph
+        model.train()
+        train = exp.graph.edge_index
+        neg = sample_negatives(exp.splits["train"], train[0], cfg.num_negatives, self.generator)
+        perm = torch.randperm(train.size(1), generator=self.generator, device=exp.device)
+        total = torch.zeros((), device=exp.device)
+        batches = perm.split(cfg.batch_size)
+        bar = tqdm(batches, desc=f"epoch {epoch}", leave=False, disable=self.quiet, unit="batch")
+        for batch in bar:
+            users, pos, negs = train[0, batch], train[1, batch], neg[batch]
+            user_emb, item_emb = model.embed(graph)  # whole graph once per step
+            pos_score = model.score(user_emb, item_emb, users, pos)
+            neg_score = model.score(user_emb, item_emb, users.unsqueeze(1), negs)
+            loss = bpr_loss(pos_score, neg_score) + model.regularization(users, torch.cat([pos, negs.flatten()]))
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+            total += loss.detach() * batch.numel()
+            if not self.quiet:
+                bar.set_postfix(loss=f"{loss.item():.4f}")
+        mean = (total / train.size(1)).item()
+        if not math.isfinite(mean):
+            last = self.run_dir / "last.pt"
+            raise MMGraphError(f"training loss became {mean} in epoch {epoch}; last good checkpoint: "
+                               f"{last if last.exists() else 'none yet'}; lower train.lr or check the features")
+        return mean
+
+    def fit(self) -> dict:
+        exp, cfg = self.exp, self.exp.config.train
+        metric = cfg.metric
+        start_epoch = self.state["epoch"] + 1
+        if start_epoch == 1:
+            self.log(f"{exp.data_info['dataset']} ({'SYNTHETIC' if exp.data_info['synthetic'] else 'real data'}): "
+                     f"{exp.graph.num_users:,} users, {exp.graph.num_items:,} items, "
+                     f"{exp.graph.edge_index.size(1):,} training interactions; model {exp.config.model} "
+                     f"({sum(p.numel() for p in exp.model.parameters()):,} parameters) on {exp.device}")
+        for epoch in range(start_epoch, cfg.epochs + 1):
+            if self.state["bad_evals"] >= cfg.patience:
+                break
+            t0 = time.perf_counter()
+            loss = self.train_epoch(epoch)
+            seconds = time.perf_counter() - t0
+            record = {"epoch": epoch, "loss": loss, "train_seconds": round(seconds, 3)}
+            if epoch % cfg.eval_every == 0 or epoch == cfg.epochs:
+                t1 = time.perf_counter()
+                valid = exp.evaluate("valid")
+                record |= {"valid": valid, "eval_seconds": round(time.perf_counter() - t1, 3)}
+                improved = valid[metric] > self.state["best_score"]
+                if improved:
+                    self.state.update(best_score=valid[metric], best_epoch=epoch, best_valid=valid, bad_evals=0)
+                    atomic_save(self._checkpoint() | {"epoch": epoch}, self.run_dir / "best.pt")
+                else:
+                    self.state["bad_evals"] += 1
+                self.log(f"epoch {epoch:3d}  loss {loss:.4f}  valid {metric} {valid[metric]:.4f}  "
+                         f"ndcg@{metric.split('@')[1]} {valid['ndcg@' + metric.split('@')[1]]:.4f}  "
+                         f"({seconds:.1f} s train, {record['eval_seconds']:.1f} s eval)"
+                         + ("  *best*" if improved else ""))
+            else:
+                self.log(f"epoch {epoch:3d}  loss {loss:.4f}  ({seconds:.1f} s)")
+            self.state["epoch"] = epoch
+            self.state["history"].append(record)
+            atomic_save(self._checkpoint(), self.run_dir / "last.pt")
+            self.write_metrics()
+        if self.state["best_epoch"] is None:
+            raise MMGraphError("no validation evaluation happened; raise train.epochs or lower train.eval_every")
+        best = load_checkpoint(self.run_dir / "best.pt", exp.device)
+        exp.model.load_state_dict(best["model"])
+        t2 = time.perf_counter()
+        test = exp.evaluate("test")
+        self.log(f"test at best epoch {self.state['best_epoch']} ({time.perf_counter() - t2:.1f} s): "
+                 + "  ".join(f"{k} {test[k]:.4f}" for k in test if k.startswith(("recall", "ndcg"))))
+        return self.write_metrics(test)
+
+    def write_metrics(self, test: dict | None = None) -> dict:
+        exp = self.exp
+        out = {"dataset": exp.data_info["dataset"], "synthetic": exp.data_info["synthetic"],
+               "model": exp.config.model, "protocol": exp.protocol(),
+               "best_epoch": self.state["best_epoch"], "valid": self.state["best_valid"],
+               "test": test, "history": self.state["history"], "env": environment(exp.device)}
+        atomic_write_text(json.dumps(out, indent=1), self.run_dir / "metrics.json")
+        return out
+
+    def close(self) -> None:
+        self._log_file.close()
