@@ -119,3 +119,90 @@ def datasets_info(name, as_json, **options) -> None:
     else:
         click.echo(format_summary(info))
         click.echo(f"loaded in      {info['load_seconds']:.1f} s")
+
+
+@main.command()
+@click.argument("dataset", required=False)
+@click.option("--model", default=None, help="Model name (metammf, lightgcn).  [default: metammf]")
+@click.option("--root", type=click.Path(path_type=Path), default=None,
+              help="Folder holding the dataset files (default: datasets/DATASET).")
+@click.option("--synthetic", is_flag=True, default=None, help="Train on the generated stand-in for DATASET.")
+@click.option("--scale", type=float, default=None, help="Size factor of the synthetic stand-in.")
+@click.option("--epochs", type=int, default=None, help="Maximum epochs.  [default: 60]")
+@click.option("--batch-size", type=int, default=None, help="BPR triples per step.  [default: 8192]")
+@click.option("--lr", type=float, default=None, help="Adam learning rate.  [default: 1e-3]")
+@click.option("--device", default=None, help="cpu, cuda, cuda:N or auto.  [default: auto]")
+@click.option("--seed", type=int, default=None, help="Seed of everything random.  [default: 0]")
+@click.option("--deterministic", is_flag=True, default=None, help="Deterministic algorithms (bitwise-repeatable CPU runs).")
+@click.option("--config", "config_file", type=click.Path(path_type=Path), default=None,
+              help="A .json / .toml / .yaml file with data, model and train sections.")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
+              help="Set any option, e.g. --set cp_rank=8 --set train.patience=5 (repeatable).")
+@click.option("--out", type=click.Path(path_type=Path), default=Path("runs"), show_default=True,
+              help="Folder for run folders; each run gets a new one.")
+@click.option("--resume", type=click.Path(path_type=Path), default=None,
+              help="Continue the run in this folder from its last.pt.")
+@click.option("--quiet", is_flag=True, help="Only the final table.")
+def train(dataset, model, root, synthetic, scale, epochs, batch_size, lr, device, seed, deterministic,
+          config_file, sets, out, resume, quiet) -> None:
+    """Train a model on DATASET, select on validation, test once, write a run folder."""
+    from mmgraph.train import format_table, resolve_config, train_run
+
+    if resume is None and dataset is None and config_file is None:
+        raise click.UsageError("give a DATASET (or --config FILE, or --resume RUN_DIR)")
+    options = {"model": model, "data.root": str(root) if root else None, "data.synthetic": synthetic,
+               "data.scale": scale, "train.epochs": epochs, "train.batch_size": batch_size,
+               "train.lr": lr, "train.device": device, "train.seed": seed,
+               "train.deterministic": deterministic}
+    if resume is not None:
+        ignored = [k for k, v in options.items() if v is not None and k != "train.epochs"]
+        if dataset or config_file or sets or ignored:
+            raise click.UsageError("--resume continues a run with its saved config; only --epochs, "
+                                   "--out and --quiet may be given with it")
+        cfg = None
+    else:
+        cfg = resolve_config(dataset, config_file=config_file, sets=sets, **options)
+    run_dir, metrics = train_run(cfg, out, resume=resume, quiet=quiet, epochs=epochs)
+    label = "SYNTHETIC stand-in" if metrics["synthetic"] else "real data"
+    click.echo(format_table(metrics["test"], f"\n{metrics['dataset']} ({label}), {metrics['model']}, "
+                                             f"test at best validation epoch {metrics['best_epoch']}"))
+    click.echo(f"protocol: {metrics['protocol']}")
+    click.echo(f"run folder: {run_dir}")
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option("--split", type=click.Choice(["test", "valid"]), default="test", show_default=True)
+@click.option("--k", "ks", default="10,20", show_default=True, help="Comma-separated cut-offs.")
+@click.option("--device", default=None, help="cpu, cuda or auto (default: the run's).")
+def evaluate(run_dir, split, ks, device) -> None:
+    """Reload RUN_DIR's best checkpoint and print its metric table."""
+    from mmgraph.train import evaluate_run, format_table
+
+    try:
+        ks = [int(k) for k in ks.split(",") if k.strip()]
+    except ValueError:
+        raise click.BadParameter(f"'{ks}' is not a comma-separated list of integers", param_hint="--k")
+    if not ks or min(ks) < 1:
+        raise click.BadParameter("cut-offs must be positive integers", param_hint="--k")
+    metrics, exp = evaluate_run(run_dir, split, ks, device)
+    label = "SYNTHETIC stand-in" if exp.data_info["synthetic"] else "real data"
+    click.echo(format_table(metrics, f"{exp.data_info['dataset']} ({label}), {exp.config.model}, "
+                                     f"{split} split, {metrics['users']:,} users"))
+    click.echo(f"protocol: {exp.protocol()}")
+
+
+@main.command()
+@click.option("--model", default="metammf", show_default=True, help="Model whose options to list.")
+def options(model) -> None:
+    """Every data.*, train.* and model.* option with its default (for --set and config files)."""
+    from dataclasses import asdict
+
+    from mmgraph.models import model_options
+    from mmgraph.train import RunConfig
+
+    cfg = RunConfig()
+    for section, values in (("data", asdict(cfg.data)), ("train", asdict(cfg.train)),
+                            ("model", model_options(model))):
+        for key, value in values.items():
+            click.echo(f"{section}.{key} = {value!r}")

@@ -27,20 +27,24 @@ def resolve_config(dataset: str | None, *, config_file: str | Path | None = None
 
 
 def train_run(cfg: RunConfig, out: str | Path = "runs", *, resume: str | Path | None = None,
-              quiet: bool = False, log=None) -> tuple[Path, dict]:
-    """Train ``cfg`` in a new folder under ``out`` (or continue ``resume``); return (folder, metrics)."""
+              quiet: bool = False, log=None, epochs: int | None = None) -> tuple[Path, dict]:
+    """Train ``cfg`` in a new folder under ``out`` (or continue ``resume``); return (folder, metrics).
+
+    On resume the run's saved config is used; only ``epochs`` may be raised.
+    """
     if resume is not None:
         run_dir = Path(resume)
         saved = run_dir / "config.json"
         if not saved.is_file():
             raise MMGraphError(f"{run_dir}: not a run folder (no config.json); pass the folder `train` made")
         cfg = RunConfig.from_dict(json.loads(saved.read_text()), str(saved))
+        if epochs is not None:
+            cfg.train.epochs = epochs
         if not (run_dir / "last.pt").is_file():
             raise MMGraphError(f"{run_dir}: no last.pt to resume from; start a new run instead")
-    else:
-        run_dir = new_run_dir(Path(out), cfg.data.name, cfg.model)
-    exp = Experiment.build(cfg)
+    exp = Experiment.build(cfg)  # bad data, model or device options fail before any folder exists
     if resume is None:
+        run_dir = new_run_dir(Path(out), cfg.data.name, cfg.model)
         atomic_write_text(json.dumps(cfg.to_dict(), indent=1), run_dir / "config.json")
     trainer = Trainer(exp, run_dir, quiet=quiet, log=log)
     try:

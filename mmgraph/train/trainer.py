@@ -69,8 +69,8 @@ class Experiment:
     def build(cls, config: RunConfig) -> "Experiment":
         device = resolve_device(config.train.device)
         seed_everything(config.train.seed)
-        if config.train.deterministic:
-            torch.use_deterministic_algorithms(True, warn_only=True)
+        # Set either way: an earlier run in this process must not leave it on (or off).
+        torch.use_deterministic_algorithms(config.train.deterministic, warn_only=True)
         d = config.data
         rec = load_records(d.name, d.root, synthetic=d.synthetic, scale=d.scale, seed=config.train.seed,
                            split=d.split, normalize=d.normalize, pca=d.pca)

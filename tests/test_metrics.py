@@ -1,0 +1,89 @@
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from mmgraph.train import UserItemSets, full_ranking, sample_negatives
+
+
+def reference(scores, train, held_out, ks):
+    """Slow, obviously correct: Python loops over users and ranks."""
+    U, I = scores.shape
+    out = {f"{m}@{k}": [] for m in ("precision", "recall", "ndcg", "hit_rate") for k in ks}
+    total_hits = {k: 0 for k in ks}
+    n_held = sum(len(v) for v in held_out.values())
+    for u in range(U):
+        truth = held_out.get(u, set())
+        if not truth:
+            continue
+        s = scores[u].copy()
+        for i in train.get(u, ()):
+            s[i] = -np.inf
+        ranking = sorted(range(I), key=lambda i: (-s[i], i))
+        for k in ks:
+            top = ranking[:k]
+            hits = [1 if i in truth else 0 for i in top]
+            dcg = sum(h / math.log2(r + 2) for r, h in enumerate(hits))
+            idcg = sum(1 / math.log2(r + 2) for r in range(min(len(truth), k)))
+            out[f"precision@{k}"].append(sum(hits) / k)
+            out[f"recall@{k}"].append(sum(hits) / len(truth))
+            out[f"ndcg@{k}"].append(dcg / idcg)
+            out[f"hit_rate@{k}"].append(float(sum(hits) > 0))
+            total_hits[k] += sum(hits)
+    res = {key: float(np.mean(v)) for key, v in out.items()}
+    res |= {f"hr@{k}": total_hits[k] / n_held for k in ks}
+    return res
+
+
+def as_pairs(d):
+    return torch.tensor([(u, i) for u, items in d.items() for i in items], dtype=torch.long).t()
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_full_ranking_matches_slow_reference(seed):
+    rng = np.random.default_rng(seed)
+    U, I = 23, 40
+    scores = rng.normal(size=(U, I)).astype(np.float32)
+    train, held = {}, {}
+    for u in range(U):
+        items = rng.permutation(I)
+        train[u] = set(items[: rng.integers(0, 10)].tolist())
+        if u % 4:  # a quarter of the users have nothing held out
+            held[u] = set(items[10: 10 + rng.integers(1, 25)].tolist())
+    got = full_ranking(lambda users: torch.from_numpy(scores)[users], I,
+                       UserItemSets(as_pairs(held), U, I), [UserItemSets(as_pairs(train), U, I)],
+                       ks=(1, 5, 20), batch_size=4)
+    ref = reference(scores, train, held, (1, 5, 20))
+    assert got["users"] == len(held)
+    for key, value in ref.items():
+        assert got[key] == pytest.approx(value, abs=1e-9), key
+
+
+def test_masking_training_items_to_minus_inf():
+    scores = torch.tensor([[10.0, 9.0, 1.0, 0.0]])
+    held = UserItemSets(torch.tensor([[0], [2]]), 1, 4)
+    train = UserItemSets(torch.tensor([[0, 0], [0, 1]]), 1, 4)
+    got = full_ranking(lambda users: scores[users].clone(), 4, held, [train], ks=(1,))
+    assert got["recall@1"] == 1.0  # items 0 and 1 masked, item 2 ranks first
+    unmasked = full_ranking(lambda users: scores[users].clone(), 4, held, [], ks=(1,))
+    assert unmasked["recall@1"] == 0.0
+
+
+def test_negatives_avoid_training_items_and_are_seeded():
+    pairs = torch.tensor([[0, 0, 0, 1, 1], [0, 1, 2, 3, 4]])
+    train = UserItemSets(pairs, 2, 6)
+    users = torch.tensor([0, 1] * 500)
+    a = sample_negatives(train, users, 3, torch.Generator().manual_seed(0))
+    b = sample_negatives(train, users, 3, torch.Generator().manual_seed(0))
+    assert a.shape == (1000, 3) and torch.equal(a, b)
+    assert not train.contains(users.view(-1, 1), a).any()
+    assert set(a[users == 0].unique().tolist()) == {3, 4, 5}
+
+
+def test_item_sets_rows_and_contains():
+    sets = UserItemSets(torch.tensor([[2, 0, 2, 2], [5, 1, 0, 5]]), 3, 6)
+    row, item = sets.rows(torch.tensor([2, 1, 0]))
+    assert row.tolist() == [0, 0, 2] and item.tolist() == [0, 5, 1]
+    assert sets.contains(torch.tensor([2, 2, 1]), torch.tensor([5, 1, 0])).tolist() == [True, False, False]
+    assert sets.counts().tolist() == [1, 0, 2]

@@ -1,0 +1,140 @@
+import json
+
+import pytest
+import torch
+from click.testing import CliRunner
+from torch_geometric.nn.models import LightGCN as PyGLightGCN
+
+from mmgraph.cli import main
+from mmgraph.data import load_dataset
+from mmgraph.models import LightGCN, RecGraph
+from mmgraph.train import Trainer, resolve_config, train_run
+
+FAST = {"data.synthetic": True, "data.scale": 0.01, "train.epochs": 4, "train.batch_size": 512,
+        "train.lr": 0.01, "train.device": "cpu"}
+
+
+def config(model="metammf", **extra):
+    return resolve_config("tiktok", **(FAST | {"model": model} | extra))
+
+
+def test_run_writes_config_metrics_checkpoints_and_log(tmp_path):
+    run_dir, metrics = train_run(config(), tmp_path, quiet=True)
+    assert {p.name for p in run_dir.iterdir()} == {"config.json", "metrics.json", "best.pt", "last.pt", "log.txt"}
+    saved = json.loads((run_dir / "metrics.json").read_text())
+    assert saved["synthetic"] is True and saved["dataset"] == "tiktok" and saved["model"] == "metammf"
+    assert set(saved["test"]) >= {"recall@10", "recall@20", "ndcg@10", "ndcg@20", "precision@20", "hr@20"}
+    assert len(saved["history"]) == 4 and saved["best_epoch"] in (1, 2, 3, 4)
+    assert saved["valid"]["recall@20"] == max(h["valid"]["recall@20"] for h in saved["history"])
+    assert saved["env"]["torch"] == torch.__version__
+    assert json.loads((run_dir / "config.json").read_text())["data"]["synthetic"] is True
+    # a second run never reuses the folder
+    second, _ = train_run(config(**{"train.epochs": 1}), tmp_path, quiet=True)
+    assert second != run_dir and (run_dir / "best.pt").exists()
+
+
+@pytest.mark.parametrize("model", ["metammf", "lightgcn"])
+def test_resume_after_interruption_gives_the_same_metrics(tmp_path, monkeypatch, model):
+    # --deterministic: without it, CPU scatter-adds in backward may differ in the last bits
+    det = {"train.deterministic": True}
+    _, straight = train_run(config(model, **det), tmp_path / "a", quiet=True)
+
+    original = Trainer.train_epoch
+
+    def crash_at_epoch_3(self, epoch):
+        if epoch == 3:
+            raise KeyboardInterrupt  # killed between epochs: last.pt holds epoch 2
+        return original(self, epoch)
+
+    monkeypatch.setattr(Trainer, "train_epoch", crash_at_epoch_3)
+    with pytest.raises(KeyboardInterrupt):
+        train_run(config(model, **det), tmp_path / "b", quiet=True)
+    monkeypatch.setattr(Trainer, "train_epoch", original)
+    (run_dir,) = (tmp_path / "b").iterdir()
+    _, resumed = train_run(None, resume=run_dir, quiet=True)
+    assert resumed["test"] == straight["test"]
+    assert [h["loss"] for h in resumed["history"]] == [h["loss"] for h in straight["history"]]
+
+
+def test_early_stopping_and_test_at_best_epoch(tmp_path):
+    _, m = train_run(config(**{"train.epochs": 30, "train.patience": 2, "train.lr": 0.2}), tmp_path, quiet=True)
+    epochs = len(m["history"])
+    assert epochs < 30  # stopped early
+    best = m["best_epoch"]
+    assert epochs - best == 2  # two evaluations without improvement
+
+
+def test_lightgcn_equals_pyg_lightgcn():
+    torch.manual_seed(0)
+    graph = RecGraph(3, 4, torch.tensor([[0, 0, 1, 2], [0, 1, 2, 3]]))
+    ours = LightGCN.from_graph(graph, embedding_dim=8, num_layers=3)
+    ref = PyGLightGCN(7, 8, num_layers=3)
+    ref.embedding.weight.data.copy_(ours.embedding.weight.data)
+    out = ref.get_embedding(graph.homogeneous_edge_index())
+    user, item = ours.embed(graph)
+    assert torch.allclose(torch.cat([user, item]), out, atol=1e-6)
+
+
+def run_cli(*args):
+    return CliRunner().invoke(main, list(args))
+
+
+def test_cli_train_then_evaluate(tmp_path):
+    result = run_cli("train", "kwai", "--synthetic", "--scale", "0.01", "--epochs", "2", "--batch-size", "512",
+                     "--device", "cpu", "--out", str(tmp_path), "--quiet", "--set", "cp_rank=4",
+                     "--set", "train.patience=3")
+    assert result.exit_code == 0, result.output
+    assert "kwai (SYNTHETIC stand-in), metammf" in result.output and "| recall |" in result.output
+    (run_dir,) = tmp_path.iterdir()
+    cfg = json.loads((run_dir / "config.json").read_text())
+    assert cfg["model"]["cp_rank"] == 4 and cfg["train"]["patience"] == 3
+    result = run_cli("evaluate", str(run_dir), "--k", "5,50")
+    assert result.exit_code == 0, result.output
+    assert "| metric | @5 | @50 |" in result.output
+
+
+@pytest.mark.parametrize("fmt", ["toml", "yaml", "json"])
+def test_config_files(tmp_path, fmt):
+    text = {"toml": '[data]\nsynthetic = true\nscale = 0.01\n[model]\nname = "lightgcn"\nnum_layers = 1\n'
+                    '[train]\nepochs = 1\nbatch_size = 512\n',
+            "yaml": "data: {synthetic: true, scale: 0.01}\nmodel: {name: lightgcn, num_layers: 1}\n"
+                    "train: {epochs: 1, batch_size: 512}\n",
+            "json": json.dumps({"data": {"synthetic": True, "scale": 0.01},
+                                "model": {"name": "lightgcn", "num_layers": 1},
+                                "train": {"epochs": 1, "batch_size": 512}})}[fmt]
+    path = tmp_path / f"c.{fmt}"
+    path.write_text(text)
+    result = run_cli("train", "tiktok", "--config", str(path), "--out", str(tmp_path / "runs"), "--quiet")
+    assert result.exit_code == 0, result.output
+    assert "tiktok (SYNTHETIC stand-in), lightgcn" in result.output
+
+
+@pytest.mark.parametrize("args, message", [
+    (["train", "kwai", "--synthetic", "--model", "gat"], "unknown model 'gat'"),
+    (["train", "kwai", "--synthetic", "--set", "nonsense=1"], "unknown option 'nonsense'"),
+    (["train", "kwai", "--synthetic", "--set", "lr"], "write key=value"),
+    (["train", "kwai", "--synthetic", "--set", "train.epochs=many"], "train.epochs='many' is not a valid int"),
+    (["train", "kwai", "--synthetic", "--set", "model.depth=3"], "model 'metammf' has no option 'depth'"),
+    (["train", "kwai", "--synthetic", "--scale", "0.01", "--set", "fusion=attention"], "fusion must be one of"),
+    (["train", "kwai", "--synthetic", "--config", "/nonexistent.toml"], "config file not found"),
+    (["train", "--resume", "/nonexistent/run"], "not a run folder"),
+    (["evaluate", "/nonexistent/run"], "not a run folder"),
+])
+def test_bad_input_is_one_line_and_exit_2(tmp_path, args, message):
+    result = run_cli(*args, *(["--out", str(tmp_path)] if args[0] == "train" else []))
+    assert result.exit_code == 2, result.output
+    assert message in result.output and "Traceback" not in result.output
+    assert not any(tmp_path.iterdir())  # nothing written
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message shown without a GPU")
+def test_cuda_without_gpu(tmp_path):
+    result = run_cli("train", "kwai", "--synthetic", "--scale", "0.01", "--device", "cuda", "--out", str(tmp_path))
+    assert result.exit_code == 2 and "no CUDA GPU is visible" in result.output
+    assert not any(tmp_path.iterdir())
+
+
+def test_unwritable_output_folder(tmp_path):
+    (tmp_path / "file").write_text("x")
+    result = run_cli("train", "kwai", "--synthetic", "--scale", "0.01", "--out", str(tmp_path / "file" / "runs"))
+    assert result.exit_code == 2 and "cannot create the output folder" in result.output
