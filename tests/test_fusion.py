@@ -61,12 +61,14 @@ def test_errors():
         MetaFusion(DIMS, 3, mode="tucker")
 
 
-def test_extractor_is_two_layer_mlp():
+def test_extractor_is_two_layer_mlp_and_takes_parts():
     ext = MetaInfoExtractor(13, meta_channels=5, hidden_channels=8)
-    assert ext(torch.randn(4, 13)).shape == (4, 5)
-    from torch_geometric.nn import Linear
-
-    assert len([m for m in ext.modules() if isinstance(m, Linear)]) == 2
+    x = torch.randn(4, 13)
+    ref = ext.lin2(torch.relu(ext.lin1(x)))
+    assert torch.allclose(ext(x), ref, atol=1e-6)
+    assert torch.allclose(ext([x[:, :10], x[:, 10:]]), ref, atol=1e-6)  # no concatenation needed
+    with pytest.raises(ValueError, match="expected 13"):
+        ext([x[:, :10]])
 
 
 def test_compile_matches_eager():

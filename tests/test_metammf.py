@@ -59,7 +59,7 @@ def test_kwai_without_acoustic(graph):
     assert graph.modalities == ["visual", "textual"]
     model = MetaMMF.from_graph(graph)
     user, item = model.embed(graph)
-    assert item.shape == (graph.num_items, 64)
+    assert item.shape == (graph.num_items, 96)  # fused 32 + item ID 64
 
 
 def test_meta_vectors_are_per_item(graph):
@@ -106,3 +106,24 @@ def test_cuda_matches_cpu():
     user, item = model.embed(g)
     gpu_user, gpu_item = model.cuda().embed(g.to("cuda"))
     assert torch.allclose(user, gpu_user.cpu(), atol=1e-5) and torch.allclose(item, gpu_item.cpu(), atol=1e-5)
+
+
+@pytest.mark.parametrize("propagation", ["lightgcn", "sage", "none"])
+def test_final_propagation_options(propagation):
+    g = tiny_graph()
+    model = MetaMMF.from_graph(g, propagation=propagation, fusion_hidden=[6], hidden_dim=4)
+    user, item = model.embed(g)
+    assert user.shape == (3, 96) and item.shape == (4, 96)
+    assert model.propagation == propagation
+    assert MetaMMF.from_graph(g).propagation == "lightgcn"  # design default
+    with pytest.raises(ValueError, match="propagation"):
+        MetaMMF.from_graph(g, propagation="gat")
+
+
+def test_popularity_scores_by_training_count():
+    from mmgraph.models import Popularity
+
+    g = tiny_graph()
+    g.edge_index = torch.tensor([[0, 1, 2, 0], [3, 3, 3, 1]])
+    user, item = Popularity.from_graph(g).embed(g)
+    assert Popularity.from_graph(g).full_scores(user, item, torch.tensor([1]))[0].tolist() == [0, 1, 0, 3]

@@ -9,8 +9,9 @@ from mmgraph.models.base import Recommender
 from mmgraph.models.graph import RecGraph
 from mmgraph.models.lightgcn import LightGCN
 from mmgraph.models.metammf import MetaMMF
+from mmgraph.models.popularity import Popularity
 
-MODELS: dict[str, type[Recommender]] = {"metammf": MetaMMF, "lightgcn": LightGCN}
+MODELS: dict[str, type[Recommender]] = {"metammf": MetaMMF, "lightgcn": LightGCN, "popularity": Popularity}
 
 
 def model_options(name: str) -> dict[str, object]:
@@ -40,4 +41,4 @@ def build_model(name: str, graph: RecGraph, **options) -> Recommender:
         raise MMGraphError(f"model '{name}': {exc}") from exc
 
 
-__all__ = ["MODELS", "LightGCN", "MetaMMF", "RecGraph", "Recommender", "build_model", "model_options"]
+__all__ = ["MODELS", "LightGCN", "MetaMMF", "Popularity", "RecGraph", "Recommender", "build_model", "model_options"]

@@ -9,7 +9,6 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.nn import Module, ModuleList
 from torch_geometric.nn.dense.linear import Linear
-from torch_geometric.nn.models import MLP
 
 from mmgraph.nn.meta_linear import CPMetaLinear, MetaLinear
 
@@ -26,26 +25,42 @@ class MetaInfoExtractor(Module):
         \mathbf{s}_i = \mathbf{W}_2\,\mathrm{ReLU}(\mathbf{W}_1 \mathbf{m}_i + \mathbf{b}_1)
         + \mathbf{b}_2 \in \mathbb{R}^k
 
+    The meta input may be given as one tensor or as a list of parts whose concatenation it is;
+    parts are multiplied by their slices of :math:`\mathbf{W}_1` and summed, so large feature
+    matrices are never copied into one.
+
     Args:
-        in_channels (int): Size of the meta input (``-1`` for lazy initialization).
+        in_channels (int): Size of the meta input.
         meta_channels (int): Size :math:`k` of the meta vector. (default: :obj:`5`)
         hidden_channels (int): Hidden size. (default: :obj:`64`)
 
     Shapes:
-        - **input:** :math:`(N, d_{meta\_in})`
+        - **input:** :math:`(N, d_{meta\_in})` or a list of :math:`(N, d_j)` with
+          :math:`\sum_j d_j = d_{meta\_in}`
         - **output:** :math:`(N, k)`
     """
 
     def __init__(self, in_channels: int, meta_channels: int = 5, hidden_channels: int = 64):
         super().__init__()
         self.in_channels, self.meta_channels = in_channels, meta_channels
-        self.mlp = MLP([in_channels, hidden_channels, meta_channels], act="relu", norm=None)
+        self.lin1 = Linear(in_channels, hidden_channels, weight_initializer="kaiming_uniform")
+        self.lin2 = Linear(hidden_channels, meta_channels, weight_initializer="kaiming_uniform")
+        self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        self.mlp.reset_parameters()
+        self.lin1.reset_parameters()
+        self.lin2.reset_parameters()
 
-    def forward(self, x: Tensor) -> Tensor:
-        return self.mlp(x)
+    def forward(self, x: Union[Tensor, Sequence[Tensor]]) -> Tensor:
+        if isinstance(x, Tensor):
+            h = self.lin1(x)
+        else:
+            if sum(part.size(-1) for part in x) != self.in_channels:
+                raise ValueError(f"MetaInfoExtractor: meta input parts have {[p.size(-1) for p in x]} "
+                                 f"channels, expected {self.in_channels} in total")
+            weights = torch.split(self.lin1.weight, [part.size(-1) for part in x], dim=1)
+            h = sum(F.linear(part, w) for part, w in zip(x, weights)) + self.lin1.bias
+        return self.lin2(F.relu(h))
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.in_channels}, meta_channels={self.meta_channels})"
@@ -121,7 +136,7 @@ class MetaFusion(_FusionBase):
         hidden_channels (list of int): Hidden sizes of the fusion network. (default: ``[]``)
         meta_channels (int): Meta vector size :math:`k`. (default: :obj:`5`)
         meta_in_channels (int, optional): Size of the meta input when it is not the
-            concatenated modalities; ``-1`` for lazy. (default: :obj:`None`)
+            concatenated modalities. (default: :obj:`None`)
         meta_hidden_channels (int): Hidden size of the extractor. (default: :obj:`64`)
         mode (str): ``"full"`` or ``"cp"``. (default: :obj:`"cp"`)
         rank (int): CP rank. (default: :obj:`16`)
@@ -129,8 +144,8 @@ class MetaFusion(_FusionBase):
         dropout (float): Dropout between layers. (default: :obj:`0.0`)
 
     Shapes:
-        - **input:** modalities :math:`\{(N, d_m)\}`, meta input :math:`(N, d_{meta\_in})`
-          (optional)
+        - **input:** modalities :math:`\{(N, d_m)\}`, meta input :math:`(N, d_{meta\_in})` or a
+          list of parts of it (optional)
         - **output:** :math:`(N, d_{out})`, and meta vectors :math:`(N, k)` with
           ``return_meta=True``
     """
@@ -156,10 +171,11 @@ class MetaFusion(_FusionBase):
         for layer in self.layers:
             layer.reset_parameters()
 
-    def forward(self, xs: Modalities, meta_input: Tensor | None = None,
+    def forward(self, xs: Modalities, meta_input: Union[Tensor, Sequence[Tensor], None] = None,
                 return_meta: bool = False) -> Tensor | tuple[Tensor, Tensor]:
-        h = torch.cat(self.modality_list(xs), dim=-1)
-        s = self.extractor(h if meta_input is None else meta_input)
+        parts = self.modality_list(xs)
+        h = torch.cat(parts, dim=-1)
+        s = self.extractor(parts if meta_input is None else meta_input)
         for k, layer in enumerate(self.layers):
             h = self._between(layer(h, s), last=k == len(self.layers) - 1)
         return (h, s) if return_meta else h

@@ -117,6 +117,8 @@ class Trainer:
                 "@" not in cfg.metric or int(cfg.metric.split("@")[1]) not in cfg.ks:
             raise MMGraphError(f"train.metric '{cfg.metric}' must be one of recall / ndcg / precision / "
                                f"hit_rate / hr at a K in train.ks {cfg.ks}")
+        if not any(p.requires_grad for p in exp.model.parameters()):
+            raise MMGraphError(f"model '{exp.config.model}' has nothing to train; evaluate it directly")
         self.optimizer = torch.optim.Adam(exp.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         self.generator = torch.Generator(device=exp.device).manual_seed(cfg.seed)
         self.state = {"epoch": 0, "best_epoch": None, "best_score": -math.inf, "best_valid": None,
