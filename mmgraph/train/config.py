@@ -35,7 +35,7 @@ class DataConfig:
 class TrainConfig:
     epochs: int = 60
     batch_size: int = 8192
-    lr: float = 5e-3
+    lr: float = 1e-3
     weight_decay: float = 1e-6
     num_negatives: int = 5
     eval_every: int = 1
