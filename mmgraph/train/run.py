@@ -26,6 +26,14 @@ def resolve_config(dataset: str | None, *, config_file: str | Path | None = None
     return cfg
 
 
+def saved_config(run_dir: Path) -> RunConfig:
+    """The resolved config a run folder holds (its ``config.json``)."""
+    saved = run_dir / "config.json"
+    if not saved.is_file():
+        raise MMGraphError(f"{run_dir}: not a run folder (no config.json); pass the folder `train` made")
+    return RunConfig.from_dict(json.loads(saved.read_text()), str(saved))
+
+
 def train_run(cfg: RunConfig, out: str | Path = "runs", *, resume: str | Path | None = None,
               quiet: bool = False, log=None, epochs: int | None = None) -> tuple[Path, dict]:
     """Train ``cfg`` in a new folder under ``out`` (or continue ``resume``); return (folder, metrics).
@@ -34,10 +42,7 @@ def train_run(cfg: RunConfig, out: str | Path = "runs", *, resume: str | Path | 
     """
     if resume is not None:
         run_dir = Path(resume)
-        saved = run_dir / "config.json"
-        if not saved.is_file():
-            raise MMGraphError(f"{run_dir}: not a run folder (no config.json); pass the folder `train` made")
-        cfg = RunConfig.from_dict(json.loads(saved.read_text()), str(saved))
+        cfg = saved_config(run_dir)
         if epochs is not None:
             cfg.train.epochs = epochs
         if not (run_dir / "last.pt").is_file():
@@ -60,10 +65,7 @@ def evaluate_run(run_dir: str | Path, split: str = "test", ks: Iterable[int] | N
                  device: str | None = None) -> tuple[dict, Experiment]:
     """Reload ``run_dir``'s config and best checkpoint and evaluate ``split``."""
     run_dir = Path(run_dir)
-    saved = run_dir / "config.json"
-    if not saved.is_file():
-        raise MMGraphError(f"{run_dir}: not a run folder (no config.json)")
-    cfg = RunConfig.from_dict(json.loads(saved.read_text()), str(saved))
+    cfg = saved_config(run_dir)
     if device is not None:
         cfg.train.device = device
     exp = Experiment.build(cfg)
