@@ -20,6 +20,7 @@ from torch_geometric.utils import to_undirected
 
 from mmgraph.data import load_dataset
 from mmgraph.nn import BagOfWordsEncoder, MetaFusion, StaticFusion
+from mmgraph.train import UserItemSets, full_ranking
 
 
 class FusedLightGCN(torch.nn.Module):
@@ -49,19 +50,9 @@ class FusedLightGCN(torch.nn.Module):
         return out[: self.num_users], out[self.num_users:]
 
 
-def recall_at(k: int, user: Tensor, item: Tensor, train: Tensor, test: Tensor) -> float:
-    """Full-ranking Recall@k over users with test items; training items masked to -inf."""
-    users = test[0].unique()
-    scores = user[users] @ item.t()
-    row = torch.full((user.size(0),), -1, dtype=torch.long)
-    row[users] = torch.arange(users.numel())
-    seen = row[train[0]] >= 0
-    scores[row[train[0, seen]], train[1, seen]] = float("-inf")
-    top = scores.topk(k, dim=1).indices
-    hit = torch.zeros_like(scores, dtype=torch.bool)
-    hit[row[test[0]], test[1]] = True
-    hits = hit.gather(1, top).sum(1).float()
-    return (hits / hit.sum(1).float()).mean().item()
+def recall_at_20(user: Tensor, item: Tensor, train: UserItemSets, test: UserItemSets) -> float:
+    """mmgraph's full-ranking evaluation: all items scored, training items masked to -inf."""
+    return full_ranking(lambda users: user[users] @ item.t(), item.size(0), test, [train], ks=[20])["recall@20"]
 
 
 def main() -> None:
@@ -77,6 +68,7 @@ def main() -> None:
     U, I = data["user"].num_nodes, data["item"].num_nodes
     train, test = store.edge_index, store.test_edge_index
     edge_index = to_undirected(torch.stack([train[0], train[1] + U]), num_nodes=U + I)
+    train_sets, test_sets = UserItemSets(train, U, I), UserItemSets(test, U, I)
     features = {m: data["item"][m] for m in data.modalities if m not in data.bag_vocab}
     bags = {m: data["item"][f"{m}_bag"] for m in data.bag_vocab}
     print(f"SYNTHETIC TikTok stand-in: {U:,} users, {I:,} items, {train.size(1):,} training interactions")
@@ -102,7 +94,7 @@ def main() -> None:
         if epoch % 10 == 0 or epoch == args.epochs:
             model.eval()
             with torch.no_grad():
-                r20 = recall_at(20, *model(features, bags, edge_index), train, test)
+                r20 = recall_at_20(*model(features, bags, edge_index), train_sets, test_sets)
             print(f"epoch {epoch:3d}  BPR loss {total / train.size(1):.4f}  test Recall@20 {r20:.4f}  "
                   f"({time.perf_counter() - start:.0f} s)")
     print(f"{args.fusion} fusion, SYNTHETIC data: final test Recall@20 = {r20:.4f}")

@@ -13,6 +13,7 @@ from typing import Mapping
 
 import numpy as np
 
+from mmgraph.data.npz_split import feature_paths
 from mmgraph.data.records import RecData, build_records, feature_rows
 from mmgraph.data.safe_load import load_npy
 from mmgraph.data.splits import describe_split, split_per_user
@@ -182,9 +183,8 @@ GENERIC_NAMES = ("interactions.csv", "interactions.tsv", "interactions.npz")
 def generic_dir_files(root: Path) -> tuple[Path | None, dict[str, Path], Path | None]:
     """A generic folder: ``interactions.{csv,tsv,npz}``, ``<modality>[_feat].npy``, ``item_index.txt``."""
     inter = next((root / n for n in GENERIC_NAMES if (root / n).exists()), None)
-    feats = {p.stem.removesuffix("_feat"): p for p in sorted(root.glob("*.npy"))}
     index = root / "item_index.txt"
-    return inter, feats, index if index.exists() else None
+    return inter, feature_paths(root), index if index.exists() else None
 
 
 def load_generic_dir(root: str | Path, name: str | None = None, *, split: str = "random",

@@ -29,6 +29,11 @@ def is_split_npz_dir(root: Path) -> bool:
         return False
 
 
+def feature_paths(root: Path) -> dict[str, Path]:
+    """``<modality>[_feat].npy`` files in ``root``, by modality."""
+    return {p.stem.removesuffix("_feat"): p for p in sorted(root.glob("*.npy"))}
+
+
 def load_split_npz(root: str | Path, name: str | None = None, *, held_out: str = "full") -> RecData:
     """Load the folder; ``held_out`` picks the ``full``, ``warm`` or ``cold`` validation / test sets."""
     root = Path(root)
@@ -47,14 +52,14 @@ def load_split_npz(root: str | Path, name: str | None = None, *, held_out: str =
     if missing:
         raise DataError(f"{path}: missing arrays {', '.join(missing)}")
     pairs = {s: np.stack([arrays[f"{k}_user"], arrays[f"{k}_item"]]) for s, k in keys.items()}
-    feature_paths = {p.stem.removesuffix("_feat"): p for p in sorted(root.glob("*.npy"))}
-    features = {m: load_npy(p) for m, p in feature_paths.items()}
-    rows = feature_rows(features, feature_paths)
+    paths = feature_paths(root)
+    features = {m: load_npy(p) for m, p in paths.items()}
+    rows = feature_rows(features, paths)
     shape = arrays.get("shape")
     everything = np.concatenate(list(pairs.values()), axis=1)
     num_users = int(shape[0]) if shape is not None else int(everything[0].max()) + 1
     num_items = int(shape[1]) if shape is not None else rows or int(everything[1].max()) + 1
-    files = {s: f"{path} [{k}_*]" for s, k in keys.items()} | {m: str(p) for m, p in feature_paths.items()}
+    files = {s: f"{path} [{k}_*]" for s, k in keys.items()} | {m: str(p) for m, p in paths.items()}
     return build_records(name or root.name, num_users=num_users, num_items=num_items,
                          train=pairs["train"], val=pairs["val"], test=pairs["test"],
                          features=features, files=files, source=str(root),

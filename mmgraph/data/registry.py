@@ -16,7 +16,7 @@ from mmgraph.data.hetero import to_hetero
 from mmgraph.data.mmgcn import (FEATURE_FILES, MMGCN_FILES, find_features, is_mmgcn_dir, is_toy_dir,
                                 load_metammf_toy, load_mmgcn, read_matrix)
 from mmgraph.data.mmrec import feature_files, is_mmrec_dir, load_mmrec
-from mmgraph.data.npz_split import is_split_npz_dir, load_split_npz
+from mmgraph.data.npz_split import feature_paths, is_split_npz_dir, load_split_npz
 from mmgraph.data.records import RecData, check_features
 from mmgraph.data.synthetic import make_synthetic
 from mmgraph.errors import DataError
@@ -79,10 +79,8 @@ def source_files(root: Path, fmt: str) -> list[Path]:
 def _feature_paths(fmt: str, root: Path) -> dict[str, Path]:
     if fmt == "mmrec":
         return feature_files(root)
-    if fmt == "generic":
-        return generic_dir_files(root)[1]
-    if fmt == "split-npz":
-        return {p.stem.removesuffix("_feat"): p for p in sorted(root.glob("*.npy"))}
+    if fmt in ("generic", "split-npz"):
+        return feature_paths(root)
     return find_features(root)
 
 

@@ -8,9 +8,8 @@ import torch
 from torch import Tensor
 from torch_geometric.data import HeteroData
 
+from mmgraph.data.hetero import EDGE
 from mmgraph.nn.adjacency import normalized_adjacency
-
-EDGE = ("user", "interacts", "item")
 
 
 @dataclass

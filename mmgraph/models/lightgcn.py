@@ -8,7 +8,7 @@ from torch.nn import Embedding
 
 from mmgraph.models.base import Recommender
 from mmgraph.models.graph import RecGraph
-from mmgraph.nn.adjacency import spmm
+from mmgraph.nn.adjacency import smooth
 
 
 class LightGCN(Recommender):
@@ -47,12 +47,7 @@ class LightGCN(Recommender):
         torch.nn.init.normal_(self.embedding.weight, std=0.1)
 
     def embed(self, graph: RecGraph) -> tuple[Tensor, Tensor]:
-        x = self.embedding.weight
-        out = x / (self.num_layers + 1)
-        adj = graph.adjacency("gcn") if self.num_layers else None
-        for _ in range(self.num_layers):
-            x = spmm(adj, x)
-            out = out + x / (self.num_layers + 1)
+        out = smooth(graph.adjacency("gcn"), self.embedding.weight, self.num_layers)
         return out[: self.num_users], out[self.num_users:]
 
     def regularization(self, users: Tensor, items: Tensor) -> Tensor:

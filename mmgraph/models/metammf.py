@@ -11,7 +11,7 @@ from torch.nn import Embedding, ModuleDict, ModuleList
 
 from mmgraph.models.base import Recommender
 from mmgraph.models.graph import RecGraph
-from mmgraph.nn import BagOfWordsEncoder, MetaFusion, ModalityConv, ModalityEncoder, StaticFusion, spmm
+from mmgraph.nn import BagOfWordsEncoder, MetaFusion, ModalityConv, ModalityEncoder, StaticFusion, smooth
 
 VARIANTS = ("design", "paper-gcn", "paper-mf")
 PROPAGATIONS = ("lightgcn", "sage", "none")
@@ -178,12 +178,7 @@ class MetaMMF(Recommender):
                 if k < len(self.graph_layers) - 1:
                     x = F.dropout(F.leaky_relu(x), self.dropout, self.training)
         else:  # parameter-free, as LightGCN: mean of the layer-0 .. layer-L representations
-            adj = graph.adjacency("gcn")
-            out, h = x / (self.propagation_layers + 1), x
-            for _ in range(self.propagation_layers):
-                h = spmm(adj, h)
-                out = out + h / (self.propagation_layers + 1)
-            x = out
+            x = smooth(graph.adjacency("gcn"), x, self.propagation_layers)
         return x[: self.num_users], x[self.num_users:]
 
     def regularization(self, users: Tensor, items: Tensor) -> Tensor:

@@ -1,6 +1,6 @@
 """Reusable PyG layers: meta (hypernetwork) linear layers, meta fusion, modality convolutions."""
 
-from mmgraph.nn.adjacency import edge_weights, normalized_adjacency, spmm
+from mmgraph.nn.adjacency import edge_weights, normalized_adjacency, smooth, spmm
 from mmgraph.nn.encoders import BagOfWordsEncoder, ModalityEncoder
 from mmgraph.nn.fusion import MetaFusion, MetaInfoExtractor, StaticFusion
 from mmgraph.nn.meta_linear import CPMetaLinear, MetaLinear
@@ -8,5 +8,5 @@ from mmgraph.nn.modality_conv import ModalityConv
 
 __all__ = [
     "BagOfWordsEncoder", "CPMetaLinear", "MetaFusion", "MetaInfoExtractor", "MetaLinear",
-    "ModalityConv", "ModalityEncoder", "StaticFusion", "edge_weights", "normalized_adjacency", "spmm",
+    "ModalityConv", "ModalityEncoder", "StaticFusion", "edge_weights", "normalized_adjacency", "smooth", "spmm",
 ]

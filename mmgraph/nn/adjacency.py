@@ -97,6 +97,15 @@ class _CSRMatmul(torch.autograd.Function):
         return None, None, torch.sparse.mm(ctx.adj, grad)
 
 
+def smooth(adj_t: Adj, x: Tensor, num_layers: int) -> Tensor:
+    r"""LightGCN's layer combination: :math:`\frac{1}{L+1}\sum_{l=0}^{L} \hat{A}^l x`."""
+    out, h = x / (num_layers + 1), x
+    for _ in range(num_layers):
+        h = spmm(adj_t, h)
+        out = out + h / (num_layers + 1)
+    return out
+
+
 @torch.compiler.disable
 def spmm(adj_t: Adj, x: Tensor) -> Tensor:
     """``adj_t @ x``; fast backward when ``adj_t`` comes from :func:`normalized_adjacency`."""

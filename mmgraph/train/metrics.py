@@ -59,10 +59,7 @@ def full_ranking(
             row, col = sets.rows(batch)
             scores[row, col] = float("-inf")
         top = torch.topk(scores, kmax, dim=1).indices
-        truth = torch.zeros_like(scores, dtype=torch.bool)
-        row, col = held_out.rows(batch)
-        truth[row, col] = True
-        hits = truth.gather(1, top).double()  # [B, kmax]
+        hits = held_out.contains(batch.unsqueeze(1), top).double()  # [B, kmax]
         n_true = counts[batch].double()
         for k in ks:
             h = hits[:, :k]

@@ -25,7 +25,7 @@ from mmgraph.train.checkpoint import (atomic_save, atomic_write_text, load_check
 from mmgraph.train.config import RunConfig
 from mmgraph.train.itemsets import UserItemSets
 from mmgraph.train.losses import bpr_loss
-from mmgraph.train.metrics import full_ranking
+from mmgraph.train.metrics import METRICS, full_ranking
 from mmgraph.train.sampling import sample_negatives
 
 
@@ -113,10 +113,10 @@ class Trainer:
                  log: Callable[[str], None] | None = None):
         self.exp, self.run_dir, self.quiet = exp, run_dir, quiet
         cfg = exp.config.train
-        if cfg.metric.split("@")[0] not in ("precision", "recall", "ndcg", "hit_rate", "hr") or \
-                "@" not in cfg.metric or int(cfg.metric.split("@")[1]) not in cfg.ks:
-            raise MMGraphError(f"train.metric '{cfg.metric}' must be one of recall / ndcg / precision / "
-                               f"hit_rate / hr at a K in train.ks {cfg.ks}")
+        name, _, k = cfg.metric.partition("@")
+        if name not in METRICS or not k.isdigit() or int(k) not in cfg.ks:
+            raise MMGraphError(f"train.metric '{cfg.metric}' must be one of {' / '.join(METRICS)} "
+                               f"at a K in train.ks {cfg.ks}")
         if not any(p.requires_grad for p in exp.model.parameters()):
             raise MMGraphError(f"model '{exp.config.model}' has nothing to train; evaluate it directly")
         self.optimizer = torch.optim.Adam(exp.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -157,7 +157,7 @@ class Trainer:
         total = torch.zeros((), device=exp.device)
         batches = perm.split(cfg.batch_size)
         bar = tqdm(batches, desc=f"epoch {epoch}", leave=False, disable=self.quiet, unit="batch")
-        for batch in bar:
+        for step, batch in enumerate(bar):
             users, pos, negs = train[0, batch], train[1, batch], neg[batch]
             user_emb, item_emb = model.embed(graph)  # whole graph once per step
             pos_score = model.score(user_emb, item_emb, users, pos)
@@ -167,7 +167,7 @@ class Trainer:
             loss.backward()
             self.optimizer.step()
             total += loss.detach() * batch.numel()
-            if not self.quiet:
+            if not self.quiet and step % 10 == 0:  # .item() syncs with the device: not every step
                 bar.set_postfix(loss=f"{loss.item():.4f}")
         mean = (total / train.size(1)).item()
         if not math.isfinite(mean):
