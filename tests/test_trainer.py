@@ -8,7 +8,8 @@ from torch_geometric.nn.models import LightGCN as PyGLightGCN
 from mmgraph.cli import main
 from mmgraph.data import load_dataset
 from mmgraph.models import LightGCN, RecGraph
-from mmgraph.train import Trainer, resolve_config, train_run
+from mmgraph.train import Experiment, Trainer, resolve_config, train_run
+from mmgraph.train.trainer import make_optimizer
 
 FAST = {"data.synthetic": True, "data.scale": 0.01, "train.epochs": 4, "train.batch_size": 512,
         "train.lr": 0.01, "train.device": "cpu"}
@@ -117,6 +118,9 @@ def test_config_files(tmp_path, fmt):
     (["train", "kwai", "--synthetic", "--set", "model.depth=3"], "model 'metammf' has no option 'depth'"),
     (["train", "kwai", "--synthetic", "--scale", "0.01", "--set", "fusion=attention"], "fusion must be one of"),
     (["train", "kwai", "--synthetic", "--config", "/nonexistent.toml"], "config file not found"),
+    (["train", "kwai", "--synthetic", "--set", "network_lr_scale=-1"], "train.network_lr_scale must be a finite"),
+    (["train", "kwai", "--synthetic", "--set", "clip_grad_norm=big"], "train.clip_grad_norm='big' is not a valid float"),
+    (["train", "kwai", "--synthetic", "--batch-size", "0"], "train.batch_size must be >= 1"),
     (["train", "--resume", "/nonexistent/run"], "not a run folder"),
     (["evaluate", "/nonexistent/run"], "not a run folder"),
 ])
@@ -138,3 +142,35 @@ def test_unwritable_output_folder(tmp_path):
     (tmp_path / "file").write_text("x")
     result = run_cli("train", "kwai", "--synthetic", "--scale", "0.01", "--out", str(tmp_path / "file" / "runs"))
     assert result.exit_code == 2 and "cannot create the output folder" in result.output
+
+
+def test_embeddings_and_networks_get_their_own_rate_and_decay():
+    cfg = config(**{"train.lr": 0.02, "train.network_lr_scale": 0.25, "train.network_weight_decay": 0.01,
+                    "train.weight_decay": 1e-6})
+    model = Experiment.build(cfg).model
+    groups = model.parameter_groups()
+    names = {id(p): n for n, p in model.named_parameters()}
+    # free tables: user / item ID embeddings, the per-modality user preferences, word embeddings
+    assert {names[id(p)] for p in groups["embeddings"]} == {
+        "user.weight", "item_id.weight", "text.textual.embedding.weight",
+        *(f"encoders.{m}.user_preference.weight" for m in ("visual", "acoustic", "textual"))}
+    assert len(groups["embeddings"]) + len(groups["network"]) == len(list(model.parameters()))
+    opt = make_optimizer(model, cfg.train)
+    assert [(g["lr"], g["weight_decay"]) for g in opt.param_groups] == [(0.02, 1e-6), (0.005, 0.01)]
+    # a model with no networks (LightGCN) has one group
+    assert len(make_optimizer(Experiment.build(config("lightgcn")).model, cfg.train).param_groups) == 1
+
+
+def test_gradient_clipping_bounds_the_step(tmp_path, monkeypatch):
+    norms = []
+    original = torch.nn.utils.clip_grad_norm_
+
+    def spy(params, max_norm):
+        params = list(params)
+        original(params, max_norm)
+        norms.append(torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in params if p.grad is not None])))
+        return norms[-1]
+
+    monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", spy)
+    train_run(config(**{"train.epochs": 1, "train.clip_grad_norm": 1e-3}), tmp_path, quiet=True)
+    assert norms and all(n <= 1e-3 * (1 + 1e-4) for n in norms)

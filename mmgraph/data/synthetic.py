@@ -5,14 +5,18 @@ The stand-in has the named dataset's user / item / interaction counts and modali
 
 * every item has latent factors ``q_i`` that drive who interacts with it;
 * every item belongs to one of a few *types*; each type trusts one modality: that modality's
-  features are a clean view of ``q_i`` (reliability ~0.85), the others are mostly noise (~0.15);
+  features are a clean view of ``q_i`` (reliability ~0.85), the others are mostly noise (~0.15).
+  The noise corrupts the latent view itself, before it is embedded in the feature space, so no
+  projection of an unreliable modality recovers ``q_i``: the best fusion weighs each item's
+  modalities by that item's reliabilities;
 * each modality's features also carry a type signature, so the item's type, and hence which
   modality to trust, can be read off its features;
 * TikTok's text is, as in MMGCN's files, a bag of (item, word id) pairs: each item has a topic
   given by its latent factors, and each of its words is on-topic with probability equal to its
   text reliability.
 
-``x_i^m = sqrt(r_im) * (q_i P_m) + sqrt(1 - r_im) * noise + 0.5 * mu_{type(i), m}``
+``x_i^m = (sqrt(r_im) q_i + sqrt(1 - r_im) eps_im) P_m + 0.5 noise + mu_{type(i), m}``
+(``q_i`` scaled to unit variance, ``eps_im`` latent noise, ``mu`` the type signature).
 
 A static fusion must weigh the modalities the same way for every item; a per-item (meta) fusion
 can weigh them by item type.  Everything is drawn from ``numpy.random.default_rng(seed)``, so a
@@ -162,8 +166,9 @@ def make_synthetic(name: str, *, scale: float = 1.0, seed: int = 0, latent_dim: 
         for s in range(0, num_items, 8192):  # chunked: peak memory ~ one matrix
             rows = slice(s, s + 8192)
             r = reliability[rows, m].astype(np.float32)[:, None]
-            noise = rng.standard_normal((r.shape[0], dim), dtype=np.float32)
-            x[rows] = (np.sqrt(r) * (q[rows] @ proj) / q_std + np.sqrt(1 - r) * noise
+            view = (np.sqrt(r) * q[rows] / q_std
+                    + np.sqrt(1 - r) * rng.standard_normal((r.shape[0], latent_dim), dtype=np.float32))
+            x[rows] = (view @ proj + 0.5 * rng.standard_normal((r.shape[0], dim), dtype=np.float32)
                        + signature[item_type[rows]])
         features[modality] = x
 

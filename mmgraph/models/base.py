@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 from torch import Tensor
-from torch.nn import Module
+from torch.nn import Embedding, EmbeddingBag, Module, Parameter
 
 from mmgraph.models.graph import RecGraph
 
@@ -31,3 +31,13 @@ class Recommender(Module):
     def regularization(self, users: Tensor, items: Tensor) -> Tensor:
         """Extra loss term for a batch (e.g. L2 on the embeddings it used); zero by default."""
         return torch.zeros((), device=users.device)
+
+    def parameter_groups(self) -> dict[str, list[Parameter]]:
+        """``"embeddings"``: free lookup tables (user, item, word embeddings); ``"network"``:
+        every other parameter (feature projections, fusion, hypernetwork).  The trainer can give
+        the two their own learning rate and weight decay."""
+        tables = {id(m.weight) for m in self.modules() if isinstance(m, (Embedding, EmbeddingBag))}
+        groups: dict[str, list[Parameter]] = {"embeddings": [], "network": []}
+        for p in self.parameters():
+            groups["embeddings" if id(p) in tables else "network"].append(p)
+        return groups

@@ -68,7 +68,7 @@ class MetaMMF(Recommender):
         dropout (float): Dropout between layers. (default: 0.1)
         normalization (str): Adjacency normalization of the design variant. (default: "gcn")
         combine (str): :class:`~mmgraph.nn.ModalityConv` combine (design). (default: "add")
-        reg_weight (float): Weight of the L2 penalty on the batch's ID embeddings. (default: 0)
+        reg_weight (float): Weight of the L2 penalty on the batch's ID embeddings. (default: 1e-4)
         propagation (str, optional): Final propagation of the user and item vectors over the
             user-item graph: ``"lightgcn"`` (parameter-free smoothing; the design default),
             ``"sage"`` (GraphSAGE-mean layers; paper-gcn) or ``"none"`` (paper-mf).
@@ -84,7 +84,7 @@ class MetaMMF(Recommender):
                  hidden_dim: int = 64, num_layers: int = 1,
                  fusion_hidden: Sequence[int] | None = None, fused_dim: int = 32, id_dim: int | None = None,
                  meta_hidden: int = 64, word_dim: int = 64, dropout: float = 0.1,
-                 normalization: str = "gcn", combine: str = "add", reg_weight: float = 0.0,
+                 normalization: str = "gcn", combine: str = "add", reg_weight: float = 1e-4,
                  propagation: str | None = None, propagation_layers: int | None = None):
         super().__init__()
         if variant not in VARIANTS:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import json
+import math
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,7 @@ class DataConfig:
     synthetic: bool = False
     scale: float = 1.0
     split: str | None = None
-    normalize: str = "none"
+    normalize: str = "standard"
     pca: Any = None
 
 
@@ -35,8 +36,11 @@ class DataConfig:
 class TrainConfig:
     epochs: int = 60
     batch_size: int = 8192
-    lr: float = 1e-3
+    lr: float = 0.02
     weight_decay: float = 1e-6
+    network_lr_scale: float = 0.25
+    network_weight_decay: float = 0.01
+    clip_grad_norm: float | None = None
     num_negatives: int = 5
     eval_every: int = 1
     patience: int = 10
@@ -47,6 +51,16 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     deterministic: bool = False
+
+    def check(self) -> None:
+        """Raise :class:`ConfigError` for a value no run can use (before any data is read)."""
+        for key in ("lr", "weight_decay", "network_lr_scale", "network_weight_decay", "clip_grad_norm"):
+            value = getattr(self, key)
+            if value is not None and not (math.isfinite(value) and value >= 0):
+                raise ConfigError(f"train.{key} must be a finite number >= 0, got {value}")
+        for key in ("epochs", "batch_size", "num_negatives", "eval_every", "patience"):
+            if getattr(self, key) < 1:
+                raise ConfigError(f"train.{key} must be >= 1, got {getattr(self, key)}")
 
 
 @dataclass
@@ -78,6 +92,10 @@ class RunConfig:
 
 def _section_keys(obj) -> set[str]:
     return {f.name for f in fields(obj)}
+
+
+def _field_type(obj, name: str) -> str:
+    return str(next(f.type for f in fields(obj) if f.name == name))
 
 
 def _coerce(value: Any, current: Any, key: str, source: str) -> Any:
@@ -136,7 +154,10 @@ def set_option(cfg: RunConfig, key: str, value: Any, source: str = "--set") -> N
     if name not in _section_keys(obj):
         raise ConfigError(f"{source}: unknown option '{key}'; {section} options are "
                           f"{', '.join(sorted(_section_keys(obj)))}")
-    setattr(obj, name, _coerce(value, getattr(obj, name), key, source))
+    current = getattr(obj, name)
+    if current is None and value is not None and _field_type(obj, name).startswith("float"):
+        current = 0.0  # an optional number: unset by default, a float when given
+    setattr(obj, name, _coerce(value, current, key, source))
 
 
 def parse_assignment(text: str) -> tuple[str, Any]:

@@ -67,6 +67,7 @@ class Experiment:
 
     @classmethod
     def build(cls, config: RunConfig) -> "Experiment":
+        config.train.check()
         device = resolve_device(config.train.device)
         seed_everything(config.train.seed)
         # Set either way: an earlier run in this process must not leave it on (or off).
@@ -106,6 +107,17 @@ class Experiment:
                 f"{self.config.train.metric}")
 
 
+def make_optimizer(model: torch.nn.Module, cfg) -> torch.optim.Adam:
+    """Adam with two parameter groups (:meth:`Recommender.parameter_groups`): embedding tables
+    at ``train.lr`` with ``train.weight_decay``, networks (projections, fusion, hypernetwork) at
+    ``train.lr * train.network_lr_scale`` with ``train.network_weight_decay``."""
+    groups = model.parameter_groups() if hasattr(model, "parameter_groups") else {"network": list(model.parameters())}
+    settings = {"embeddings": (cfg.lr, cfg.weight_decay),
+                "network": (cfg.lr * cfg.network_lr_scale, cfg.network_weight_decay)}
+    return torch.optim.Adam([{"params": params, "lr": settings[name][0], "weight_decay": settings[name][1]}
+                             for name, params in groups.items() if params])
+
+
 class Trainer:
     """Runs an :class:`Experiment` in ``run_dir``; :meth:`fit` returns the final metrics."""
 
@@ -119,7 +131,7 @@ class Trainer:
                                f"at a K in train.ks {cfg.ks}")
         if not any(p.requires_grad for p in exp.model.parameters()):
             raise MMGraphError(f"model '{exp.config.model}' has nothing to train; evaluate it directly")
-        self.optimizer = torch.optim.Adam(exp.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        self.optimizer = make_optimizer(exp.model, cfg)
         self.generator = torch.Generator(device=exp.device).manual_seed(cfg.seed)
         self.state = {"epoch": 0, "best_epoch": None, "best_score": -math.inf, "best_valid": None,
                       "bad_evals": 0, "history": []}
@@ -165,6 +177,8 @@ class Trainer:
             loss = bpr_loss(pos_score, neg_score) + model.regularization(users, torch.cat([pos, negs.flatten()]))
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
+            if cfg.clip_grad_norm:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_grad_norm)
             self.optimizer.step()
             total += loss.detach() * batch.numel()
             if not self.quiet and step % 10 == 0:  # .item() syncs with the device: not every step
