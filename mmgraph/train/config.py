@@ -36,7 +36,7 @@ class DataConfig:
 class TrainConfig:
     epochs: int = 60
     batch_size: int = 8192
-    lr: float = 0.02
+    lr: float = 0.005
     weight_decay: float = 1e-6
     network_lr_scale: float = 0.25
     network_weight_decay: float = 0.01
