@@ -13,14 +13,13 @@ import argparse
 import time
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 from torch_geometric.nn import LGConv
 from torch_geometric.utils import to_undirected
 
 from mmgraph.data import load_dataset
 from mmgraph.nn import BagOfWordsEncoder, MetaFusion, StaticFusion
-from mmgraph.train import UserItemSets, full_ranking
+from mmgraph.train import UserItemSets, bpr_loss, full_ranking, sample_negatives
 
 
 class FusedLightGCN(torch.nn.Module):
@@ -76,6 +75,7 @@ def main() -> None:
     model = FusedLightGCN(U, I, {m: x.size(1) for m, x in features.items()}, data.bag_vocab,
                           fusion=args.fusion)
     opt = torch.optim.Adam(model.parameters(), lr=5e-3)
+    gen = torch.Generator().manual_seed(0)
     start = time.perf_counter()
     for epoch in range(1, args.epochs + 1):
         model.train()
@@ -83,10 +83,10 @@ def main() -> None:
         total = 0.0
         for batch in perm.split(4096):
             u, pos = train[0, batch], train[1, batch]
-            neg = torch.randint(0, I, (batch.numel(),))
+            neg = sample_negatives(train_sets, u, 1, gen)  # [B, 1], never a training item of u
             user, item = model(features, bags, edge_index)
-            diff = (user[u] * item[pos]).sum(-1) - (user[u] * item[neg]).sum(-1)
-            loss = -F.logsigmoid(diff).mean() + 1e-4 * (user[u].pow(2).sum() + item[pos].pow(2).sum()) / batch.numel()
+            pos_score, neg_score = (user[u] * item[pos]).sum(-1), (user[u, None] * item[neg]).sum(-1)
+            loss = bpr_loss(pos_score, neg_score) + 1e-4 * (user[u].pow(2).sum() + item[pos].pow(2).sum()) / batch.numel()
             opt.zero_grad()
             loss.backward()
             opt.step()

@@ -130,7 +130,8 @@ def datasets_info(name, as_json, **options) -> None:
 @click.option("--scale", type=float, default=None, help="Size factor of the synthetic stand-in.")
 @click.option("--epochs", type=int, default=None, help="Maximum epochs.  [default: 60]")
 @click.option("--batch-size", type=int, default=None, help="BPR triples per step.  [default: 8192]")
-@click.option("--lr", type=float, default=None, help="Adam learning rate.  [default: 1e-3]")
+@click.option("--lr", type=float, default=None, help="Learning rate of the embedding tables (networks: x train.network_lr_scale).  "
+                   "[default: 0.005]")
 @click.option("--device", default=None, help="cpu, cuda, cuda:N or auto.  [default: auto]")
 @click.option("--seed", type=int, default=None, help="Seed of everything random.  [default: 0]")
 @click.option("--deterministic", is_flag=True, default=None, help="Deterministic algorithms (bitwise-repeatable CPU runs).")

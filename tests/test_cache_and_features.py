@@ -66,6 +66,16 @@ def test_failed_load_leaves_no_cache_folder(mmgcn_dir):
     assert not (mmgcn_dir / ".mmgraph_cache").exists()
 
 
+def test_unwritable_cache_warns_and_loads(mmgcn_dir, monkeypatch):
+    def full_disk(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(registry.cache, "save", full_disk)
+    with pytest.warns(UserWarning, match="could not write the dataset cache .*No space left"):
+        rec = load_records("tiny", mmgcn_dir)
+    assert rec.train.shape[1] == 8
+
+
 def test_options_are_part_of_the_key(mmgcn_dir):
     plain = load_records("tiny", mmgcn_dir)
     l2 = load_records("tiny", mmgcn_dir, normalize="l2")

@@ -77,3 +77,15 @@ def test_info_real_tiktok():
 def test_split_option_on_a_fixed_split_dataset(tmp_path):
     result = run("datasets", "info", "tiny", "--root", str(write_mmgcn(tmp_path / "tiny")), "--split", "random")
     assert result.exit_code == 2 and "fixed train/valid/test split; drop --split" in result.output
+
+
+def test_train_help_states_the_real_defaults():
+    import re
+
+    from mmgraph.train.config import TrainConfig
+
+    text = " ".join(CliRunner().invoke(main, ["train", "--help"]).output.split())
+    for option, key in (("--epochs", "epochs"), ("--batch-size", "batch_size"), ("--lr", "lr"),
+                        ("--device", "device"), ("--seed", "seed")):
+        shown = re.search(re.escape(option) + r" [^\[]*\[default: ([^\]]+)\]", text).group(1)
+        assert shown == str(getattr(TrainConfig, key)), option

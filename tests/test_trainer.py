@@ -121,6 +121,8 @@ def test_config_files(tmp_path, fmt):
     (["train", "kwai", "--synthetic", "--set", "network_lr_scale=-1"], "train.network_lr_scale must be a finite"),
     (["train", "kwai", "--synthetic", "--set", "clip_grad_norm=big"], "train.clip_grad_norm='big' is not a valid float"),
     (["train", "kwai", "--synthetic", "--batch-size", "0"], "train.batch_size must be >= 1"),
+    (["train", "kwai", "--synthetic", "--set", "metric=ndcg@50"], "train.metric 'ndcg@50' must be one of"),
+    (["train", "kwai", "--synthetic", "--scale", "0.01", "--model", "popularity"], "has nothing to train"),
     (["train", "--resume", "/nonexistent/run"], "not a run folder"),
     (["evaluate", "/nonexistent/run"], "not a run folder"),
 ])

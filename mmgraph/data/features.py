@@ -21,10 +21,12 @@ def normalize(x: np.ndarray, how: str) -> np.ndarray:
         return x
     if how == "l2":
         norm = np.linalg.norm(x, axis=1, keepdims=True)
-        return (x / np.maximum(norm, 1e-12)).astype(np.float32)
+        return (x / np.maximum(norm, 1e-12)).astype(np.float32, copy=False)
     if how == "standard":
         std = x.std(axis=0, keepdims=True)
-        return ((x - x.mean(axis=0, keepdims=True)) / np.where(std > 0, std, 1.0)).astype(np.float32)
+        y = x - x.mean(axis=0, keepdims=True)  # the one full-size result; divided in place
+        y /= np.where(std > 0, std, 1.0)
+        return y.astype(np.float32, copy=False)
     raise DataError(f"unknown normalization '{how}'; use one of {', '.join(NORMALIZATIONS)}")
 
 
@@ -36,7 +38,7 @@ def pca(x: np.ndarray, dim: int, seed: int = 0) -> np.ndarray:
         return x
     # Exact SVD where it is cheap; seeded randomized SVD for large matrices (e.g. 86k x 2048).
     solver = "randomized" if x.size > 2e7 and dim < 0.8 * min(x.shape) else "full"
-    return PCA(n_components=dim, svd_solver=solver, random_state=seed).fit_transform(x).astype(np.float32)
+    return PCA(n_components=dim, svd_solver=solver, random_state=seed).fit_transform(x).astype(np.float32, copy=False)
 
 
 def parse_pca(spec, modalities: list[str]) -> dict[str, int]:

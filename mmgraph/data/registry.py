@@ -5,6 +5,7 @@ synthetic stand-in, optionally preprocessed and cached.
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 from torch_geometric.data import HeteroData
@@ -19,7 +20,7 @@ from mmgraph.data.mmrec import feature_files, is_mmrec_dir, load_mmrec
 from mmgraph.data.npz_split import feature_paths, is_split_npz_dir, load_split_npz
 from mmgraph.data.records import RecData, check_features
 from mmgraph.data.synthetic import make_synthetic
-from mmgraph.errors import DataError
+from mmgraph.errors import DataError, DataWarning
 
 FORMATS = ("mmgcn", "mmrec", "metammf-toy", "split-npz", "generic")
 SPLITTING_FORMATS = ("metammf-toy", "generic")  # formats without a fixed split
@@ -179,7 +180,11 @@ def load_records(
     rec = _read(fmt, root, name, split, seed)
     changed = _preprocess(rec, normalize, pca, seed)
     if entry is not None:
-        cache.save(rec, entry, with_features=changed)
+        try:
+            cache.save(rec, entry, with_features=changed)
+        except OSError as err:  # the cache only saves time: never fail a load over it
+            warnings.warn(f"could not write the dataset cache {entry} ({err.strerror or err}); loading "
+                          "goes on without it; set MMGRAPH_CACHE to a writable folder", DataWarning)
     return rec
 
 

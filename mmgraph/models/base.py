@@ -32,6 +32,14 @@ class Recommender(Module):
         """Extra loss term for a batch (e.g. L2 on the embeddings it used); zero by default."""
         return torch.zeros((), device=users.device)
 
+    @staticmethod
+    def l2_penalty(weight: float, *rows: Tensor) -> Tensor:
+        """``weight`` times the summed mean squared norms of embedding rows a batch used (the
+        L2 regularizer of LightGCN and MetaMMF on their layer-0 tables)."""
+        if not weight:
+            return torch.zeros((), device=rows[0].device)
+        return weight * sum(r.pow(2).sum(-1).mean() for r in rows)
+
     def parameter_groups(self) -> dict[str, list[Parameter]]:
         """``"embeddings"``: free lookup tables (user, item, word embeddings); ``"network"``:
         every other parameter (feature projections, fusion, hypernetwork).  The trainer can give

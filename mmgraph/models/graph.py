@@ -43,10 +43,6 @@ class RecGraph:
     def modalities(self) -> list[str]:
         return list(self.features) + list(self.bags)
 
-    @property
-    def device(self) -> torch.device:
-        return self.edge_index.device
-
     def to(self, device) -> "RecGraph":
         return RecGraph(self.num_users, self.num_items, self.edge_index.to(device),
                         {m: x.to(device) for m, x in self.features.items()},

@@ -51,11 +51,8 @@ class LightGCN(Recommender):
         return out[: self.num_users], out[self.num_users:]
 
     def regularization(self, users: Tensor, items: Tensor) -> Tensor:
-        if not self.reg_weight:
-            return torch.zeros((), device=users.device)
         ego = self.embedding.weight
-        l2 = ego[users].pow(2).sum(-1).mean() + ego[self.num_users + items].pow(2).sum(-1).mean()
-        return self.reg_weight * l2
+        return self.l2_penalty(self.reg_weight, ego[users], ego[self.num_users + items])
 
     def extra_repr(self) -> str:
         return f"users={self.num_users}, items={self.num_items}, num_layers={self.num_layers}"

@@ -128,7 +128,7 @@ class MetaMMF(Recommender):
         self.user = Embedding(num_users, fused_dim + id_dim)
         dim = fused_dim + id_dim
         self.graph_layers = ModuleList(
-            [ModalityConv(dim, dim, normalization="mean", combine="add", normalize=False)
+            [ModalityConv(dim, dim, combine="add", normalize=False)  # on the cached "mean" adjacency
              for _ in range(propagation_layers if propagation == "sage" else 0)])
         self.reset_parameters()
 
@@ -156,6 +156,7 @@ class MetaMMF(Recommender):
     def embed(self, graph: RecGraph, return_meta: bool = False):
         raw = self.item_inputs(graph)
         meta_input = list(raw.values())  # the extractor multiplies the parts: no [I, sum d] copy
+        # (the paper variants' fusion still concatenates its raw inputs; the design variant's are small)
         if self.variant == "design":
             adj = graph.adjacency(self.normalization)
             reps = {m: self.encoders[m](x, adj)[1] for m, x in raw.items()}
@@ -182,10 +183,7 @@ class MetaMMF(Recommender):
         return x[: self.num_users], x[self.num_users:]
 
     def regularization(self, users: Tensor, items: Tensor) -> Tensor:
-        if not self.reg_weight:
-            return torch.zeros((), device=users.device)
-        l2 = self.user.weight[users].pow(2).sum(-1).mean() + self.item_id.weight[items].pow(2).sum(-1).mean()
-        return self.reg_weight * l2
+        return self.l2_penalty(self.reg_weight, self.user.weight[users], self.item_id.weight[items])
 
     def extra_repr(self) -> str:
         return f"variant={self.variant!r}, fusion={self.fusion_kind!r}, users={self.num_users}, items={self.num_items}"

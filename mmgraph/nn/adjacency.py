@@ -14,7 +14,7 @@ import torch
 from torch import Tensor
 from torch_geometric import EdgeIndex
 from torch_geometric.typing import Adj, SparseTensor
-from torch_geometric.utils import is_torch_sparse_tensor, scatter
+from torch_geometric.utils import is_torch_sparse_tensor, scatter, to_torch_csr_tensor
 from torch_geometric.utils import spmm as pyg_spmm
 
 NORMALIZATIONS = ("mean", "gcn", "sum")
@@ -80,8 +80,8 @@ def normalized_adjacency(edge_index: Adj, size: tuple[int, int] | None = None,
                      None if edge_weight is None else edge_weight.float())
     with warnings.catch_warnings():  # torch's "sparse CSR is in beta" notices
         warnings.simplefilter("ignore", UserWarning)
-        adj_t = torch.sparse_coo_tensor(index.flip(0), w, (num_dst, num_src)).coalesce().to_sparse_csr()
-        adj = torch.sparse_coo_tensor(index, w, (num_src, num_dst)).coalesce().to_sparse_csr()
+        adj_t = to_torch_csr_tensor(index.flip(0), w, (num_dst, num_src))
+        adj = to_torch_csr_tensor(index, w, (num_src, num_dst))
     setattr(adj_t, _TRANSPOSE, adj)
     return adj_t
 
@@ -111,5 +111,5 @@ def spmm(adj_t: Adj, x: Tensor) -> Tensor:
     """``adj_t @ x``; fast backward when ``adj_t`` comes from :func:`normalized_adjacency`."""
     adj = getattr(adj_t, _TRANSPOSE, None)
     if adj is not None and adj.device == x.device:
-        return _CSRMatmul.apply(adj_t, adj, x.to(adj_t.dtype) if x.dtype != adj_t.dtype else x)
+        return _CSRMatmul.apply(adj_t, adj, x.to(adj_t.dtype))
     return pyg_spmm(adj_t, x, reduce="sum")

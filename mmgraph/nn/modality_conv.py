@@ -60,8 +60,6 @@ class ModalityConv(MessagePassing):
         - **output:** :math:`(|\mathcal{V}_t|, F_{out})`
     """
 
-    SUPPORTS_FUSED_EDGE_INDEX = False
-
     def __init__(self, in_channels: Union[int, tuple[int, int]], out_channels: int,
                  normalization: str = "mean", combine: str = "add", normalize: bool = True,
                  cached: bool = False, bias: bool = True, **kwargs):

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from mmgraph.errors import MMGraphError
+from mmgraph.train.metrics import METRICS
 
 
 class ConfigError(MMGraphError):
@@ -58,9 +59,15 @@ class TrainConfig:
             value = getattr(self, key)
             if value is not None and not (math.isfinite(value) and value >= 0):
                 raise ConfigError(f"train.{key} must be a finite number >= 0, got {value}")
-        for key in ("epochs", "batch_size", "num_negatives", "eval_every", "patience"):
-            if getattr(self, key) < 1:
+        for key in ("epochs", "batch_size", "num_negatives", "eval_every", "patience", "eval_batch_size"):
+            if getattr(self, key) is not None and getattr(self, key) < 1:
                 raise ConfigError(f"train.{key} must be >= 1, got {getattr(self, key)}")
+        if not self.ks or min(self.ks) < 1:
+            raise ConfigError(f"train.ks must be positive cut-offs, got {self.ks}")
+        name, _, k = self.metric.partition("@")
+        if name not in METRICS or not k.isdigit() or int(k) not in self.ks:
+            raise ConfigError(f"train.metric '{self.metric}' must be one of {' / '.join(METRICS)} "
+                              f"at a K in train.ks {self.ks}")
 
 
 @dataclass
@@ -155,8 +162,8 @@ def set_option(cfg: RunConfig, key: str, value: Any, source: str = "--set") -> N
         raise ConfigError(f"{source}: unknown option '{key}'; {section} options are "
                           f"{', '.join(sorted(_section_keys(obj)))}")
     current = getattr(obj, name)
-    if current is None and value is not None and _field_type(obj, name).startswith("float"):
-        current = 0.0  # an optional number: unset by default, a float when given
+    if current is None:  # an optional option (``float | None``...): coerce to its declared type
+        current = {"float": 0.0, "int": 0}.get(_field_type(obj, name).split(" ")[0])
     setattr(obj, name, _coerce(value, current, key, source))
 
 

@@ -45,9 +45,3 @@ class UserItemSets:
         row = torch.repeat_interleave(torch.arange(users.numel(), device=users.device), lengths)
         first = torch.repeat_interleave(start - (torch.cumsum(lengths, 0) - lengths), lengths)
         return row, self.items[first + torch.arange(row.numel(), device=users.device)]
-
-    def to(self, device) -> "UserItemSets":
-        out = object.__new__(UserItemSets)
-        out.num_users, out.num_items = self.num_users, self.num_items
-        out.keys, out.items, out.indptr = self.keys.to(device), self.items.to(device), self.indptr.to(device)
-        return out

@@ -50,7 +50,8 @@ def full_ranking(
     batch_size = batch_size or max(1, (1 << 26) // max(num_items, 1))
     discount = 1.0 / torch.log2(torch.arange(2, kmax + 2, device=device, dtype=torch.float64))
     ideal = torch.cumsum(discount, 0)
-    sums = {f"{m}@{k}": torch.zeros((), dtype=torch.float64, device=device) for m in METRICS for k in ks}
+    per_user = [m for m in METRICS if m != "hr"]  # HR is micro: total hits / total held-out items
+    sums = {f"{m}@{k}": torch.zeros((), dtype=torch.float64, device=device) for m in per_user for k in ks}
     total_hits = {k: torch.zeros((), dtype=torch.float64, device=device) for k in ks}
     for start in range(0, users.numel(), batch_size):
         batch = users[start:start + batch_size]
@@ -71,15 +72,8 @@ def full_ranking(
             sums[f"hit_rate@{k}"] += (n_hit > 0).double().sum()
             total_hits[k] += n_hit.sum()
     n_users = users.numel()
-    out = {key: (val / n_users).item() for key, val in sums.items() if not key.startswith("hr@")}
+    out = {key: (val / n_users).item() for key, val in sums.items()}
     for k in ks:
         out[f"hr@{k}"] = (total_hits[k] / counts.sum()).item()
     out["users"] = n_users
-    return {key: out[key] for key in sorted(out, key=_metric_order)}
-
-
-def _metric_order(key: str):
-    if "@" not in key:
-        return (len(METRICS), 0)
-    name, k = key.split("@")
-    return (METRICS.index(name), int(k))
+    return out  # METRICS order (hr last), then "users"

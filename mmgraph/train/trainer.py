@@ -7,7 +7,7 @@ import math
 import platform
 import subprocess
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -17,7 +17,7 @@ import torch_geometric
 from tqdm.auto import tqdm
 
 import mmgraph
-from mmgraph.data import EDGE, load_records, to_hetero
+from mmgraph.data import EDGE, load_dataset
 from mmgraph.errors import MMGraphError
 from mmgraph.models import RecGraph, Recommender, build_model
 from mmgraph.train.checkpoint import (atomic_save, atomic_write_text, load_checkpoint, rng_state,
@@ -25,7 +25,7 @@ from mmgraph.train.checkpoint import (atomic_save, atomic_write_text, load_check
 from mmgraph.train.config import RunConfig
 from mmgraph.train.itemsets import UserItemSets
 from mmgraph.train.losses import bpr_loss
-from mmgraph.train.metrics import METRICS, full_ranking
+from mmgraph.train.metrics import full_ranking
 from mmgraph.train.sampling import sample_negatives
 
 
@@ -63,7 +63,7 @@ class Experiment:
     data_info: dict
     graph: RecGraph
     model: Recommender
-    splits: dict[str, UserItemSets] = field(default_factory=dict)
+    splits: dict[str, UserItemSets]
 
     @classmethod
     def build(cls, config: RunConfig) -> "Experiment":
@@ -73,19 +73,16 @@ class Experiment:
         # Set either way: an earlier run in this process must not leave it on (or off).
         torch.use_deterministic_algorithms(config.train.deterministic, warn_only=True)
         d = config.data
-        rec = load_records(d.name, d.root, synthetic=d.synthetic, scale=d.scale, seed=config.train.seed,
-                           split=d.split, normalize=d.normalize, pca=d.pca)
-        rec.warn_notes()
-        data = to_hetero(rec)
+        data = load_dataset(d.name, d.root, synthetic=d.synthetic, scale=d.scale, seed=config.train.seed,
+                            split=d.split, normalize=d.normalize, pca=d.pca)
         graph = RecGraph.from_data(data, device)
         torch.manual_seed(config.train.seed)  # model initialization independent of data loading
         model = build_model(config.model, graph, **config.model_args).to(device)
         store = data[EDGE]
-        splits = {name: UserItemSets(getattr(store, attr).to(device), graph.num_users, graph.num_items)
-                  for name, attr in (("train", "edge_index"), ("valid", "val_edge_index"),
-                                     ("test", "test_edge_index"))}
-        info = {"dataset": rec.name, "synthetic": rec.synthetic, "source": rec.source,
-                "split": rec.split_protocol, "users": rec.num_users, "items": rec.num_items}
+        splits = {"train": UserItemSets(graph.edge_index, graph.num_users, graph.num_items)}
+        splits |= {name: UserItemSets(getattr(store, attr).to(device), graph.num_users, graph.num_items)
+                   for name, attr in (("valid", "val_edge_index"), ("test", "test_edge_index"))}
+        info = {"dataset": data.name, "synthetic": data.synthetic, "split": data.split_protocol}
         return cls(config, device, info, graph, model, splits)
 
     @torch.no_grad()
@@ -107,11 +104,11 @@ class Experiment:
                 f"{self.config.train.metric}")
 
 
-def make_optimizer(model: torch.nn.Module, cfg) -> torch.optim.Adam:
+def make_optimizer(model: Recommender, cfg) -> torch.optim.Adam:
     """Adam with two parameter groups (:meth:`Recommender.parameter_groups`): embedding tables
     at ``train.lr`` with ``train.weight_decay``, networks (projections, fusion, hypernetwork) at
     ``train.lr * train.network_lr_scale`` with ``train.network_weight_decay``."""
-    groups = model.parameter_groups() if hasattr(model, "parameter_groups") else {"network": list(model.parameters())}
+    groups = model.parameter_groups()
     settings = {"embeddings": (cfg.lr, cfg.weight_decay),
                 "network": (cfg.lr * cfg.network_lr_scale, cfg.network_weight_decay)}
     return torch.optim.Adam([{"params": params, "lr": settings[name][0], "weight_decay": settings[name][1]}
@@ -125,23 +122,17 @@ class Trainer:
                  log: Callable[[str], None] | None = None):
         self.exp, self.run_dir, self.quiet = exp, run_dir, quiet
         cfg = exp.config.train
-        name, _, k = cfg.metric.partition("@")
-        if name not in METRICS or not k.isdigit() or int(k) not in cfg.ks:
-            raise MMGraphError(f"train.metric '{cfg.metric}' must be one of {' / '.join(METRICS)} "
-                               f"at a K in train.ks {cfg.ks}")
-        if not any(p.requires_grad for p in exp.model.parameters()):
-            raise MMGraphError(f"model '{exp.config.model}' has nothing to train; evaluate it directly")
         self.optimizer = make_optimizer(exp.model, cfg)
         self.generator = torch.Generator(device=exp.device).manual_seed(cfg.seed)
-        self.state = {"epoch": 0, "best_epoch": None, "best_score": -math.inf, "best_valid": None,
-                      "bad_evals": 0, "history": []}
+        self.state = {"epoch": 0, "best_epoch": None, "best_valid": None, "bad_evals": 0, "history": []}
+        self.env = environment(exp.device)
         self._log_file = open(run_dir / "log.txt", "a", encoding="utf-8")
         self._echo = log or (lambda msg: tqdm.write(msg))
 
-    def log(self, msg: str, echo: bool = True) -> None:
+    def log(self, msg: str) -> None:
         self._log_file.write(msg + "\n")
         self._log_file.flush()
-        if echo and not self.quiet:
+        if not self.quiet:
             self._echo(msg)
 
     # Checkpoints ---------------------------------------------------------------------------
@@ -210,10 +201,11 @@ class Trainer:
                 t1 = time.perf_counter()
                 valid = exp.evaluate("valid")
                 record |= {"valid": valid, "eval_seconds": round(time.perf_counter() - t1, 3)}
-                improved = valid[metric] > self.state["best_score"]
+                best = self.state["best_valid"]
+                improved = best is None or valid[metric] > best[metric]
                 if improved:
-                    self.state.update(best_score=valid[metric], best_epoch=epoch, best_valid=valid, bad_evals=0)
-                    atomic_save(self._checkpoint() | {"epoch": epoch}, self.run_dir / "best.pt")
+                    self.state.update(best_epoch=epoch, best_valid=valid, bad_evals=0)
+                    atomic_save({"model": exp.model.state_dict(), "epoch": epoch}, self.run_dir / "best.pt")
                 else:
                     self.state["bad_evals"] += 1
                 self.log(f"epoch {epoch:3d}  loss {loss:.4f}  valid {metric} {valid[metric]:.4f}  "
@@ -228,8 +220,7 @@ class Trainer:
             self.write_metrics()
         if self.state["best_epoch"] is None:
             raise MMGraphError("no validation evaluation happened; raise train.epochs or lower train.eval_every")
-        best = load_checkpoint(self.run_dir / "best.pt", exp.device)
-        exp.model.load_state_dict(best["model"])
+        exp.model.load_state_dict(load_checkpoint(self.run_dir / "best.pt", exp.device)["model"])
         t2 = time.perf_counter()
         test = exp.evaluate("test")
         self.log(f"test at best epoch {self.state['best_epoch']} ({time.perf_counter() - t2:.1f} s): "
@@ -241,7 +232,7 @@ class Trainer:
         out = {"dataset": exp.data_info["dataset"], "synthetic": exp.data_info["synthetic"],
                "model": exp.config.model, "protocol": exp.protocol(),
                "best_epoch": self.state["best_epoch"], "valid": self.state["best_valid"],
-               "test": test, "history": self.state["history"], "env": environment(exp.device)}
+               "test": test, "history": self.state["history"], "env": self.env}
         atomic_write_text(json.dumps(out, indent=1), self.run_dir / "metrics.json")
         return out
 
