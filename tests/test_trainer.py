@@ -154,7 +154,7 @@ def test_embeddings_and_networks_get_their_own_rate_and_decay():
     names = {id(p): n for n, p in model.named_parameters()}
     # free tables: user / item ID embeddings, the per-modality user preferences, word embeddings
     assert {names[id(p)] for p in groups["embeddings"]} == {
-        "user.weight", "item_id.weight", "text.textual.embedding.weight",
+        "user.weight", "item_id.weight", "inputs.text.textual.embedding.weight",
         *(f"encoders.{m}.user_preference.weight" for m in ("visual", "acoustic", "textual"))}
     assert len(groups["embeddings"]) + len(groups["network"]) == len(list(model.parameters()))
     opt = make_optimizer(model, cfg.train)

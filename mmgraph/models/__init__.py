@@ -7,11 +7,17 @@ import inspect
 from mmgraph.errors import MMGraphError
 from mmgraph.models.base import Recommender
 from mmgraph.models.graph import RecGraph
-from mmgraph.models.lightgcn import LightGCN
+from mmgraph.models.freedom import FREEDOM
+from mmgraph.models.lattice import LATTICE
+from mmgraph.models.lightgcn import BPRMF, LightGCN
 from mmgraph.models.metammf import MetaMMF
+from mmgraph.models.mmgcn import MMGCN
 from mmgraph.models.popularity import Popularity
+from mmgraph.models.vbpr import VBPR
 
-MODELS: dict[str, type[Recommender]] = {"metammf": MetaMMF, "lightgcn": LightGCN, "popularity": Popularity}
+MODELS: dict[str, type[Recommender]] = {
+    "metammf": MetaMMF, "lightgcn": LightGCN, "bprmf": BPRMF, "vbpr": VBPR, "mmgcn": MMGCN,
+    "lattice": LATTICE, "freedom": FREEDOM, "popularity": Popularity}
 
 
 def model_options(name: str) -> dict[str, object]:
@@ -41,4 +47,5 @@ def build_model(name: str, graph: RecGraph, **options) -> Recommender:
         raise MMGraphError(f"model '{name}': {exc}") from exc
 
 
-__all__ = ["MODELS", "LightGCN", "MetaMMF", "Popularity", "RecGraph", "Recommender", "build_model", "model_options"]
+__all__ = ["BPRMF", "FREEDOM", "LATTICE", "MMGCN", "MODELS", "LightGCN", "MetaMMF", "Popularity", "RecGraph",
+           "Recommender", "VBPR", "build_model", "model_options"]

@@ -7,13 +7,15 @@ from torch import Tensor
 from torch.nn import Embedding, EmbeddingBag, Module, Parameter
 
 from mmgraph.models.graph import RecGraph
+from mmgraph.nn.losses import bpr_loss
 
 
 class Recommender(Module):
     """Base class: embed the whole graph once per step, then score pairs or full rankings.
 
-    Subclasses implement :meth:`embed`; dot-product scoring and a zero regularizer are the
-    defaults.
+    Subclasses implement :meth:`embed`; dot-product scoring, a zero regularizer and the BPR
+    :meth:`batch_loss` are the defaults.  Models with auxiliary objectives (FREEDOM's modality
+    BPR, BM3's self-supervised terms) override :meth:`batch_loss`.
     """
 
     def embed(self, graph: RecGraph) -> tuple[Tensor, Tensor]:
@@ -31,6 +33,23 @@ class Recommender(Module):
     def regularization(self, users: Tensor, items: Tensor) -> Tensor:
         """Extra loss term for a batch (e.g. L2 on the embeddings it used); zero by default."""
         return torch.zeros((), device=users.device)
+
+    def start_epoch(self, graph: RecGraph, generator: torch.Generator) -> None:
+        """Called by the trainer before each training epoch, with its random generator (e.g.
+        FREEDOM resamples its pruned graph, LATTICE rebuilds its learned item graph); no-op by
+        default."""
+
+    def batch_loss(self, graph: RecGraph, users: Tensor, pos: Tensor, negs: Tensor) -> Tensor:
+        """Training loss of one batch: users ``[B]``, positive items ``[B]``, sampled negatives
+        ``[B, k]``; BPR on :meth:`score` plus :meth:`regularization`."""
+        user_emb, item_emb = self.embed(graph)  # whole graph once per step
+        return (self.bpr(user_emb, item_emb, users, pos, negs)
+                + self.regularization(users, torch.cat([pos, negs.flatten()])))
+
+    def bpr(self, user_emb: Tensor, item_emb: Tensor, users: Tensor, pos: Tensor, negs: Tensor) -> Tensor:
+        """BPR loss of the batch's (user, positive, negatives) scored by :meth:`score`."""
+        return bpr_loss(self.score(user_emb, item_emb, users, pos),
+                        self.score(user_emb, item_emb, users.unsqueeze(1), negs))
 
     @staticmethod
     def l2_penalty(weight: float, *rows: Tensor) -> Tensor:

@@ -10,6 +10,7 @@ from torch_geometric.data import HeteroData
 
 from mmgraph.data.hetero import EDGE
 from mmgraph.nn.adjacency import normalized_adjacency
+from mmgraph.nn.knn import cosine_knn
 
 
 @dataclass
@@ -27,6 +28,7 @@ class RecGraph:
     bags: dict[str, Tensor] = field(default_factory=dict)  # (item, word) pairs [2, n]
     bag_vocab: dict[str, int] = field(default_factory=dict)
     _adjacency: dict[str, Tensor] = field(default_factory=dict, repr=False)
+    _knn: dict[tuple[str, int], tuple[Tensor, Tensor]] = field(default_factory=dict, repr=False)
 
     @classmethod
     def from_data(cls, data: HeteroData, device: torch.device | str | None = None) -> "RecGraph":
@@ -60,3 +62,19 @@ class RecGraph:
             self._adjacency[normalization] = normalized_adjacency(
                 self.homogeneous_edge_index(), (n, n), normalization)
         return self._adjacency[normalization]
+
+    def item_matrix(self, modality: str) -> Tensor:
+        """Item rows of one modality: the dense features, or a bag-of-words modality's sparse
+        COO count matrix ``[I, vocabulary]``."""
+        if modality in self.features:
+            return self.features[modality]
+        pairs = self.bags[modality]
+        ones = torch.ones(pairs.size(1), device=pairs.device)
+        return torch.sparse_coo_tensor(pairs, ones, (self.num_items, self.bag_vocab[modality])).coalesce()
+
+    def item_knn(self, modality: str, k: int) -> tuple[Tensor, Tensor]:
+        """The cosine kNN graph of the items' raw ``modality`` rows (``index``, ``similarity``,
+        both ``[I, k]``; see :func:`~mmgraph.nn.cosine_knn`), built once and cached."""
+        if (modality, k) not in self._knn:
+            self._knn[modality, k] = cosine_knn(self.item_matrix(modality), min(k, self.num_items))
+        return self._knn[modality, k]

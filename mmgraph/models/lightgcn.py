@@ -56,3 +56,22 @@ class LightGCN(Recommender):
 
     def extra_repr(self) -> str:
         return f"users={self.num_users}, items={self.num_items}, num_layers={self.num_layers}"
+
+
+class BPRMF(LightGCN):
+    r"""Matrix factorization trained with BPR, from `"BPR: Bayesian Personalized Ranking from
+    Implicit Feedback" <https://arxiv.org/abs/1205.2618>`_ (Rendle et al., UAI 2009):
+    :math:`y_{ui} = \mathbf{e}_u^\top \mathbf{e}_i` with free user and item embeddings; this is
+    :class:`LightGCN` with zero propagation layers.
+
+    Args:
+        num_users (int), num_items (int): Graph sizes.
+        embedding_dim (int): Embedding size. (default: 64)
+        reg_weight (float): Weight of the L2 penalty on the batch's embeddings. (default: 1e-4)
+    """
+
+    def __init__(self, num_users: int, num_items: int, embedding_dim: int = 64, reg_weight: float = 1e-4):
+        super().__init__(num_users, num_items, embedding_dim, num_layers=0, reg_weight=reg_weight)
+
+    def extra_repr(self) -> str:
+        return f"users={self.num_users}, items={self.num_items}"

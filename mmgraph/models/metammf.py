@@ -9,16 +9,16 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.nn import Embedding, ModuleDict, ModuleList
 
-from mmgraph.models.base import Recommender
 from mmgraph.models.graph import RecGraph
-from mmgraph.nn import BagOfWordsEncoder, MetaFusion, ModalityConv, ModalityEncoder, StaticFusion, smooth
+from mmgraph.models.inputs import FeatureRecommender, ItemInputs
+from mmgraph.nn import MetaFusion, ModalityConv, ModalityEncoder, StaticFusion, smooth
 
 VARIANTS = ("design", "paper-gcn", "paper-mf")
 PROPAGATIONS = ("lightgcn", "sage", "none")
 FUSIONS = ("meta-cp", "meta-full", "static")
 
 
-class MetaMMF(Recommender):
+class MetaMMF(FeatureRecommender):
     r"""MetaMMF from `"Dynamic Multimodal Fusion via Meta-Learning Towards Micro-Video
     Recommendation" <https://arxiv.org/abs/2501.07110>`_ (Liu et al., ACM TOIS).
 
@@ -99,14 +99,11 @@ class MetaMMF(Recommender):
         if id_dim is None:
             id_dim = 64 if variant == "design" else 32
         self.propagation, self.propagation_layers = propagation, propagation_layers
-        bag_vocab = dict(bag_vocab or {})
-        if not modality_dims and not bag_vocab:
-            raise ValueError("MetaMMF needs at least one modality")
         self.num_users, self.num_items = num_users, num_items
         self.variant, self.fusion_kind = variant, fusion
         self.dropout, self.normalization, self.reg_weight = dropout, normalization, reg_weight
-        self.text = ModuleDict({m: BagOfWordsEncoder(v, word_dim) for m, v in bag_vocab.items()})
-        self.input_dims = dict(modality_dims) | {m: word_dim for m in bag_vocab}
+        self.inputs = ItemInputs(modality_dims, bag_vocab, word_dim, owner="MetaMMF")
+        self.input_dims = self.inputs.dims
         meta_in = sum(self.input_dims.values())
         if fusion_hidden is None:
             fusion_hidden = [128] if variant == "design" else [1024, 512, 256]
@@ -132,29 +129,14 @@ class MetaMMF(Recommender):
              for _ in range(propagation_layers if propagation == "sage" else 0)])
         self.reset_parameters()
 
-    @classmethod
-    def from_graph(cls, graph: RecGraph, **kwargs) -> "MetaMMF":
-        """Build a model sized for ``graph`` (its users, items, modalities and vocabularies)."""
-        dims = {m: x.size(1) for m, x in graph.features.items()}
-        return cls(graph.num_users, graph.num_items, dims, graph.bag_vocab, **kwargs)
-
     def reset_parameters(self) -> None:
-        for module in (*self.text.values(), *self.encoders.values(), self.fusion, *self.graph_layers):
+        for module in (self.inputs, *self.encoders.values(), self.fusion, *self.graph_layers):
             module.reset_parameters()
         torch.nn.init.normal_(self.item_id.weight, std=0.1)
         torch.nn.init.normal_(self.user.weight, std=0.1)
 
-    def item_inputs(self, graph: RecGraph) -> dict[str, Tensor]:
-        """Each modality's item input ``[I, d_m]``: dense features or encoded bags of words."""
-        missing = [m for m in self.input_dims if m not in graph.features and m not in graph.bags]
-        if missing:
-            raise ValueError(f"MetaMMF was built with modalities {list(self.input_dims)}, the graph "
-                             f"lacks {missing}")
-        return {m: (self.text[m](graph.bags[m], graph.num_items) if m in self.text
-                    else graph.features[m]) for m in self.input_dims}
-
     def embed(self, graph: RecGraph, return_meta: bool = False):
-        raw = self.item_inputs(graph)
+        raw = self.inputs(graph)
         meta_input = list(raw.values())  # the extractor multiplies the parts: no [I, sum d] copy
         # (the paper variants' fusion still concatenates its raw inputs; the design variant's are small)
         if self.variant == "design":

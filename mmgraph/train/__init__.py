@@ -2,7 +2,7 @@
 
 from mmgraph.train.config import ConfigError, DataConfig, RunConfig, TrainConfig
 from mmgraph.train.itemsets import UserItemSets
-from mmgraph.train.losses import bpr_loss
+from mmgraph.nn.losses import bpr_loss
 from mmgraph.train.metrics import full_ranking
 from mmgraph.train.run import evaluate_run, format_table, resolve_config, train_run
 from mmgraph.train.sampling import sample_negatives

@@ -24,7 +24,6 @@ from mmgraph.train.checkpoint import (atomic_save, atomic_write_text, load_check
                                       seed_everything, set_rng_state)
 from mmgraph.train.config import RunConfig
 from mmgraph.train.itemsets import UserItemSets
-from mmgraph.train.losses import bpr_loss
 from mmgraph.train.metrics import full_ranking
 from mmgraph.train.sampling import sample_negatives
 
@@ -154,6 +153,7 @@ class Trainer:
         exp, cfg = self.exp, self.exp.config.train
         model, graph = exp.model, exp.graph
         model.train()
+        model.start_epoch(graph, self.generator)
         train = exp.graph.edge_index
         neg = sample_negatives(exp.splits["train"], train[0], cfg.num_negatives, self.generator)
         perm = torch.randperm(train.size(1), generator=self.generator, device=exp.device)
@@ -162,10 +162,7 @@ class Trainer:
         bar = tqdm(batches, desc=f"epoch {epoch}", leave=False, disable=self.quiet, unit="batch")
         for step, batch in enumerate(bar):
             users, pos, negs = train[0, batch], train[1, batch], neg[batch]
-            user_emb, item_emb = model.embed(graph)  # whole graph once per step
-            pos_score = model.score(user_emb, item_emb, users, pos)
-            neg_score = model.score(user_emb, item_emb, users.unsqueeze(1), negs)
-            loss = bpr_loss(pos_score, neg_score) + model.regularization(users, torch.cat([pos, negs.flatten()]))
+            loss = model.batch_loss(graph, users, pos, negs)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if cfg.clip_grad_norm:

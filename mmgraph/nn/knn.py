@@ -1,0 +1,67 @@
+"""Item-item k-nearest-neighbour graphs by cosine similarity, built in blocks (LATTICE, FREEDOM)."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+
+def _unit_rows(x: Tensor) -> Tensor:
+    """Rows scaled to unit L2 norm (zero rows stay zero); dense, or sparse COO kept sparse."""
+    if not x.is_sparse:
+        return torch.nn.functional.normalize(x.float(), dim=1)
+    x = x.coalesce()
+    row, values = x.indices()[0], x.values().float()
+    norm = torch.zeros(x.size(0), device=x.device).index_add_(0, row, values * values).sqrt()
+    return torch.sparse_coo_tensor(x.indices(), values / norm[row].clamp(min=1e-12), x.shape).coalesce()
+
+
+def cosine_knn(x: Tensor, k: int, block_size: int = 2048) -> tuple[Tensor, Tensor]:
+    r"""For every row :math:`i` of ``x``, the ``k`` rows :math:`j` with the highest cosine
+    similarity :math:`\cos(\mathbf{x}_i, \mathbf{x}_j)`, the row itself included (as LATTICE and
+    FREEDOM build their item graphs).
+
+    Similarities are computed ``block_size`` rows at a time, so memory stays at
+    ``block_size x N`` scores whatever :math:`N`.
+
+    Args:
+        x (Tensor): Dense ``[N, D]`` rows, or a sparse COO ``[N, D]`` matrix (e.g. bag-of-words
+            counts).
+        k (int): Neighbours per row (at most :math:`N`).
+        block_size (int): Rows scored at a time. (default: :obj:`2048`)
+
+    Returns:
+        ``index [N, k]`` (long) and ``similarity [N, k]``, most similar first.
+    """
+    n = x.size(0)
+    if not 1 <= k <= n:
+        raise ValueError(f"cosine_knn: k must be in [1, {n}], got {k}")
+    unit = _unit_rows(x)
+    csr = unit.to_sparse_csr() if unit.is_sparse else None
+    index = torch.empty(n, k, dtype=torch.long, device=x.device)
+    similarity = torch.empty(n, k, device=x.device)
+    for start in range(0, n, block_size):
+        rows = torch.arange(start, min(start + block_size, n), device=x.device)
+        if csr is None:
+            scores = unit[rows] @ unit.t()
+        else:
+            scores = (csr @ unit.index_select(0, rows).to_dense().t()).t()
+        similarity[rows], index[rows] = scores.topk(k, dim=1)
+    return index, similarity
+
+
+def knn_weights(index: Tensor, similarity: Tensor) -> Tensor:
+    r"""Symmetrically normalized weights of a kNN graph,
+    :math:`\hat{A}_{ij} = A_{ij} / \sqrt{d_i d_j}` with :math:`A_{ij} = \max(\cos_{ij}, 0)` for
+    :math:`j \in \mathrm{kNN}(i)` and :math:`d_i = \sum_j A_{ij}` (LATTICE's normalized
+    Laplacian of the kNN adjacency).  Differentiable in ``similarity``."""
+    a = similarity.clamp(min=0)
+    inv_sqrt = a.sum(1).clamp(min=1e-12).rsqrt()
+    return a * inv_sqrt.unsqueeze(1) * inv_sqrt[index]
+
+
+def knn_propagate(h: Tensor, index: Tensor, weight: Tensor) -> Tensor:
+    r""":math:`\mathbf{h}'_i = \sum_{j \in \mathrm{kNN}(i)} w_{ij}\mathbf{h}_j` for a graph with
+    exactly ``k`` neighbours per node (``index``, ``weight``: ``[N, k]``); differentiable in
+    ``h`` and ``weight``."""
+    return (weight.unsqueeze(-1) * h[index]).sum(1)
