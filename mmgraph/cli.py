@@ -123,7 +123,7 @@ def datasets_info(name, as_json, **options) -> None:
 
 @main.command()
 @click.argument("dataset", required=False)
-@click.option("--model", default=None, help="Model name (metammf, lightgcn).  [default: metammf]")
+@click.option("--model", default=None, help="Model name (see `python cli.py options --help`).  [default: metammf]")
 @click.option("--root", type=click.Path(path_type=Path), default=None,
               help="Folder holding the dataset files (default: datasets/DATASET).")
 @click.option("--synthetic", is_flag=True, default=None, help="Train on the generated stand-in for DATASET.")
@@ -191,6 +191,39 @@ def evaluate(run_dir, split, ks, device) -> None:
     click.echo(format_table(metrics, f"{exp.data_info['dataset']} ({label}), {exp.config.model}, "
                                      f"{split} split, {metrics['users']:,} users"))
     click.echo(f"protocol: {exp.protocol()}")
+
+
+@main.command()
+@click.argument("dataset")
+@click.option("--models", default="popularity,bprmf,lightgcn,vbpr,mmgcn,grcn,lattice,freedom,metammf",
+              show_default=True, help="Comma-separated model names.")
+@click.option("--seeds", type=int, default=3, show_default=True, help="Seeds 0 .. N-1 per grid point.")
+@click.option("--grid", default="train.lr=0.005,0.02", show_default=True,
+              help="Space-separated key=v1,v2 axes tried for every model (axes a model does not take are skipped).")
+@click.option("--root", type=click.Path(path_type=Path), default=None,
+              help="Folder holding the dataset files (default: datasets/DATASET).")
+@click.option("--synthetic", is_flag=True, default=None, help="Use the generated stand-in for DATASET.")
+@click.option("--scale", type=float, default=None, help="Size factor of the synthetic stand-in.")
+@click.option("--epochs", type=int, default=None, help="Maximum epochs per run.  [default: 60]")
+@click.option("--device", default=None, help="cpu, cuda, cuda:N or auto.  [default: auto]")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Set an option for every run (repeatable).")
+@click.option("--out", type=click.Path(path_type=Path), default=Path("runs"), show_default=True,
+              help="Folder for the comparison folder; each comparison gets a new one.")
+def compare(dataset, models, seeds, grid, root, synthetic, scale, epochs, device, sets, out) -> None:
+    """Train MODELS on DATASET, select each on validation, write a table of test metrics over seeds."""
+    from mmgraph.train.compare import compare as run_compare
+    from mmgraph.train.compare import format_compare
+
+    options = {"data.root": str(root) if root else None, "data.synthetic": synthetic, "data.scale": scale,
+               "train.epochs": epochs, "train.device": device}
+    names = [m.strip() for m in models.split(",") if m.strip()]
+    if not names:
+        raise click.BadParameter("give at least one model name", param_hint="--models")
+    folder, results = run_compare(dataset, names, seeds=seeds, grid=grid, out=out,
+                                  options={k: v for k, v in options.items() if v is not None}, sets=sets,
+                                  log=lambda msg: click.echo(msg, err=True))
+    click.echo(format_compare(results))
+    click.echo(f"tables: {folder / 'table.md'}, {folder / 'table.csv'}, {folder / 'results.json'}")
 
 
 @main.command()

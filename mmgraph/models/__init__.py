@@ -8,6 +8,7 @@ from mmgraph.errors import MMGraphError
 from mmgraph.models.base import Recommender
 from mmgraph.models.graph import RecGraph
 from mmgraph.models.freedom import FREEDOM
+from mmgraph.models.grcn import GRCN
 from mmgraph.models.lattice import LATTICE
 from mmgraph.models.lightgcn import BPRMF, LightGCN
 from mmgraph.models.metammf import MetaMMF
@@ -16,7 +17,7 @@ from mmgraph.models.popularity import Popularity
 from mmgraph.models.vbpr import VBPR
 
 MODELS: dict[str, type[Recommender]] = {
-    "metammf": MetaMMF, "lightgcn": LightGCN, "bprmf": BPRMF, "vbpr": VBPR, "mmgcn": MMGCN,
+    "metammf": MetaMMF, "lightgcn": LightGCN, "bprmf": BPRMF, "vbpr": VBPR, "mmgcn": MMGCN, "grcn": GRCN,
     "lattice": LATTICE, "freedom": FREEDOM, "popularity": Popularity}
 
 
@@ -47,5 +48,5 @@ def build_model(name: str, graph: RecGraph, **options) -> Recommender:
         raise MMGraphError(f"model '{name}': {exc}") from exc
 
 
-__all__ = ["BPRMF", "FREEDOM", "LATTICE", "MMGCN", "MODELS", "LightGCN", "MetaMMF", "Popularity", "RecGraph",
+__all__ = ["BPRMF", "FREEDOM", "GRCN", "LATTICE", "MMGCN", "MODELS", "LightGCN", "MetaMMF", "Popularity", "RecGraph",
            "Recommender", "VBPR", "build_model", "model_options"]

@@ -18,6 +18,8 @@ class Recommender(Module):
     BPR, BM3's self-supervised terms) override :meth:`batch_loss`.
     """
 
+    trainable = True  # False for scorers without parameters (popularity): evaluate them directly
+
     def embed(self, graph: RecGraph) -> tuple[Tensor, Tensor]:
         """Representations of all users ``[U, d]`` and all items ``[I, d]``."""
         raise NotImplementedError

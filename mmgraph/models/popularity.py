@@ -15,6 +15,8 @@ class Popularity(Recommender):
     Has no trainable parameters: evaluate it directly (``Experiment.evaluate``) without training.
     """
 
+    trainable = False
+
     def __init__(self, num_users: int, num_items: int):
         super().__init__()
         self.num_users, self.num_items = num_users, num_items

@@ -48,7 +48,7 @@ def train_run(cfg: RunConfig, out: str | Path = "runs", *, resume: str | Path | 
         if not (run_dir / "last.pt").is_file():
             raise MMGraphError(f"{run_dir}: no last.pt to resume from; start a new run instead")
     exp = Experiment.build(cfg)  # bad data, model or device options fail before any folder exists
-    if not any(p.requires_grad for p in exp.model.parameters()):
+    if not exp.model.trainable:
         raise MMGraphError(f"model '{cfg.model}' has nothing to train; evaluate it directly")
     if resume is None:
         run_dir = new_run_dir(Path(out), cfg.data.name, cfg.model)
