@@ -4,12 +4,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mmgraph.models import BPRMF, FREEDOM, GRCN, LATTICE, MMGCN, MODELS, VBPR, LightGCN, RecGraph, build_model
+from mmgraph.models import BM3, BPRMF, FREEDOM, GRCN, LATTICE, MMGCN, MODELS, VBPR, LightGCN, RecGraph, build_model
 from mmgraph.nn import cosine_knn, knn_propagate, knn_weights
 from mmgraph.train import resolve_config, train_run
 from mmgraph.train.trainer import make_optimizer
 
-FEATURE_MODELS = {"vbpr": VBPR, "mmgcn": MMGCN, "grcn": GRCN, "lattice": LATTICE, "freedom": FREEDOM}
+FEATURE_MODELS = {"vbpr": VBPR, "mmgcn": MMGCN, "grcn": GRCN, "lattice": LATTICE, "freedom": FREEDOM, "bm3": BM3}
 
 
 def tiny_graph(bags=False):
@@ -201,6 +201,22 @@ def test_grcn_routing_and_refined_graph_by_hand():
     user, item = m.embed(g)
     assert torch.allclose(user[:, :3], expected[:3], atol=1e-5) and torch.allclose(item[:, :3], expected[3:], atol=1e-5)
     assert user.shape == (3, 3 + 2 * 4)
+
+
+def test_bm3_loss_by_hand_and_scores_through_the_predictor():
+    g = tiny_graph()
+    m = BM3.from_graph(g, embedding_dim=4, dropout=0.0, cl_weight=0.5, reg_weight=0.0)
+    users, pos = torch.tensor([0, 1, 2]), torch.tensor([1, 2, 4])
+    out = lightgcn(g, m.user.weight, m.item.weight, layers=1)
+    u, i = out[:3][users], (out[3:] + m.item.weight)[pos]
+    d = lambda a, b: 1 - F.cosine_similarity(a, b, dim=-1).mean()
+    expected = d(m.predictor(u), i) + d(m.predictor(i), u)
+    for name, feats in g.features.items():
+        f = m.transforms[name](feats[pos])
+        expected = expected + 0.5 * (d(m.predictor(f), i) + d(m.predictor(f), f))
+    assert torch.allclose(m.batch_loss(g, users, pos, torch.zeros(3, 1, dtype=torch.long)), expected, atol=1e-6)
+    user, item = m.embed(g)
+    assert torch.allclose(item, m.predictor(out[3:] + m.item.weight), atol=1e-6)
 
 
 @pytest.mark.parametrize("name", sorted(FEATURE_MODELS))

@@ -7,6 +7,7 @@ import inspect
 from mmgraph.errors import MMGraphError
 from mmgraph.models.base import Recommender
 from mmgraph.models.graph import RecGraph
+from mmgraph.models.bm3 import BM3
 from mmgraph.models.freedom import FREEDOM
 from mmgraph.models.grcn import GRCN
 from mmgraph.models.lattice import LATTICE
@@ -18,7 +19,7 @@ from mmgraph.models.vbpr import VBPR
 
 MODELS: dict[str, type[Recommender]] = {
     "metammf": MetaMMF, "lightgcn": LightGCN, "bprmf": BPRMF, "vbpr": VBPR, "mmgcn": MMGCN, "grcn": GRCN,
-    "lattice": LATTICE, "freedom": FREEDOM, "popularity": Popularity}
+    "lattice": LATTICE, "freedom": FREEDOM, "bm3": BM3, "popularity": Popularity}
 
 
 def model_options(name: str) -> dict[str, object]:
@@ -48,5 +49,5 @@ def build_model(name: str, graph: RecGraph, **options) -> Recommender:
         raise MMGraphError(f"model '{name}': {exc}") from exc
 
 
-__all__ = ["BPRMF", "FREEDOM", "GRCN", "LATTICE", "MMGCN", "MODELS", "LightGCN", "MetaMMF", "Popularity", "RecGraph",
+__all__ = ["BM3", "BPRMF", "FREEDOM", "GRCN", "LATTICE", "MMGCN", "MODELS", "LightGCN", "MetaMMF", "Popularity", "RecGraph",
            "Recommender", "VBPR", "build_model", "model_options"]
