@@ -235,3 +235,15 @@ def test_every_model_trains_resumably_through_the_runner(tmp_path, name):
     options = {"data.synthetic": True, "data.scale": 0.01, "train.epochs": 2, "train.batch_size": 512}
     _, m = train_run(resolve_config("tiktok", model=name, **options), tmp_path, quiet=True)
     assert m["model"] == name and m["test"]["recall@20"] >= 0 and len(m["history"]) == 2
+
+
+def test_paper_config_file_builds_the_released_model():
+    from pathlib import Path
+
+    from mmgraph.train import Experiment
+
+    path = Path(__file__).resolve().parents[1] / "configs" / "metammf_paper_gcn.toml"
+    cfg = resolve_config("movielens", config_file=path, **{"data.synthetic": True, "data.scale": 0.005})
+    model = Experiment.build(cfg).model
+    assert model.fusion.channels == [2276, 1024, 512, 256, 32] and model.user.embedding_dim == 64
+    assert (cfg.train.lr, cfg.train.batch_size, cfg.train.num_negatives) == (0.001, 3000, 5)

@@ -16,19 +16,19 @@ def _unit_rows(x: Tensor) -> Tensor:
     return torch.sparse_coo_tensor(x.indices(), values / norm[row].clamp(min=1e-12), x.shape).coalesce()
 
 
-def cosine_knn(x: Tensor, k: int, block_size: int = 2048) -> tuple[Tensor, Tensor]:
+def cosine_knn(x: Tensor, k: int, block_size: int | None = None) -> tuple[Tensor, Tensor]:
     r"""For every row :math:`i` of ``x``, the ``k`` rows :math:`j` with the highest cosine
     similarity :math:`\cos(\mathbf{x}_i, \mathbf{x}_j)`, the row itself included (as LATTICE and
     FREEDOM build their item graphs).
 
     Similarities are computed ``block_size`` rows at a time, so memory stays at
-    ``block_size x N`` scores whatever :math:`N`.
+    ``block_size x N`` scores (by default about 2^24, 64 MB) whatever :math:`N`.
 
     Args:
         x (Tensor): Dense ``[N, D]`` rows, or a sparse COO ``[N, D]`` matrix (e.g. bag-of-words
             counts).
         k (int): Neighbours per row (at most :math:`N`).
-        block_size (int): Rows scored at a time. (default: :obj:`2048`)
+        block_size (int, optional): Rows scored at a time. (default: :math:`2^{24} / N`)
 
     Returns:
         ``index [N, k]`` (long) and ``similarity [N, k]``, most similar first.
@@ -36,6 +36,7 @@ def cosine_knn(x: Tensor, k: int, block_size: int = 2048) -> tuple[Tensor, Tenso
     n = x.size(0)
     if not 1 <= k <= n:
         raise ValueError(f"cosine_knn: k must be in [1, {n}], got {k}")
+    block_size = block_size or max(1, (1 << 24) // n)
     unit = _unit_rows(x)
     csr = unit.to_sparse_csr() if unit.is_sparse else None
     index = torch.empty(n, k, dtype=torch.long, device=x.device)
