@@ -231,7 +231,7 @@ def test_feature_models_use_every_parameter_and_bags_of_words(name):
 
 
 @pytest.mark.parametrize("name", sorted(set(MODELS) - {"popularity"}))
-def test_every_model_trains_resumably_through_the_runner(tmp_path, name):
+def test_every_model_trains_through_the_runner(tmp_path, name):
     options = {"data.synthetic": True, "data.scale": 0.01, "train.epochs": 2, "train.batch_size": 512}
     _, m = train_run(resolve_config("tiktok", model=name, **options), tmp_path, quiet=True)
     assert m["model"] == name and m["test"]["recall@20"] >= 0 and len(m["history"]) == 2

@@ -34,7 +34,7 @@ def test_run_writes_config_metrics_checkpoints_and_log(tmp_path):
     assert second != run_dir and (run_dir / "best.pt").exists()
 
 
-@pytest.mark.parametrize("model", ["metammf", "lightgcn"])
+@pytest.mark.parametrize("model", ["metammf", "lightgcn", "freedom", "lattice"])  # the last two: per-epoch graphs
 def test_resume_after_interruption_gives_the_same_metrics(tmp_path, monkeypatch, model):
     # --deterministic: without it, CPU scatter-adds in backward may differ in the last bits
     det = {"train.deterministic": True}
