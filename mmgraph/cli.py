@@ -195,7 +195,7 @@ def evaluate(run_dir, split, ks, device) -> None:
 
 @main.command()
 @click.argument("dataset")
-@click.option("--models", default="popularity,bprmf,lightgcn,vbpr,mmgcn,grcn,lattice,freedom,metammf",
+@click.option("--models", default="popularity,bprmf,lightgcn,vbpr,mmgcn,grcn,lattice,freedom,bm3,lgmrec,metammf",
               show_default=True, help="Comma-separated model names.")
 @click.option("--seeds", type=int, default=3, show_default=True, help="Seeds 0 .. N-1 per grid point.")
 @click.option("--grid", default="train.lr=0.005,0.02", show_default=True,

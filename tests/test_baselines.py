@@ -4,12 +4,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mmgraph.models import BM3, BPRMF, FREEDOM, GRCN, LATTICE, MMGCN, MODELS, VBPR, LightGCN, RecGraph, build_model
+from mmgraph.models import BM3, BPRMF, FREEDOM, GRCN, LATTICE, LGMRec, MMGCN, MODELS, VBPR, LightGCN, RecGraph, build_model
 from mmgraph.nn import cosine_knn, knn_propagate, knn_weights
 from mmgraph.train import resolve_config, train_run
 from mmgraph.train.trainer import make_optimizer
 
-FEATURE_MODELS = {"vbpr": VBPR, "mmgcn": MMGCN, "grcn": GRCN, "lattice": LATTICE, "freedom": FREEDOM, "bm3": BM3}
+FEATURE_MODELS = {"vbpr": VBPR, "mmgcn": MMGCN, "grcn": GRCN, "lattice": LATTICE, "freedom": FREEDOM, "bm3": BM3, "lgmrec": LGMRec}
 
 
 def tiny_graph(bags=False):
@@ -217,6 +217,30 @@ def test_bm3_loss_by_hand_and_scores_through_the_predictor():
     assert torch.allclose(m.batch_loss(g, users, pos, torch.zeros(3, 1, dtype=torch.long)), expected, atol=1e-6)
     user, item = m.embed(g)
     assert torch.allclose(item, m.predictor(out[3:] + m.item.weight), atol=1e-6)
+
+
+def test_lgmrec_local_and_global_embeddings_by_hand():
+    g = tiny_graph()
+    m = LGMRec.from_graph(g, embedding_dim=4, hyperedges=3, tau=0.5, alpha=0.7).eval()
+    adj = g.adjacency("gcn").to_dense()
+    r = torch.zeros(3, 5)
+    r[g.edge_index[0], g.edge_index[1]] = 1.0
+    r = r / r.sum(1, keepdim=True)  # users' means over their items
+
+    def smooth2(x):
+        return (x + adj @ x + adj @ adj @ x) / 3
+
+    expected = smooth2(torch.cat([m.user.weight, m.item.weight]))
+    glob = 0
+    for name, x in g.features.items():
+        f = m.transforms[name](x)
+        expected = expected + F.normalize(smooth2(torch.cat([r @ f, f])), dim=1)
+        h = torch.softmax(x @ m.hyper[name] / 0.5, 1)
+        z = h.t() @ m.item.weight
+        glob = glob + torch.cat([(r @ h) @ z, h @ z])
+    expected = expected + 0.7 * F.normalize(glob, dim=1)
+    user, item = m.embed(g)
+    assert torch.allclose(torch.cat([user, item]), expected, atol=1e-5)
 
 
 @pytest.mark.parametrize("name", sorted(FEATURE_MODELS))

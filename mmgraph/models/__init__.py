@@ -11,6 +11,7 @@ from mmgraph.models.bm3 import BM3
 from mmgraph.models.freedom import FREEDOM
 from mmgraph.models.grcn import GRCN
 from mmgraph.models.lattice import LATTICE
+from mmgraph.models.lgmrec import LGMRec
 from mmgraph.models.lightgcn import BPRMF, LightGCN
 from mmgraph.models.metammf import MetaMMF
 from mmgraph.models.mmgcn import MMGCN
@@ -19,7 +20,7 @@ from mmgraph.models.vbpr import VBPR
 
 MODELS: dict[str, type[Recommender]] = {
     "metammf": MetaMMF, "lightgcn": LightGCN, "bprmf": BPRMF, "vbpr": VBPR, "mmgcn": MMGCN, "grcn": GRCN,
-    "lattice": LATTICE, "freedom": FREEDOM, "bm3": BM3, "popularity": Popularity}
+    "lattice": LATTICE, "freedom": FREEDOM, "bm3": BM3, "lgmrec": LGMRec, "popularity": Popularity}
 
 
 def model_options(name: str) -> dict[str, object]:
@@ -49,5 +50,5 @@ def build_model(name: str, graph: RecGraph, **options) -> Recommender:
         raise MMGraphError(f"model '{name}': {exc}") from exc
 
 
-__all__ = ["BM3", "BPRMF", "FREEDOM", "GRCN", "LATTICE", "MMGCN", "MODELS", "LightGCN", "MetaMMF", "Popularity", "RecGraph",
+__all__ = ["BM3", "BPRMF", "FREEDOM", "GRCN", "LATTICE", "LGMRec", "MMGCN", "MODELS", "LightGCN", "MetaMMF", "Popularity", "RecGraph",
            "Recommender", "VBPR", "build_model", "model_options"]
