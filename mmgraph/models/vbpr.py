@@ -49,8 +49,8 @@ class VBPR(FeatureRecommender):
         self.user = Embedding(num_users, 2 * embedding_dim)  # [gamma_u, theta_u]
         self.item = Embedding(num_items, embedding_dim)  # gamma_i
         self.item_bias = Embedding(num_items, 1)  # beta_i
-        self.content = Linear(content, embedding_dim, bias=False, weight_initializer="glorot")  # E
-        self.content_bias = Linear(content, 1, bias=False, weight_initializer="glorot")  # beta'
+        self.content = Linear(content, embedding_dim, bias=False, weight_initializer="kaiming_uniform")  # E
+        self.content_bias = Linear(content, 1, bias=False)  # beta', zero at the start as beta_i
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -59,7 +59,7 @@ class VBPR(FeatureRecommender):
         torch.nn.init.normal_(self.item.weight, std=0.1)
         torch.nn.init.zeros_(self.item_bias.weight)
         self.content.reset_parameters()
-        self.content_bias.reset_parameters()
+        torch.nn.init.zeros_(self.content_bias.weight)
 
     def embed(self, graph: RecGraph) -> tuple[Tensor, Tensor]:
         f = torch.cat(list(self.inputs(graph).values()), dim=-1)
