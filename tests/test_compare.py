@@ -35,15 +35,32 @@ def test_selection_uses_validation_only(tmp_path, monkeypatch):
                                 "test": metric | {"recall@20": 0.1 + cfg.train.seed / 100 if good_valid else 0.9},
                                 "history": history, "synthetic": True, "protocol": "p"}
     monkeypatch.setattr(compare_module, "train_run", fake_train_run)
-    folder, results = compare("tiktok", ["bprmf"], seeds=3, grid="lr=0.2,0.1 cp_rank=4", out=tmp_path,
+    folder, results = compare("tiktok", ["bprmf", "metammf"], seeds=3, grid="lr=0.2,0.1 cp_rank=4", out=tmp_path,
                               options=TINY, log=lambda msg: None)
     r = results["models"]["bprmf"]
     assert r["selected"] == {"lr": 0.1}  # cp_rank is not an option of bprmf: skipped
+    assert results["models"]["metammf"]["selected"] == {"lr": 0.1, "cp_rank": 4}
     assert [t["point"] for t in r["tried"]] == [{"lr": 0.2}, {"lr": 0.1}]
     assert r["epoch_seconds"] == 3.0 and r["eval_seconds"] == 0.5  # medians over the selected runs
     row = next(row for row in csv.DictReader((folder / "table.csv").open()) if row["model"] == "bprmf")
     assert float(row["recall@20_mean"]) == pytest.approx(0.11) and float(row["recall@20_std"]) > 0
     assert "| bprmf | lr=0.1 | " in (folder / "table.md").read_text()
+
+
+def test_a_failing_grid_point_is_recorded_and_not_selected(tmp_path, monkeypatch):
+    original = compare_module.train_run
+
+    def diverge_at_high_lr(cfg, out, quiet):
+        if cfg.train.lr > 0.01:
+            raise MMGraphError("training loss became nan in epoch 1")
+        return original(cfg, out, quiet=quiet)
+    monkeypatch.setattr(compare_module, "train_run", diverge_at_high_lr)
+    folder, results = compare("tiktok", ["bprmf"], seeds=1, grid="lr=0.005,0.02", out=tmp_path, options=TINY,
+                              log=lambda msg: None)
+    r = results["models"]["bprmf"]
+    assert r["selected"] == {"lr": 0.005} and r["tried"][1] == {"point": {"lr": 0.02}, "valid": None,
+                                                                "error": "training loss became nan in epoch 1"}
+    assert "1 grid point(s) failed" in (folder / "table.md").read_text()
 
 
 def test_cli_compare_writes_the_three_tables(tmp_path):
@@ -66,6 +83,7 @@ def test_cli_compare_writes_the_three_tables(tmp_path):
     (["--grid", "lr"], "key=value1,value2"),
     (["--seeds", "0"], "--seeds must be >= 1"),
     (["--set", "nonsense=1"], "unknown option 'nonsense'"),
+    (["--models", "bprmf", "--grid", "cp_rank=4,8"], "cp_rank is not an option of any of bprmf"),
 ])
 def test_compare_bad_input_is_one_line_and_writes_nothing(tmp_path, args, message):
     result = CliRunner().invoke(main, ["compare", "tiktok", "--synthetic", "--scale", "0.01",

@@ -71,48 +71,64 @@ def compare(dataset: str, models: Iterable[str], *, seeds: int = 3, grid: str = 
         raise MMGraphError(f"--seeds must be >= 1, got {seeds}")
     points = parse_grid(grid)
     base = resolve_config(dataset, sets=sets, **options)  # bad options fail before anything runs
+    unknown = [k for k in points[0] if not any(_applies(k, name) for name in models)]
+    if unknown:
+        raise ConfigError(f"--grid: {', '.join(unknown)} is not an option of any of {', '.join(models)}; "
+                          "see `python cli.py options --model NAME`")
     folder = new_run_dir(Path(out), base.data.name, "compare")
-    runs_dir = folder / "runs"
     results = {"dataset": dataset, "seeds": seeds, "grid": grid, "selection": f"mean validation {base.train.metric}",
                "options": options, "sets": sets, "models": {}}
     for name in models:
-        distinct = {}  # this model's points: the grid without the axes it does not take
-        for point in points:
-            mine = {k: v for k, v in point.items() if _applies(k, name)}
-            distinct.setdefault(json.dumps(mine, sort_keys=True, default=str), mine)
-        if not model_class(name).trainable:  # popularity: evaluated once
-            exp = Experiment.build(resolve_config(dataset, sets=sets, model=name, **options))
-            metrics = {"valid": exp.evaluate("valid"), "test": exp.evaluate("test")}
-            results["models"][name] = {"selected": {}, "tried": [], "runs": [metrics], "epoch_seconds": None,
-                                       "eval_seconds": None, "synthetic": exp.data_info["synthetic"],
-                                       "protocol": exp.protocol()}
-            log(f"{name}: nothing to train, evaluated once")
-            continue
-        tried = []
-        for point in distinct.values():
-            point_sets = sets + [f"{k}={v}" for k, v in point.items()]
+        results["models"][name] = _compare_one(name, dataset, points, seeds, options, sets, base.train.metric,
+                                               folder / "runs", log)
+        write_tables(folder, results)  # after every model: an interrupted comparison keeps what it did
+    return folder, results
+
+
+def _compare_one(name, dataset, points, seeds, options, sets, metric, runs_dir, log) -> dict:
+    """One model: every grid point it takes, ``seeds`` runs each; the point best on validation."""
+    if not model_class(name).trainable:  # popularity: evaluated once
+        exp = Experiment.build(resolve_config(dataset, sets=sets, model=name, **options))
+        log(f"{name}: nothing to train, evaluated once")
+        return {"selected": {}, "tried": [], "runs": [{"valid": exp.evaluate("valid"), "test": exp.evaluate("test")}],
+                "epoch_seconds": None, "eval_seconds": None, "synthetic": exp.data_info["synthetic"],
+                "protocol": exp.protocol()}
+    distinct = {}  # this model's points: the grid without the axes it does not take
+    for point in points:
+        mine = {k: v for k, v in point.items() if _applies(k, name)}
+        distinct.setdefault(json.dumps(mine, sort_keys=True, default=str), mine)
+    tried = []
+    for point in distinct.values():
+        point_sets = list(sets) + [f"{k}={v}" for k, v in point.items()]
+        try:
             runs = []
             for seed in range(seeds):
                 cfg = resolve_config(dataset, sets=point_sets + [f"train.seed={seed}"], model=name, **options)
                 run_dir, metrics = train_run(cfg, runs_dir, quiet=True)
                 runs.append(metrics | {"run_dir": str(run_dir)})
-            valid = statistics.mean(r["valid"][base.train.metric] for r in runs)
-            tried.append({"point": point, "valid": valid, "runs": runs})
-            log(f"{name} {point or 'defaults'}: mean valid {base.train.metric} {valid:.4f} over {seeds} seed(s)")
-        best = max(tried, key=lambda t: t["valid"])
-        history = [h for r in best["runs"] for h in r["history"]]
-        results["models"][name] = {
-            "selected": best["point"], "runs": best["runs"],
-            "tried": [{"point": t["point"], "valid": t["valid"]} for t in tried],
+        except MMGraphError as exc:  # e.g. a diverging learning rate: recorded, not selected
+            log(f"{name} {point or 'defaults'}: failed ({exc})")
+            tried.append({"point": point, "valid": None, "error": str(exc)})
+            continue
+        valid = statistics.mean(r["valid"][metric] for r in runs)
+        tried.append({"point": point, "valid": valid, "runs": runs})
+        log(f"{name} {point or 'defaults'}: mean valid {metric} {valid:.4f} over {seeds} seed(s)")
+    done = [t for t in tried if t["valid"] is not None]
+    summary = [{k: v for k, v in t.items() if k != "runs"} for t in tried]
+    if not done:
+        return {"selected": None, "tried": summary, "runs": []}
+    best = max(done, key=lambda t: t["valid"])
+    history = [h for r in best["runs"] for h in r["history"]]
+    return {"selected": best["point"], "runs": best["runs"], "tried": summary,
             "epoch_seconds": statistics.median(h["train_seconds"] for h in history),
             "eval_seconds": statistics.median(h["eval_seconds"] for h in history if "eval_seconds" in h),
             "synthetic": best["runs"][0]["synthetic"], "protocol": best["runs"][0]["protocol"]}
-    write_tables(folder, results)
-    return folder, results
 
 
 def _rows(results: dict):
     for name, r in results["models"].items():
+        if not r["runs"]:
+            continue
         test = _summary(r["runs"], "test")
         cells = {k: _mean_std(v) for k, v in test.items()}
         yield name, r, cells
@@ -120,7 +136,10 @@ def _rows(results: dict):
 
 def format_compare(results: dict) -> str:
     """The markdown table with a header that states data, protocol, seeds and selection."""
-    first = next(iter(results["models"].values()))
+    done = [r for r in results["models"].values() if r["runs"]]
+    if not done:
+        return f"# {results['dataset']}: no model finished a run\n"
+    first = done[0]
     kind = "SYNTHETIC stand-in" if first["synthetic"] else "real data"
     lines = [f"# {results['dataset']} ({kind}): test metrics at the best validation epoch, mean +- std over "
              f"{results['seeds']} seed(s)", "",
@@ -134,6 +153,10 @@ def format_compare(results: dict) -> str:
         timing = [f"{r[k]:.2f}" if r[k] is not None else "-" for k in ("epoch_seconds", "eval_seconds")]
         lines.append(f"| {name} | {selected} | " + " | ".join(f"{m:.4f} +- {s:.4f}" for m, s in cells.values())
                      + " | " + " | ".join(timing) + " |")
+    for name, r in results["models"].items():
+        failed = [t for t in r["tried"] if t.get("error")]
+        if failed:
+            lines.append(f"\n{name}: {len(failed)} grid point(s) failed, e.g. {failed[0]['point']}: {failed[0]['error']}")
     return "\n".join(lines) + "\n"
 
 
