@@ -74,6 +74,7 @@ def test_cli_compare_writes_the_three_tables(tmp_path):
     results = json.loads((folder / "results.json").read_text())
     assert list(results["models"]) == ["popularity", "bprmf", "vbpr"]
     assert len(results["models"]["vbpr"]["tried"]) == 2 and results["models"]["popularity"]["tried"] == []
+    assert len(results["models"]["popularity"]["runs"]) == 1  # one per seed: synthetic data follow the seed
     rows = list(csv.DictReader((folder / "table.csv").open()))
     assert [r["model"] for r in rows] == ["popularity", "bprmf", "vbpr"] and rows[0]["synthetic"] == "True"
 

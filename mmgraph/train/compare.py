@@ -87,12 +87,15 @@ def compare(dataset: str, models: Iterable[str], *, seeds: int = 3, grid: str = 
 
 def _compare_one(name, dataset, points, seeds, options, sets, metric, runs_dir, log) -> dict:
     """One model: every grid point it takes, ``seeds`` runs each; the point best on validation."""
-    if not model_class(name).trainable:  # popularity: evaluated once
-        exp = Experiment.build(resolve_config(dataset, sets=sets, model=name, **options))
-        log(f"{name}: nothing to train, evaluated once")
-        return {"selected": {}, "tried": [], "runs": [{"valid": exp.evaluate("valid"), "test": exp.evaluate("test")}],
-                "epoch_seconds": None, "eval_seconds": None, "synthetic": exp.data_info["synthetic"],
-                "protocol": exp.protocol()}
+    if not model_class(name).trainable:  # popularity: evaluated on each seed's data, nothing to train
+        runs = []
+        for seed in range(seeds):
+            exp = Experiment.build(resolve_config(dataset, sets=list(sets) + [f"train.seed={seed}"], model=name,
+                                                  **options))
+            runs.append({"valid": exp.evaluate("valid"), "test": exp.evaluate("test")})
+        log(f"{name}: nothing to train, evaluated on {seeds} seed(s)")
+        return {"selected": {}, "tried": [], "runs": runs, "epoch_seconds": None, "eval_seconds": None,
+                "synthetic": exp.data_info["synthetic"], "protocol": exp.protocol()}
     distinct = {}  # this model's points: the grid without the axes it does not take
     for point in points:
         mine = {k: v for k, v in point.items() if _applies(k, name)}
