@@ -127,3 +127,13 @@ def test_popularity_scores_by_training_count():
     g.edge_index = torch.tensor([[0, 1, 2, 0], [3, 3, 3, 1]])
     user, item = Popularity.from_graph(g).embed(g)
     assert Popularity.from_graph(g).full_scores(user, item, torch.tensor([1]))[0].tolist() == [0, 1, 0, 3]
+
+
+def test_checkpoints_with_the_old_text_encoder_names_still_load():
+    g = tiny_graph(bags=True)
+    model = MetaMMF.from_graph(g, hidden_dim=4)
+    old = {k.replace("inputs.text.", "text."): v.clone() for k, v in model.state_dict().items()}
+    assert "text.textual.embedding.weight" in old
+    fresh = MetaMMF.from_graph(g, hidden_dim=4)
+    fresh.load_state_dict(old)
+    assert torch.equal(fresh.inputs.text["textual"].embedding.weight, model.inputs.text["textual"].embedding.weight)

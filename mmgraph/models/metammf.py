@@ -129,6 +129,12 @@ class MetaMMF(FeatureRecommender):
              for _ in range(propagation_layers if propagation == "sage" else 0)])
         self.reset_parameters()
 
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # checkpoints written before the encoders moved into ``inputs`` name them ``text.*``
+        for key in [k for k in state_dict if k.startswith(prefix + "text.")]:
+            state_dict[prefix + "inputs." + key[len(prefix):]] = state_dict.pop(key)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
     def reset_parameters(self) -> None:
         for module in (self.inputs, *self.encoders.values(), self.fusion, *self.graph_layers):
             module.reset_parameters()
