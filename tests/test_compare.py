@@ -5,6 +5,7 @@ import json
 
 import pytest
 from click.testing import CliRunner
+from conftest import shared_dataset
 
 import mmgraph.train.compare as compare_module
 from mmgraph.cli import main
@@ -92,3 +93,12 @@ def test_compare_bad_input_is_one_line_and_writes_nothing(tmp_path, args, messag
     assert result.exit_code == 2, result.output
     assert message in result.output and "Traceback" not in result.output
     assert not any(tmp_path.iterdir())
+
+
+def test_data_notes_are_shown_once_not_once_per_run(tmp_path):
+    root = shared_dataset("tiktok")
+    result = CliRunner().invoke(main, ["compare", "tiktok", "--root", str(root), "--models", "popularity",
+                                       "--seeds", "3", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert result.output.count("dropped 5 validation interactions") == 1
+    assert "| popularity | - | 0.0465 +- 0.0000 | 0.0596 +- 0.0000 |" in result.output

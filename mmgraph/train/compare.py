@@ -8,6 +8,7 @@ import io
 import itertools
 import json
 import statistics
+import warnings
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -78,10 +79,18 @@ def compare(dataset: str, models: Iterable[str], *, seeds: int = 3, grid: str = 
     folder = new_run_dir(Path(out), base.data.name, "compare")
     results = {"dataset": dataset, "seeds": seeds, "grid": grid, "selection": f"mean validation {base.train.metric}",
                "options": options, "sets": sets, "models": {}}
-    for name in models:
-        results["models"][name] = _compare_one(name, dataset, points, seeds, options, sets, base.train.metric,
-                                               folder / "runs", log)
-        write_tables(folder, results)  # after every model: an interrupted comparison keeps what it did
+    seen: set[str] = set()
+    with warnings.catch_warnings(record=True) as caught:  # data notes repeat for every run: show each once
+        warnings.simplefilter("always")
+        for name in models:
+            results["models"][name] = _compare_one(name, dataset, points, seeds, options, sets, base.train.metric,
+                                                   folder / "runs", log)
+            write_tables(folder, results)  # after every model: an interrupted comparison keeps what it did
+            for w in caught:
+                if str(w.message) not in seen:
+                    seen.add(str(w.message))
+                    log(f"warning: {w.message}")
+            caught.clear()
     return folder, results
 
 
@@ -146,7 +155,9 @@ def format_compare(results: dict) -> str:
     kind = "SYNTHETIC stand-in" if first["synthetic"] else "real data"
     lines = [f"# {results['dataset']} ({kind}): test metrics at the best validation epoch, mean +- std over "
              f"{results['seeds']} seed(s)", "",
-             f"Protocol: {first['protocol']}. Grid `{results['grid']}` (axes a model does not take are skipped); "
+             f"Protocol: {first['protocol']}"
+             + (" (the SYNTHETIC data and split are generated anew for each seed)" if first["synthetic"] else "")
+             + f". Grid `{results['grid']}` (axes a model does not take are skipped); "
              f"each model's point chosen on {results['selection']}; the test split never takes part in selection.", "",
              "| model | selected | " + " | ".join(c.replace("recall", "R").replace("ndcg", "N").replace("precision", "P")
                                               for c in COLUMNS) + " | s / epoch | eval s |",
