@@ -3,7 +3,7 @@ import torch
 
 from mmgraph.data import load_dataset
 from mmgraph.models import MetaMMF, RecGraph
-from mmgraph.nn import BagOfWordsEncoder, ModalityEncoder, normalized_adjacency
+from mmgraph.nn import BagOfWordsEncoder, ModalityEncoder, normalized_adjacency, spmm
 
 
 @pytest.fixture(scope="module")
@@ -83,6 +83,15 @@ def test_adjacency_is_cached_and_symmetric(graph):
     assert torch.allclose(dense, dense.t(), atol=1e-6)
     n = graph.num_users + graph.num_items
     assert a.shape == (n, n) and a._nnz() == 2 * graph.edge_index.size(1)
+    assert a._mmgraph_transpose is a  # symmetric: stored once
+    mean = graph.adjacency("mean")
+    assert mean._mmgraph_transpose is not mean  # mean-normalized rows are not symmetric
+    for adj in (a, mean):  # the backward pass uses the attached transpose
+        x = torch.randn(n, 3, requires_grad=True)
+        spmm(adj, x).pow(2).sum().backward()
+        ref = x.detach().clone().requires_grad_()
+        (adj.to_dense() @ ref).pow(2).sum().backward()
+        assert torch.allclose(x.grad, ref.grad, atol=1e-5)
 
 
 def test_paper_gcn_sizes_follow_the_released_code():

@@ -88,7 +88,8 @@ class FREEDOM(FeatureRecommender):
         keep = torch.multinomial(p, max(1, int(edges.size(1) * (1 - self.edge_dropout))), generator=generator)
         u, i = edges[0, keep], edges[1, keep] + self.num_users
         n = self.num_users + self.num_items
-        self._pruned = normalized_adjacency(torch.stack([torch.cat([u, i]), torch.cat([i, u])]), (n, n), "gcn")
+        self._pruned = normalized_adjacency(torch.stack([torch.cat([u, i]), torch.cat([i, u])]), (n, n), "gcn",
+                                            symmetric=True)
 
     def embed(self, graph: RecGraph) -> tuple[Tensor, Tensor]:
         k = min(self.knn_k, self.num_items)

@@ -60,7 +60,7 @@ class RecGraph:
         if normalization not in self._adjacency:
             n = self.num_users + self.num_items
             self._adjacency[normalization] = normalized_adjacency(
-                self.homogeneous_edge_index(), (n, n), normalization)
+                self.homogeneous_edge_index(), (n, n), normalization, symmetric=True)
         return self._adjacency[normalization]
 
     def item_matrix(self, modality: str) -> Tensor:

@@ -62,7 +62,8 @@ def _coo(edge_index: Adj, size: tuple[int, int] | None):
 
 
 def normalized_adjacency(edge_index: Adj, size: tuple[int, int] | None = None,
-                         normalization: str = "mean", edge_weight: Tensor | None = None) -> Tensor:
+                         normalization: str = "mean", edge_weight: Tensor | None = None,
+                         symmetric: bool = False) -> Tensor:
     r"""The normalized adjacency :math:`\hat{\mathbf{A}}^{\top}` as a CSR tensor
     ``[num_dst, num_src]`` (PyG's ``adj_t`` convention), with its transpose attached.
 
@@ -72,6 +73,10 @@ def normalized_adjacency(edge_index: Adj, size: tuple[int, int] | None = None,
             values of sparse inputs are used as edge weights.
         size: ``(num_src, num_dst)``; inferred when omitted.
         normalization: ``"mean"``, ``"gcn"`` or ``"sum"`` (see :func:`edge_weights`).
+        symmetric: The caller guarantees a symmetric graph (every edge in both directions with
+            the same weight, e.g. an undirected user-item graph) and a normalization that keeps it
+            symmetric (``"gcn"`` or ``"sum"``): the matrix is then its own transpose and is stored
+            once.
     """
     index, value, (num_src, num_dst) = _coo(edge_index, size)
     if edge_weight is None:
@@ -81,7 +86,7 @@ def normalized_adjacency(edge_index: Adj, size: tuple[int, int] | None = None,
     with warnings.catch_warnings():  # torch's "sparse CSR is in beta" notices
         warnings.simplefilter("ignore", UserWarning)
         adj_t = to_torch_csr_tensor(index.flip(0), w, (num_dst, num_src))
-        adj = to_torch_csr_tensor(index, w, (num_src, num_dst))
+        adj = adj_t if symmetric and normalization != "mean" else to_torch_csr_tensor(index, w, (num_src, num_dst))
     setattr(adj_t, _TRANSPOSE, adj)
     return adj_t
 
