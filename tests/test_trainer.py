@@ -1,4 +1,5 @@
 import json
+import math
 
 import pytest
 import torch
@@ -7,7 +8,7 @@ from torch_geometric.nn.models import LightGCN as PyGLightGCN
 
 from mmgraph.cli import main
 from mmgraph.data import load_dataset
-from mmgraph.models import LightGCN, RecGraph
+from mmgraph.models import MODELS, LightGCN, RecGraph
 from mmgraph.train import Experiment, Trainer, resolve_config, train_run
 from mmgraph.train.trainer import make_optimizer
 
@@ -176,3 +177,22 @@ def test_gradient_clipping_bounds_the_step(tmp_path, monkeypatch):
     monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", spy)
     train_run(config(**{"train.epochs": 1, "train.clip_grad_norm": 1e-3}), tmp_path, quiet=True)
     assert norms and all(n <= 1e-3 * (1 + 1e-4) for n in norms)
+
+
+@pytest.mark.parametrize("model", sorted(set(MODELS) - {"popularity"}))
+def test_amp_runs_every_model_in_bf16_and_scores_in_fp32(tmp_path, model):
+    _, m = train_run(config(model, **{"train.amp": True, "train.epochs": 2}), tmp_path, quiet=True)
+    assert all(math.isfinite(h["loss"]) for h in m["history"]) and 0 <= m["test"]["recall@20"] <= 1
+
+
+def test_amp_autocasts_the_fusion_and_keeps_the_ranking_close():
+    exp = Experiment.build(config("metammf", **{"train.amp": True}))
+    with exp.autocast():
+        fusion = exp.model.fusion
+        fused = fusion({m: torch.randn(5, 64) for m in exp.model.input_dims},
+                       torch.randn(5, fusion.extractor.in_channels))
+    assert fused.dtype == torch.bfloat16
+    amp = exp.evaluate("valid")
+    exp.config.train.amp = False
+    full = exp.evaluate("valid")
+    assert abs(amp["recall@20"] - full["recall@20"]) < 0.05

@@ -115,6 +115,7 @@ def smooth(adj_t: Adj, x: Tensor, num_layers: int) -> Tensor:
 def spmm(adj_t: Adj, x: Tensor) -> Tensor:
     """``adj_t @ x``; fast backward when ``adj_t`` comes from :func:`normalized_adjacency`."""
     adj = getattr(adj_t, _TRANSPOSE, None)
-    if adj is not None and adj.device == x.device:
-        return _CSRMatmul.apply(adj_t, adj, x.to(adj_t.dtype))
-    return pyg_spmm(adj_t, x, reduce="sum")
+    with torch.autocast(x.device.type, enabled=False):  # sparse kernels have no bf16 / fp16 path: fp32
+        if adj is not None and adj.device == x.device:
+            return _CSRMatmul.apply(adj_t, adj, x.to(adj_t.dtype))
+        return pyg_spmm(adj_t, x, reduce="sum")

@@ -16,6 +16,8 @@ def _unit_rows(x: Tensor) -> Tensor:
     return torch.sparse_coo_tensor(x.indices(), values / norm[row].clamp(min=1e-12), x.shape).coalesce()
 
 
+@torch.autocast("cuda", enabled=False)
+@torch.autocast("cpu", enabled=False)
 def cosine_knn(x: Tensor, k: int, block_size: int | None = None) -> tuple[Tensor, Tensor]:
     r"""For every row :math:`i` of ``x``, the ``k`` rows :math:`j` with the highest cosine
     similarity :math:`\cos(\mathbf{x}_i, \mathbf{x}_j)`, the row itself included (as LATTICE and

@@ -52,6 +52,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     deterministic: bool = False
+    amp: bool = False  # bf16 autocast for the model's forward; BPR, metrics and scores in fp32
 
     def check(self) -> None:
         """Raise :class:`ConfigError` for a value no run can use (before any data is read)."""

@@ -88,13 +88,19 @@ class Experiment:
     def evaluate(self, split: str, ks=None) -> dict:
         """Full-ranking metrics on ``valid`` or ``test`` (see :mod:`mmgraph.train.metrics`)."""
         self.model.eval()
-        user, item = self.model.embed(self.graph)
+        with self.autocast():
+            user, item = self.model.embed(self.graph)
+        user, item = user.float(), item.float()  # scores and metrics in fp32
         exclude = [self.splits["train"]]
         if split == "test" and self.config.train.mask_valid_at_test:
             exclude.append(self.splits["valid"])
         return full_ranking(lambda users: self.model.full_scores(user, item, users), self.graph.num_items,
                             self.splits[split], exclude, ks or self.config.train.ks,
                             self.config.train.eval_batch_size)
+
+    def autocast(self) -> torch.autocast:
+        """bf16 autocast on the run's device when ``train.amp`` is on (a no-op otherwise)."""
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.config.train.amp)
 
     def protocol(self) -> str:
         masked = "train+valid" if self.config.train.mask_valid_at_test else "train"
@@ -162,7 +168,8 @@ class Trainer:
         bar = tqdm(batches, desc=f"epoch {epoch}", leave=False, disable=self.quiet, unit="batch")
         for step, batch in enumerate(bar):
             users, pos, negs = train[0, batch], train[1, batch], neg[batch]
-            loss = model.batch_loss(graph, users, pos, negs)
+            with exp.autocast():  # the loss itself is computed in fp32 (bpr_loss casts)
+                loss = model.batch_loss(graph, users, pos, negs)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if cfg.clip_grad_norm:
