@@ -136,6 +136,7 @@ def datasets_info(name, as_json, **options) -> None:
 @click.option("--seed", type=int, default=None, help="Seed of everything random.  [default: 0]")
 @click.option("--deterministic", is_flag=True, default=None, help="Deterministic algorithms (bitwise-repeatable CPU runs).")
 @click.option("--amp", is_flag=True, default=None, help="bf16 autocast for the model (BPR, scores and metrics stay fp32).")
+@click.option("--compile", "compile_", is_flag=True, default=None, help="torch.compile the model (checked against eager in the tests).")
 @click.option("--config", "config_file", type=click.Path(path_type=Path), default=None,
               help="A .json / .toml / .yaml file with data, model and train sections.")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
@@ -146,7 +147,7 @@ def datasets_info(name, as_json, **options) -> None:
               help="Continue the run in this folder from its last.pt.")
 @click.option("--quiet", is_flag=True, help="Only the final table.")
 def train(dataset, model, root, synthetic, scale, epochs, batch_size, lr, device, seed, deterministic, amp,
-          config_file, sets, out, resume, quiet) -> None:
+          compile_, config_file, sets, out, resume, quiet) -> None:
     """Train a model on DATASET, select on validation, test once, write a run folder."""
     from mmgraph.train import format_table, resolve_config, train_run
 
@@ -155,7 +156,8 @@ def train(dataset, model, root, synthetic, scale, epochs, batch_size, lr, device
     options = {"model": model, "data.root": str(root) if root else None, "data.synthetic": synthetic,
                "data.scale": scale, "train.epochs": epochs, "train.batch_size": batch_size,
                "train.lr": lr, "train.device": device, "train.seed": seed,
-               "train.deterministic": deterministic, "train.amp": amp}
+               "train.deterministic": deterministic, "train.amp": amp,
+               "train.compile": compile_}
     if resume is not None:
         ignored = [k for k, v in options.items() if v is not None and k != "train.epochs"]
         if dataset or config_file or sets or ignored:

@@ -196,3 +196,13 @@ def test_amp_autocasts_the_fusion_and_keeps_the_ranking_close():
     exp.config.train.amp = False
     full = exp.evaluate("valid")
     assert abs(amp["recall@20"] - full["recall@20"]) < 0.05
+
+
+def test_compile_matches_eager(tmp_path):
+    # no dropout: compiled code draws its dropout masks from another generator than eager
+    options = {"train.epochs": 2, "train.deterministic": True, "model.dropout": 0.0}
+    _, eager = train_run(config("metammf", **options), tmp_path / "eager", quiet=True)
+    _, compiled = train_run(config("metammf", **options, **{"train.compile": True}), tmp_path / "compiled", quiet=True)
+    for a, b in zip(eager["history"], compiled["history"]):
+        assert a["loss"] == pytest.approx(b["loss"], rel=1e-4)
+    assert compiled["test"]["recall@20"] == pytest.approx(eager["test"]["recall@20"], abs=1e-3)

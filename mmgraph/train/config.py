@@ -53,6 +53,7 @@ class TrainConfig:
     device: str = "auto"
     deterministic: bool = False
     amp: bool = False  # bf16 autocast for the model's forward; BPR, metrics and scores in fp32
+    compile: bool = False  # torch.compile the model's embed (evaluation) and batch loss (training)
 
     def check(self) -> None:
         """Raise :class:`ConfigError` for a value no run can use (before any data is read)."""

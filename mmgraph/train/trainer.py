@@ -7,7 +7,7 @@ import math
 import platform
 import subprocess
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -63,6 +63,7 @@ class Experiment:
     graph: RecGraph
     model: Recommender
     splits: dict[str, UserItemSets]
+    _compiled: dict[str, Callable] = field(default_factory=dict, repr=False)
 
     @classmethod
     def build(cls, config: RunConfig) -> "Experiment":
@@ -89,7 +90,7 @@ class Experiment:
         """Full-ranking metrics on ``valid`` or ``test`` (see :mod:`mmgraph.train.metrics`)."""
         self.model.eval()
         with self.autocast():
-            user, item = self.model.embed(self.graph)
+            user, item = self.compiled("embed")(self.graph)
         user, item = user.float(), item.float()  # scores and metrics in fp32
         exclude = [self.splits["train"]]
         if split == "test" and self.config.train.mask_valid_at_test:
@@ -97,6 +98,16 @@ class Experiment:
         return full_ranking(lambda users: self.model.full_scores(user, item, users), self.graph.num_items,
                             self.splits[split], exclude, ks or self.config.train.ks,
                             self.config.train.eval_batch_size)
+
+    def compiled(self, method: str) -> Callable:
+        """The model's ``method``, through :func:`torch.compile` when ``train.compile`` is on
+        (compiled once per experiment; parameters loaded later are picked up)."""
+        fn = getattr(self.model, method)
+        if not self.config.train.compile:
+            return fn
+        if method not in self._compiled:
+            self._compiled[method] = torch.compile(fn)
+        return self._compiled[method]
 
     def autocast(self) -> torch.autocast:
         """bf16 autocast on the run's device when ``train.amp`` is on (a no-op otherwise)."""
@@ -169,7 +180,7 @@ class Trainer:
         for step, batch in enumerate(bar):
             users, pos, negs = train[0, batch], train[1, batch], neg[batch]
             with exp.autocast():  # the loss itself is computed in fp32 (bpr_loss casts)
-                loss = model.batch_loss(graph, users, pos, negs)
+                loss = exp.compiled("batch_loss")(graph, users, pos, negs)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if cfg.clip_grad_norm:
