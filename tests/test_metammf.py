@@ -3,7 +3,7 @@ import torch
 
 from mmgraph.data import load_dataset
 from mmgraph.models import MetaMMF, RecGraph
-from mmgraph.nn import BagOfWordsEncoder, ModalityEncoder, normalized_adjacency, spmm
+from mmgraph.nn import BagOfWordsEncoder, ModalityEncoder, spmm
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,6 @@ from click.testing import CliRunner
 from torch_geometric.nn.models import LightGCN as PyGLightGCN
 
 from mmgraph.cli import main
-from mmgraph.data import load_dataset
 from mmgraph.models import MODELS, LightGCN, RecGraph
 from mmgraph.train import Experiment, Trainer, resolve_config, train_run
 from mmgraph.train.trainer import make_optimizer

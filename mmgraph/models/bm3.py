@@ -12,7 +12,6 @@ from torch_geometric.nn.dense.linear import Linear
 
 from mmgraph.models.graph import RecGraph
 from mmgraph.models.inputs import FeatureRecommender, ItemInputs
-from mmgraph.nn import smooth
 
 
 def _distance(online: Tensor, target: Tensor) -> Tensor:
@@ -71,8 +70,8 @@ class BM3(FeatureRecommender):
 
     def encode(self, graph: RecGraph) -> tuple[Tensor, Tensor]:
         """LightGCN user and item vectors before the predictor."""
-        x = smooth(graph.adjacency("gcn"), torch.cat([self.user.weight, self.item.weight]), self.num_layers)
-        return x[: self.num_users], x[self.num_users:] + self.item.weight
+        user, item = graph.lightgcn(self.user.weight, self.item.weight, self.num_layers)
+        return user, item + self.item.weight
 
     def embed(self, graph: RecGraph) -> tuple[Tensor, Tensor]:
         user, item = self.encode(graph)

@@ -11,7 +11,7 @@ from torch_geometric.nn.dense.linear import Linear
 
 from mmgraph.models.graph import RecGraph
 from mmgraph.models.inputs import FeatureRecommender, ItemInputs
-from mmgraph.nn import edge_weights, knn_propagate, knn_weights, normalized_adjacency, smooth
+from mmgraph.nn import edge_weights, knn_propagate_mix
 
 
 class FREEDOM(FeatureRecommender):
@@ -86,23 +86,14 @@ class FREEDOM(FeatureRecommender):
         edges = graph.edge_index
         p = edge_weights(edges, graph.num_users, graph.num_items, "gcn")  # 1 / sqrt(d_u d_i)
         keep = torch.multinomial(p, max(1, int(edges.size(1) * (1 - self.edge_dropout))), generator=generator)
-        u, i = edges[0, keep], edges[1, keep] + self.num_users
-        n = self.num_users + self.num_items
-        self._pruned = normalized_adjacency(torch.stack([torch.cat([u, i]), torch.cat([i, u])]), (n, n), "gcn",
-                                            symmetric=True)
+        self._pruned = RecGraph(graph.num_users, graph.num_items, edges[:, keep]).adjacency("gcn")
 
     def embed(self, graph: RecGraph) -> tuple[Tensor, Tensor]:
-        k = min(self.knn_k, self.num_items)
-        graphs = []
-        for m, w in self.modality_weights.items():
-            index, similarity = graph.item_knn(m, k)
-            graphs.append((w, index, knn_weights(index, torch.ones_like(similarity))))
-        h = self.item.weight
-        for _ in range(self.item_layers):
-            h = sum(c * knn_propagate(h, index, weight) for c, index, weight in graphs)
-        adj = self._pruned if self.training and self._pruned is not None else graph.adjacency("gcn")
-        x = smooth(adj, torch.cat([self.user.weight, self.item.weight]), self.ui_layers)
-        return x[: self.num_users], x[self.num_users:] + h
+        graphs = [(w, *graph.item_graph(m, self.knn_k, weighted=False)) for m, w in self.modality_weights.items()]
+        h = knn_propagate_mix(self.item.weight, graphs, self.item_layers)
+        pruned = self._pruned if self.training else None  # None before the first epoch, too: the full graph
+        user, item = graph.lightgcn(self.user.weight, self.item.weight, self.ui_layers, pruned)
+        return user, item + h
 
     def batch_loss(self, graph: RecGraph, users: Tensor, pos: Tensor, negs: Tensor) -> Tensor:
         user_emb, item_emb = self.embed(graph)

@@ -9,8 +9,8 @@ from torch import Tensor
 from torch_geometric.data import HeteroData
 
 from mmgraph.data.hetero import EDGE
-from mmgraph.nn.adjacency import normalized_adjacency
-from mmgraph.nn.knn import cosine_knn
+from mmgraph.nn.adjacency import normalized_adjacency, smooth, spmm
+from mmgraph.nn.knn import cosine_knn, knn_weights
 
 
 @dataclass
@@ -28,7 +28,7 @@ class RecGraph:
     bags: dict[str, Tensor] = field(default_factory=dict)  # (item, word) pairs [2, n]
     bag_vocab: dict[str, int] = field(default_factory=dict)
     _adjacency: dict[str, Tensor] = field(default_factory=dict, repr=False)
-    _knn: dict[tuple[str, int], tuple[Tensor, Tensor]] = field(default_factory=dict, repr=False)
+    _knn: dict[tuple, tuple[Tensor, Tensor]] = field(default_factory=dict, repr=False)
 
     @classmethod
     def from_data(cls, data: HeteroData, device: torch.device | str | None = None) -> "RecGraph":
@@ -78,3 +78,28 @@ class RecGraph:
         if (modality, k) not in self._knn:
             self._knn[modality, k] = cosine_knn(self.item_matrix(modality), min(k, self.num_items))
         return self._knn[modality, k]
+
+    def item_graph(self, modality: str, k: int, weighted: bool = True) -> tuple[Tensor, Tensor]:
+        """That kNN graph normalized (:func:`~mmgraph.nn.knn_weights`): ``index [I, k]`` and
+        weights from the cosine similarities (``weighted``, LATTICE) or from ones (FREEDOM);
+        built once and cached."""
+        if (modality, k, weighted) not in self._knn:
+            index, similarity = self.item_knn(modality, k)
+            self._knn[modality, k, weighted] = index, knn_weights(
+                index, similarity if weighted else torch.ones_like(similarity))
+        return self._knn[modality, k, weighted]
+
+    def user_means(self, x: Tensor) -> Tensor:
+        """Each user's mean of the item rows ``x [I, d]`` over their training items, ``[U, d]``
+        (zeros for users without any), through a cached ``[U, I]`` CSR."""
+        if "user_mean" not in self._adjacency:
+            self._adjacency["user_mean"] = normalized_adjacency(
+                self.edge_index.flip(0), (self.num_items, self.num_users), "mean")
+        return spmm(self._adjacency["user_mean"], x)
+
+    def lightgcn(self, user: Tensor, item: Tensor, num_layers: int,
+                 adj_t: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """LightGCN smoothing (:func:`~mmgraph.nn.smooth`) of user and item vectors over the
+        ``"gcn"`` adjacency (or ``adj_t``), split back into users and items."""
+        x = smooth(self.adjacency("gcn") if adj_t is None else adj_t, torch.cat([user, item]), num_layers)
+        return x[: self.num_users], x[self.num_users:]

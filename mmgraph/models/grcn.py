@@ -95,9 +95,8 @@ class GRCN(FeatureRecommender):
         stacked = torch.stack(confidence)
         w = stacked.mean(0) if self.edge_fusion == "mean" else stacked.max(0).values
         n = self.num_users + self.num_items
-        src = torch.cat([users, items + self.num_users])
-        dst = torch.cat([items + self.num_users, users])
-        norm = edge_weights(torch.stack([src, dst]), n, n, "gcn", torch.cat([w, w]))
+        src, dst = both = graph.homogeneous_edge_index()  # user->item edges, then item->user
+        norm = edge_weights(both, n, n, "gcn", torch.cat([w, w]))
         h = out = self.ids.weight
         for _ in range(self.num_layers):
             h = scatter(norm.unsqueeze(-1) * h[src], dst, 0, dim_size=n)

@@ -12,7 +12,7 @@ from torch_geometric.nn.dense.linear import Linear
 
 from mmgraph.models.graph import RecGraph
 from mmgraph.models.inputs import FeatureRecommender, ItemInputs
-from mmgraph.nn import cosine_knn, knn_propagate, knn_weights, smooth
+from mmgraph.nn import cosine_knn, knn_propagate_mix, knn_weights
 
 
 class LATTICE(FeatureRecommender):
@@ -95,18 +95,14 @@ class LATTICE(FeatureRecommender):
                 if self.training:
                     self._neighbours[m] = index
             learned = knn_weights(index, (h.unsqueeze(1) * h[index]).sum(-1))
-            raw_index, raw_similarity = graph.item_knn(m, k)
             graphs += [((1 - self.lambda_coeff) * a, index, learned),
-                       (self.lambda_coeff * a, raw_index, knn_weights(raw_index, raw_similarity))]
+                       (self.lambda_coeff * a, *graph.item_graph(m, k, weighted=True))]
         return graphs
 
     def embed(self, graph: RecGraph) -> tuple[Tensor, Tensor]:
-        graphs = self.item_graphs(graph)
-        h = self.item.weight
-        for _ in range(self.item_layers):
-            h = sum(c * knn_propagate(h, index, w) for c, index, w in graphs)
-        x = smooth(graph.adjacency("gcn"), torch.cat([self.user.weight, self.item.weight]), self.ui_layers)
-        return x[: self.num_users], x[self.num_users:] + F.normalize(h, dim=1)
+        h = knn_propagate_mix(self.item.weight, self.item_graphs(graph), self.item_layers)
+        user, item = graph.lightgcn(self.user.weight, self.item.weight, self.ui_layers)
+        return user, item + F.normalize(h, dim=1)
 
     def regularization(self, users: Tensor, items: Tensor) -> Tensor:
         return self.l2_penalty(self.reg_weight, self.user.weight[users], self.item.weight[items])

@@ -13,7 +13,7 @@ from torch_geometric.nn.dense.linear import Linear
 
 from mmgraph.models.graph import RecGraph
 from mmgraph.models.inputs import FeatureRecommender, ItemInputs
-from mmgraph.nn import smooth, spmm
+from mmgraph.nn import smooth
 
 
 class LGMRec(FeatureRecommender):
@@ -80,19 +80,17 @@ class LGMRec(FeatureRecommender):
 
     def parts(self, graph: RecGraph) -> tuple[Tensor, dict[str, Tensor]]:
         """All ``[U + I, d]`` final embeddings and each modality's global embeddings."""
-        adj, mean = graph.adjacency("gcn"), graph.adjacency("mean")
+        adj = graph.adjacency("gcn")
         ids = torch.cat([self.user.weight, self.item.weight])
         local = smooth(adj, ids, self.ui_layers)
         glob = {}
         for m, x in self.inputs(graph).items():
             f = self.transforms[m](x)
-            user_f = spmm(mean, torch.cat([torch.zeros_like(self.user.weight), f]))[: self.num_users]
-            local = local + F.normalize(smooth(adj, torch.cat([user_f, f]), self.modality_layers), dim=1)
+            local = local + F.normalize(smooth(adj, torch.cat([graph.user_means(f), f]), self.modality_layers), dim=1)
             logits = x @ self.hyper[m]
             h_item = F.gumbel_softmax(logits, tau=self.tau, dim=1) if self.training else torch.softmax(logits / self.tau, 1)
-            h_user = spmm(mean, torch.cat([torch.zeros(self.num_users, h_item.size(1), device=x.device), h_item]))
             z = h_item.t() @ self.item.weight  # hyperedge embeddings
-            glob[m] = torch.cat([h_user[: self.num_users] @ z, h_item @ z])
+            glob[m] = torch.cat([graph.user_means(h_item) @ z, h_item @ z])
         return local + self.alpha * F.normalize(sum(glob.values()), dim=1), glob
 
     def embed(self, graph: RecGraph) -> tuple[Tensor, Tensor]:

@@ -103,7 +103,6 @@ class MetaMMF(FeatureRecommender):
         self.variant, self.fusion_kind = variant, fusion
         self.dropout, self.normalization, self.reg_weight = dropout, normalization, reg_weight
         self.inputs = ItemInputs(modality_dims, bag_vocab, word_dim, owner="MetaMMF")
-        self.input_dims = self.inputs.dims
         meta_in = sum(self.input_dims.values())
         if fusion_hidden is None:
             fusion_hidden = [128] if variant == "design" else [1024, 512, 256]
@@ -128,6 +127,11 @@ class MetaMMF(FeatureRecommender):
             [ModalityConv(dim, dim, combine="add", normalize=False)  # on the cached "mean" adjacency
              for _ in range(propagation_layers if propagation == "sage" else 0)])
         self.reset_parameters()
+
+    @property
+    def input_dims(self) -> dict[str, int]:
+        """Modality name -> size of its item input (bags of words: ``word_dim``)."""
+        return self.inputs.dims
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         # checkpoints written before the encoders moved into ``inputs`` name them ``text.*``

@@ -44,11 +44,12 @@ def cosine_knn(x: Tensor, k: int, block_size: int | None = None) -> tuple[Tensor
     index = torch.empty(n, k, dtype=torch.long, device=x.device)
     similarity = torch.empty(n, k, device=x.device)
     for start in range(0, n, block_size):
-        rows = torch.arange(start, min(start + block_size, n), device=x.device)
+        rows = slice(start, min(start + block_size, n))
         if csr is None:
             scores = unit[rows] @ unit.t()
         else:
-            scores = (csr @ unit.index_select(0, rows).to_dense().t()).t()
+            block = unit.index_select(0, torch.arange(rows.start, rows.stop, device=x.device)).to_dense()
+            scores = (csr @ block.t()).t()
         similarity[rows], index[rows] = scores.topk(k, dim=1)
     return index, similarity
 
@@ -68,3 +69,11 @@ def knn_propagate(h: Tensor, index: Tensor, weight: Tensor) -> Tensor:
     exactly ``k`` neighbours per node (``index``, ``weight``: ``[N, k]``); differentiable in
     ``h`` and ``weight``."""
     return (weight.unsqueeze(-1) * h[index]).sum(1)
+
+
+def knn_propagate_mix(h: Tensor, graphs, num_layers: int = 1) -> Tensor:
+    r""":math:`\mathbf{h} \leftarrow \sum_g c_g \hat{\mathbf{A}}_g\mathbf{h}`, ``num_layers`` times,
+    for ``graphs`` a list of ``(c_g, index [N, k], weight [N, k])`` (:func:`knn_propagate` each)."""
+    for _ in range(num_layers):
+        h = sum(c * knn_propagate(h, index, weight) for c, index, weight in graphs)
+    return h

@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from mmgraph.errors import MMGraphError
-from mmgraph.models import model_class, model_options
+from mmgraph.models import model_class
 from mmgraph.train.checkpoint import atomic_write_text, new_run_dir
-from mmgraph.train.config import ConfigError, RunConfig, _section_keys, parse_assignment
+from mmgraph.train.config import ConfigError, RunConfig, option_key, parse_assignment
 from mmgraph.train.run import resolve_config, train_run
 from mmgraph.train.trainer import Experiment
 
@@ -44,19 +44,11 @@ def parse_grid(text: str) -> list[dict[str, object]]:
 
 def _applies(key: str, model: str) -> bool:
     """Whether grid axis ``key`` is an option of ``model``'s runs (train.* and data.* always are)."""
-    section, _, name = key.rpartition(".")
-    if section == "":
-        cfg = RunConfig()
-        return name in _section_keys(cfg.train) or name in _section_keys(cfg.data) or name in model_options(model)
-    return section in ("train", "data") or (section == "model" and name in model_options(model))
-
-
-def _summary(runs: list[dict], split: str) -> dict[str, list[float]]:
-    return {k: [r[split][k] for r in runs] for k in COLUMNS}
-
-
-def _mean_std(values: list[float]) -> tuple[float, float]:
-    return statistics.mean(values), statistics.pstdev(values)
+    try:
+        option_key(RunConfig(model=model), key)
+    except ConfigError:
+        return False
+    return True
 
 
 def compare(dataset: str, models: Iterable[str], *, seeds: int = 3, grid: str = DEFAULT_GRID,
@@ -141,9 +133,8 @@ def _rows(results: dict):
     for name, r in results["models"].items():
         if not r["runs"]:
             continue
-        test = _summary(r["runs"], "test")
-        cells = {k: _mean_std(v) for k, v in test.items()}
-        yield name, r, cells
+        values = {k: [run["test"][k] for run in r["runs"]] for k in COLUMNS}
+        yield name, r, {k: (statistics.mean(v), statistics.pstdev(v)) for k, v in values.items()}
 
 
 def format_compare(results: dict) -> str:

@@ -133,13 +133,11 @@ def _coerce(value: Any, current: Any, key: str, source: str) -> Any:
     return value
 
 
-def set_option(cfg: RunConfig, key: str, value: Any, source: str = "--set") -> None:
-    """Set ``data.X`` / ``train.X`` / ``model.X`` (or a bare ``X`` found in exactly one place)."""
+def option_key(cfg: RunConfig, key: str, source: str = "--set") -> str:
+    """The full ``data.X`` / ``train.X`` / ``model.X`` key that ``key`` (maybe bare) names for
+    ``cfg``'s model; :class:`ConfigError` when it names no option or more than one."""
     from mmgraph.models import model_options
 
-    if key == "model" or key == "model.name":
-        cfg.model = str(value)
-        return
     model_keys = set(model_options(cfg.model)) if cfg.model else set()
     if "." not in key:
         homes = [s for s, keys in (("data", _section_keys(cfg.data)), ("train", _section_keys(cfg.train)),
@@ -155,14 +153,26 @@ def set_option(cfg: RunConfig, key: str, value: Any, source: str = "--set") -> N
         if name not in model_keys:
             raise ConfigError(f"{source}: model '{cfg.model}' has no option '{name}'; it takes "
                               f"{', '.join(sorted(model_keys))}")
-        cfg.model_args[name] = value
-        return
+        return key
     if section not in ("data", "train"):
         raise ConfigError(f"{source}: unknown section in '{key}'; use data.*, train.* or model.*")
-    obj = getattr(cfg, section)
-    if name not in _section_keys(obj):
+    if name not in _section_keys(getattr(cfg, section)):
         raise ConfigError(f"{source}: unknown option '{key}'; {section} options are "
-                          f"{', '.join(sorted(_section_keys(obj)))}")
+                          f"{', '.join(sorted(_section_keys(getattr(cfg, section))))}")
+    return key
+
+
+def set_option(cfg: RunConfig, key: str, value: Any, source: str = "--set") -> None:
+    """Set ``data.X`` / ``train.X`` / ``model.X`` (or a bare ``X`` found in exactly one place)."""
+    if key == "model" or key == "model.name":
+        cfg.model = str(value)
+        return
+    key = option_key(cfg, key, source)
+    section, _, name = key.partition(".")
+    if section == "model":
+        cfg.model_args[name] = value
+        return
+    obj = getattr(cfg, section)
     current = getattr(obj, name)
     if current is None:  # an optional option (``float | None``...): coerce to its declared type
         current = {"float": 0.0, "int": 0}.get(_field_type(obj, name).split(" ")[0])
