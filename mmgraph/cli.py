@@ -150,6 +150,7 @@ def train(dataset, model, root, synthetic, scale, epochs, batch_size, lr, device
           compile_, config_file, sets, out, resume, quiet) -> None:
     """Train a model on DATASET, select on validation, test once, write a run folder."""
     from mmgraph.train import format_table, resolve_config, train_run
+    from mmgraph.train.distributed import is_main_process
 
     if resume is None and dataset is None and config_file is None:
         raise click.UsageError("give a DATASET (or --config FILE, or --resume RUN_DIR)")
@@ -167,6 +168,8 @@ def train(dataset, model, root, synthetic, scale, epochs, batch_size, lr, device
     else:
         cfg = resolve_config(dataset, config_file=config_file, sets=sets, **options)
     run_dir, metrics = train_run(cfg, out, resume=resume, quiet=quiet, epochs=epochs)
+    if not is_main_process():  # torchrun: rank 0 reports
+        return
     label = "SYNTHETIC stand-in" if metrics["synthetic"] else "real data"
     click.echo(format_table(metrics["test"], f"\n{metrics['dataset']} ({label}), {metrics['model']}, "
                                              f"test at best validation epoch {metrics['best_epoch']}"))

@@ -19,6 +19,7 @@ from typing import Callable, Sequence
 import torch
 from torch import Tensor
 
+from mmgraph.train.distributed import Dist, all_sum
 from mmgraph.train.itemsets import UserItemSets
 
 METRICS = ("precision", "recall", "ndcg", "hit_rate", "hr")
@@ -31,11 +32,14 @@ def full_ranking(
     exclude: Sequence[UserItemSets],
     ks: Sequence[int] = (10, 20),
     batch_size: int | None = None,
+    ranks: Dist = Dist(),
 ) -> dict[str, float]:
     """Evaluate ``score_fn(users) -> [B, num_items]`` against ``held_out``.
 
     ``exclude`` are the item sets masked to -inf (training, and validation at test time).
     ``batch_size`` users per batch; by default as many as keep a batch near 2^26 scores.
+    Under ``torchrun`` (``ranks``) each rank scores every ``world``-th user and the totals are
+    summed over the ranks, so every rank returns the same metrics.
     Returns ``{"recall@20": ..., ..., "users": n}``.
     """
     ks = sorted(set(int(k) for k in ks))
@@ -53,8 +57,10 @@ def full_ranking(
     per_user = [m for m in METRICS if m != "hr"]  # HR is micro: total hits / total held-out items
     sums = {f"{m}@{k}": torch.zeros((), dtype=torch.float64, device=device) for m in per_user for k in ks}
     total_hits = {k: torch.zeros((), dtype=torch.float64, device=device) for k in ks}
-    for start in range(0, users.numel(), batch_size):
-        batch = users[start:start + batch_size]
+    n_users = users.numel()
+    mine = users[ranks.rank::ranks.world]
+    for start in range(0, mine.numel(), batch_size):
+        batch = mine[start:start + batch_size]
         scores = score_fn(batch).float()
         for sets in exclude:
             row, col = sets.rows(batch)
@@ -71,9 +77,10 @@ def full_ranking(
             sums[f"ndcg@{k}"] += ((h * discount[:k]).sum(1) / idcg).sum()
             sums[f"hit_rate@{k}"] += (n_hit > 0).double().sum()
             total_hits[k] += n_hit.sum()
-    n_users = users.numel()
-    out = {key: (val / n_users).item() for key, val in sums.items()}
-    for k in ks:
-        out[f"hr@{k}"] = (total_hits[k] / counts.sum()).item()
+    totals = all_sum(torch.stack([*sums.values(), *total_hits.values()]), ranks).tolist()
+    out = {key: val / n_users for key, val in zip(sums, totals)}
+    n_held_out = counts.sum().item()
+    for k, hits in zip(ks, totals[len(sums):]):
+        out[f"hr@{k}"] = hits / n_held_out
     out["users"] = n_users
     return out  # METRICS order (hr last), then "users"

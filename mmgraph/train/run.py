@@ -9,6 +9,7 @@ from typing import Any, Iterable
 from mmgraph.errors import MMGraphError
 from mmgraph.train.checkpoint import atomic_write_text, load_checkpoint, new_run_dir
 from mmgraph.train.config import RunConfig, parse_assignment, read_config_file, set_option
+from mmgraph.train.distributed import broadcast, teardown
 from mmgraph.train.trainer import Experiment, Trainer
 
 
@@ -50,9 +51,12 @@ def train_run(cfg: RunConfig, out: str | Path = "runs", *, resume: str | Path | 
     exp = Experiment.build(cfg)  # bad data, model or device options fail before any folder exists
     if not exp.model.trainable:
         raise MMGraphError(f"model '{cfg.model}' has nothing to train; evaluate it directly")
-    if resume is None:
-        run_dir = new_run_dir(Path(out), cfg.data.name, cfg.model)
-        atomic_write_text(json.dumps(cfg.to_dict(), indent=1), run_dir / "config.json")
+    if resume is None:  # under torchrun rank 0 makes the folder and tells the others
+        run_dir = None
+        if exp.ranks.main:
+            run_dir = new_run_dir(Path(out), cfg.data.name, cfg.model)
+            atomic_write_text(json.dumps(cfg.to_dict(), indent=1), run_dir / "config.json")
+        run_dir = broadcast(run_dir, exp.ranks)
     trainer = Trainer(exp, run_dir, quiet=quiet, log=log)
     try:
         if resume is not None:
@@ -60,6 +64,8 @@ def train_run(cfg: RunConfig, out: str | Path = "runs", *, resume: str | Path | 
         metrics = trainer.fit()
     finally:
         trainer.close()
+        if exp.ranks.enabled:
+            teardown()
     return run_dir, metrics
 
 

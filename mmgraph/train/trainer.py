@@ -23,6 +23,7 @@ from mmgraph.models import RecGraph, Recommender, build_model
 from mmgraph.train.checkpoint import (atomic_save, atomic_write_text, load_checkpoint, rng_state,
                                       seed_everything, set_rng_state)
 from mmgraph.train.config import RunConfig
+from mmgraph.train.distributed import Dist, all_sum, data_parallel, load_on_main, local_device, setup
 from mmgraph.train.itemsets import UserItemSets
 from mmgraph.train.metrics import full_ranking
 from mmgraph.train.sampling import sample_negatives
@@ -63,12 +64,14 @@ class Experiment:
     graph: RecGraph
     model: Recommender
     splits: dict[str, UserItemSets]
+    ranks: Dist = Dist()
     _compiled: dict[str, Callable] = field(default_factory=dict, repr=False)
 
     @classmethod
     def build(cls, config: RunConfig) -> "Experiment":
         config.train.check()
-        device = resolve_device(config.train.device)
+        device = local_device(resolve_device(config.train.device))
+        ranks = setup(device)  # joins torchrun's process group; one process otherwise
         seed_everything(config.train.seed)
         # Set either way: an earlier run in this process must not leave it on (or off).
         torch.use_deterministic_algorithms(config.train.deterministic, warn_only=True)
@@ -83,7 +86,7 @@ class Experiment:
         splits |= {name: UserItemSets(getattr(store, attr).to(device), graph.num_users, graph.num_items)
                    for name, attr in (("valid", "val_edge_index"), ("test", "test_edge_index"))}
         info = {"dataset": data.name, "synthetic": data.synthetic, "split": data.split_protocol}
-        return cls(config, device, info, graph, model, splits)
+        return cls(config, device, info, graph, model, splits, ranks)
 
     @torch.no_grad()
     def evaluate(self, split: str, ks=None) -> dict:
@@ -97,7 +100,7 @@ class Experiment:
             exclude.append(self.splits["valid"])
         return full_ranking(lambda users: self.model.full_scores(user, item, users), self.graph.num_items,
                             self.splits[split], exclude, ks or self.config.train.ks,
-                            self.config.train.eval_batch_size)
+                            self.config.train.eval_batch_size, self.ranks)
 
     def compiled(self, method: str) -> Callable:
         """The model's ``method``, through :func:`torch.compile` when ``train.compile`` is on
@@ -136,16 +139,20 @@ class Trainer:
 
     def __init__(self, exp: Experiment, run_dir: Path, *, quiet: bool = False,
                  log: Callable[[str], None] | None = None):
-        self.exp, self.run_dir, self.quiet = exp, run_dir, quiet
+        self.exp, self.run_dir, self.quiet = exp, run_dir, quiet or not exp.ranks.main
         cfg = exp.config.train
         self.optimizer = make_optimizer(exp.model, cfg)
+        # (users, pos, negs) -> loss; through DDP, which averages gradients over ranks, under torchrun
+        self.step = data_parallel(exp.model, exp.graph, exp.compiled("batch_loss"), exp.ranks)
         self.generator = torch.Generator(device=exp.device).manual_seed(cfg.seed)
         self.state = {"epoch": 0, "best_epoch": None, "best_valid": None, "bad_evals": 0, "history": []}
-        self.env = environment(exp.device)
-        self._log_file = open(run_dir / "log.txt", "a", encoding="utf-8")
+        self.env = environment(exp.device) | {"processes": exp.ranks.world}
+        self._log_file = open(run_dir / "log.txt", "a", encoding="utf-8") if exp.ranks.main else None
         self._echo = log or (lambda msg: tqdm.write(msg))
 
     def log(self, msg: str) -> None:
+        if self._log_file is None:  # not rank 0
+            return
         self._log_file.write(msg + "\n")
         self._log_file.flush()
         if not self.quiet:
@@ -158,12 +165,21 @@ class Trainer:
                 "history": json.dumps(self.state["history"]), "rng": rng_state(self.generator)}
 
     def resume(self) -> None:
-        ckpt = load_checkpoint(self.run_dir / "last.pt", self.exp.device)
+        ckpt = self._load("last.pt")
         self.exp.model.load_state_dict(ckpt["model"])
         self.optimizer.load_state_dict(ckpt["optimizer"])
         self.state = dict(ckpt["state"]) | {"history": json.loads(ckpt["history"])}
         set_rng_state(ckpt["rng"], self.generator)
         self.log(f"resumed from {self.run_dir / 'last.pt'} after epoch {self.state['epoch']}")
+
+    def _load(self, name: str) -> dict:
+        """A checkpoint of the run folder, read by rank 0 and broadcast to the others."""
+        exp = self.exp
+        return load_on_main(lambda: load_checkpoint(self.run_dir / name, exp.device), exp.ranks, exp.device)
+
+    def _save(self, obj: dict, name: str) -> None:
+        if self.exp.ranks.main:
+            atomic_save(obj, self.run_dir / name)
 
     # Loop ----------------------------------------------------------------------------------
     def train_epoch(self, epoch: int) -> float:
@@ -176,20 +192,28 @@ class Trainer:
         perm = torch.randperm(train.size(1), generator=self.generator, device=exp.device)
         total = torch.zeros((), device=exp.device)
         batches = perm.split(cfg.batch_size)
+        ranks = exp.ranks
+        if ranks.enabled and batches[-1].numel() < ranks.world:  # every rank needs a share
+            if len(batches) == 1:
+                raise MMGraphError(f"{train.size(1)} training interactions cannot be shared by "
+                                   f"{ranks.world} processes; use fewer")
+            batches = batches[:-2] + (torch.cat(batches[-2:]),)
         bar = tqdm(batches, desc=f"epoch {epoch}", leave=False, disable=self.quiet, unit="batch")
         for step, batch in enumerate(bar):
-            users, pos, negs = train[0, batch], train[1, batch], neg[batch]
+            share = ranks.shard(batch)  # this rank's slice of the global batch
+            users, pos, negs = train[0, share], train[1, share], neg[share]
             with exp.autocast():  # the loss itself is computed in fp32 (bpr_loss casts)
-                loss = exp.compiled("batch_loss")(graph, users, pos, negs)
+                loss = self.step(users, pos, negs)
             self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            # DDP averages gradients over ranks: weigh each by its share of the batch
+            (loss * (share.numel() * ranks.world / batch.numel()) if ranks.enabled else loss).backward()
             if cfg.clip_grad_norm:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_grad_norm)
             self.optimizer.step()
-            total += loss.detach() * batch.numel()
+            total += loss.detach() * share.numel()
             if not self.quiet and step % 10 == 0:  # .item() syncs with the device: not every step
                 bar.set_postfix(loss=f"{loss.item():.4f}")
-        mean = (total / train.size(1)).item()
+        mean = (all_sum(total, ranks) / train.size(1)).item()
         if not math.isfinite(mean):
             last = self.run_dir / "last.pt"
             raise MMGraphError(f"training loss became {mean} in epoch {epoch}; last good checkpoint: "
@@ -204,7 +228,8 @@ class Trainer:
             self.log(f"{exp.data_info['dataset']} ({'SYNTHETIC' if exp.data_info['synthetic'] else 'real data'}): "
                      f"{exp.graph.num_users:,} users, {exp.graph.num_items:,} items, "
                      f"{exp.graph.edge_index.size(1):,} training interactions; model {exp.config.model} "
-                     f"({sum(p.numel() for p in exp.model.parameters()):,} parameters) on {exp.device}")
+                     f"({sum(p.numel() for p in exp.model.parameters()):,} parameters) on {exp.device}"
+                     + (f" x {exp.ranks.world} processes" if exp.ranks.enabled else ""))
         for epoch in range(start_epoch, cfg.epochs + 1):
             if self.state["bad_evals"] >= cfg.patience:
                 break
@@ -220,7 +245,7 @@ class Trainer:
                 improved = best is None or valid[metric] > best[metric]
                 if improved:
                     self.state.update(best_epoch=epoch, best_valid=valid, bad_evals=0)
-                    atomic_save({"model": exp.model.state_dict(), "epoch": epoch}, self.run_dir / "best.pt")
+                    self._save({"model": exp.model.state_dict(), "epoch": epoch}, "best.pt")
                 else:
                     self.state["bad_evals"] += 1
                 self.log(f"epoch {epoch:3d}  loss {loss:.4f}  valid {metric} {valid[metric]:.4f}  "
@@ -231,11 +256,11 @@ class Trainer:
                 self.log(f"epoch {epoch:3d}  loss {loss:.4f}  ({seconds:.1f} s)")
             self.state["epoch"] = epoch
             self.state["history"].append(record)
-            atomic_save(self._checkpoint(), self.run_dir / "last.pt")
+            self._save(self._checkpoint(), "last.pt")
             self.write_metrics()
         if self.state["best_epoch"] is None:
             raise MMGraphError("no validation evaluation happened; raise train.epochs or lower train.eval_every")
-        exp.model.load_state_dict(load_checkpoint(self.run_dir / "best.pt", exp.device)["model"])
+        exp.model.load_state_dict(self._load("best.pt")["model"])
         t2 = time.perf_counter()
         test = exp.evaluate("test")
         self.log(f"test at best epoch {self.state['best_epoch']} ({time.perf_counter() - t2:.1f} s): "
@@ -248,8 +273,11 @@ class Trainer:
                "model": exp.config.model, "protocol": exp.protocol(),
                "best_epoch": self.state["best_epoch"], "valid": self.state["best_valid"],
                "test": test, "history": self.state["history"], "env": self.env}
-        atomic_write_text(json.dumps(out, indent=1), self.run_dir / "metrics.json")
+        if exp.ranks.main:
+            atomic_write_text(json.dumps(out, indent=1), self.run_dir / "metrics.json")
         return out
 
     def close(self) -> None:
-        self._log_file.close()
+        self.step = None  # the DDP wrapper must go before its process group (distributed.teardown)
+        if self._log_file is not None:
+            self._log_file.close()
