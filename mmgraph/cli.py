@@ -137,6 +137,11 @@ def datasets_info(name, as_json, **options) -> None:
 @click.option("--deterministic", is_flag=True, default=None, help="Deterministic algorithms (bitwise-repeatable CPU runs).")
 @click.option("--amp", is_flag=True, default=None, help="bf16 autocast for the model (BPR, scores and metrics stay fp32).")
 @click.option("--compile", "compile_", is_flag=True, default=None, help="torch.compile the model (checked against eager in the tests).")
+@click.option("--sampler", type=click.Choice(["full", "neighbor"]), default=None,
+              help="full: every step embeds the whole graph; neighbor: mini-batches on sampled "
+                   "subgraphs (PyG LinkNeighborLoader; lightgcn, bprmf, metammf).  [default: full]")
+@click.option("--fanout", default=None, metavar="K,K,...",
+              help="Neighbours sampled per hop with --sampler neighbor, one per graph layer (-1: all).  [default: 10 each]")
 @click.option("--config", "config_file", type=click.Path(path_type=Path), default=None,
               help="A .json / .toml / .yaml file with data, model and train sections.")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
@@ -147,7 +152,7 @@ def datasets_info(name, as_json, **options) -> None:
               help="Continue the run in this folder from its last.pt.")
 @click.option("--quiet", is_flag=True, help="Only the final table.")
 def train(dataset, model, root, synthetic, scale, epochs, batch_size, lr, device, seed, deterministic, amp,
-          compile_, config_file, sets, out, resume, quiet) -> None:
+          compile_, sampler, fanout, config_file, sets, out, resume, quiet) -> None:
     """Train a model on DATASET, select on validation, test once, write a run folder."""
     from mmgraph.train import format_table, resolve_config, train_run
     from mmgraph.train.distributed import is_main_process
@@ -158,7 +163,7 @@ def train(dataset, model, root, synthetic, scale, epochs, batch_size, lr, device
                "data.scale": scale, "train.epochs": epochs, "train.batch_size": batch_size,
                "train.lr": lr, "train.device": device, "train.seed": seed,
                "train.deterministic": deterministic, "train.amp": amp,
-               "train.compile": compile_}
+               "train.compile": compile_, "train.sampler": sampler, "train.fanout": fanout}
     if resume is not None:
         ignored = [k for k, v in options.items() if v is not None and k != "train.epochs"]
         if dataset or config_file or sets or ignored:

@@ -6,7 +6,7 @@ import inspect
 
 from mmgraph.errors import MMGraphError
 from mmgraph.models.base import Recommender
-from mmgraph.models.graph import RecGraph
+from mmgraph.models.graph import RecGraph, SampledGraph
 from mmgraph.models.bm3 import BM3
 from mmgraph.models.freedom import FREEDOM
 from mmgraph.models.grcn import GRCN
@@ -50,5 +50,5 @@ def build_model(name: str, graph: RecGraph, **options) -> Recommender:
         raise MMGraphError(f"model '{name}': {exc}") from exc
 
 
-__all__ = ["BM3", "BPRMF", "FREEDOM", "GRCN", "LATTICE", "LGMRec", "MMGCN", "MODELS", "LightGCN", "MetaMMF", "Popularity", "RecGraph",
+__all__ = ["BM3", "BPRMF", "FREEDOM", "GRCN", "LATTICE", "LGMRec", "MMGCN", "MODELS", "LightGCN", "MetaMMF", "Popularity", "RecGraph", "SampledGraph",
            "Recommender", "VBPR", "build_model", "model_options"]

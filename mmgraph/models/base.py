@@ -20,6 +20,13 @@ class Recommender(Module):
 
     trainable = True  # False for scorers without parameters (popularity): evaluate them directly
 
+    @property
+    def sampling_hops(self) -> int | None:
+        """How many hops of neighbours :meth:`embed` reads around a node, for training on
+        sampled subgraphs (:class:`~mmgraph.models.SampledGraph`); ``None`` (the default) for
+        models that need the whole graph."""
+        return None
+
     def embed(self, graph: RecGraph) -> tuple[Tensor, Tensor]:
         """Representations of all users ``[U, d]`` and all items ``[I, d]``."""
         raise NotImplementedError
@@ -45,8 +52,9 @@ class Recommender(Module):
         """Training loss of one batch: users ``[B]``, positive items ``[B]``, sampled negatives
         ``[B, k]``; BPR on :meth:`score` plus :meth:`regularization`."""
         user_emb, item_emb = self.embed(graph)  # whole graph once per step
-        return (self.bpr(user_emb, item_emb, users, pos, negs)
-                + self.regularization(users, torch.cat([pos, negs.flatten()])))
+        return (self.bpr(user_emb, item_emb, users, pos, negs)  # ids local to ``graph``, the
+                + self.regularization(graph.global_users(users),   # regularizer's global
+                                      graph.global_items(torch.cat([pos, negs.flatten()]))))
 
     def bpr(self, user_emb: Tensor, item_emb: Tensor, users: Tensor, pos: Tensor, negs: Tensor) -> Tensor:
         """BPR loss of the batch's (user, positive, negatives) scored by :meth:`score`."""

@@ -9,7 +9,7 @@ from torch import Tensor
 from torch_geometric.data import HeteroData
 
 from mmgraph.data.hetero import EDGE
-from mmgraph.nn.adjacency import normalized_adjacency, smooth, spmm
+from mmgraph.nn.adjacency import NORMALIZATIONS, normalized_adjacency, smooth, spmm
 from mmgraph.nn.knn import cosine_knn, knn_weights
 
 
@@ -29,6 +29,25 @@ class RecGraph:
     bag_vocab: dict[str, int] = field(default_factory=dict)
     _adjacency: dict[str, Tensor] = field(default_factory=dict, repr=False)
     _knn: dict[tuple, tuple[Tensor, Tensor]] = field(default_factory=dict, repr=False)
+
+    # The whole graph: local ids are global ids (a SampledGraph maps its local ids to them).
+    user_ids = item_ids = None
+
+    def user_rows(self, table: Tensor) -> Tensor:
+        """The rows of a per-user table ``[U_global, d]`` for this graph's users."""
+        return table if self.user_ids is None else table[self.user_ids]
+
+    def item_rows(self, table: Tensor) -> Tensor:
+        """The rows of a per-item table ``[I_global, d]`` for this graph's items."""
+        return table if self.item_ids is None else table[self.item_ids]
+
+    def global_users(self, users: Tensor) -> Tensor:
+        """Global ids of local user ids."""
+        return users if self.user_ids is None else self.user_ids[users]
+
+    def global_items(self, items: Tensor) -> Tensor:
+        """Global ids of local item ids."""
+        return items if self.item_ids is None else self.item_ids[items]
 
     @classmethod
     def from_data(cls, data: HeteroData, device: torch.device | str | None = None) -> "RecGraph":
@@ -103,3 +122,54 @@ class RecGraph:
         ``"gcn"`` adjacency (or ``adj_t``), split back into users and items."""
         x = smooth(self.adjacency("gcn") if adj_t is None else adj_t, torch.cat([user, item]), num_layers)
         return x[: self.num_users], x[self.num_users:]
+
+
+@dataclass
+class SampledGraph(RecGraph):
+    r"""A sampled subgraph of a :class:`RecGraph` (a mini-batch), which models read as they read
+    the whole graph: local users ``0 .. U_s-1`` and items ``0 .. I_s-1``, their global ids
+    (``user_ids``, ``item_ids``, used by :meth:`user_rows` / :meth:`item_rows` to pick the
+    batch's rows of embedding tables), the items' features, and the sampled edges: ``edge_index``
+    carries messages user -> item, ``rev_edge_index`` (also (user, item) pairs) item -> user.
+
+    Each sampled edge :math:`j \to i` is weighted with the *whole* graph's degrees, scaled by
+    how many of :math:`i`'s :math:`D_i` neighbours were sampled (:math:`s_i`), so that the
+    aggregate is an unbiased estimate of the full one and equals it when all are sampled:
+    ``gcn``: :math:`\frac{D_i}{s_i} \frac{1}{\sqrt{D_i D_j}}`, ``mean``: :math:`\frac{1}{s_i}`,
+    ``sum``: :math:`\frac{D_i}{s_i}`.
+    """
+
+    rev_edge_index: Tensor | None = None
+    user_ids: Tensor | None = None
+    item_ids: Tensor | None = None
+    user_degree: Tensor | None = None  # whole-graph degree of each local user
+    item_degree: Tensor | None = None
+
+    def adjacency(self, normalization: str = "gcn") -> Tensor:
+        if normalization not in self._adjacency:
+            u, n = self.num_users, self.num_users + self.num_items
+            src = torch.cat([self.edge_index[0], self.rev_edge_index[1] + u])
+            dst = torch.cat([self.edge_index[1] + u, self.rev_edge_index[0]])
+            degree = torch.cat([self.user_degree, self.item_degree]).float()
+            sampled = torch.bincount(dst, minlength=n).float()
+            scale = (degree / sampled.clamp(min=1))[dst]  # D_i / s_i
+            if normalization == "gcn":
+                weight = scale * (degree[src] * degree[dst]).rsqrt()
+            elif normalization == "mean":
+                weight = 1 / sampled[dst]
+            elif normalization == "sum":
+                weight = scale
+            else:
+                raise ValueError(f"normalization must be one of {NORMALIZATIONS}, got '{normalization}'")
+            self._adjacency[normalization] = normalized_adjacency(
+                torch.stack([src, dst]), (n, n), "sum", edge_weight=weight)
+        return self._adjacency[normalization]
+
+    def to(self, device) -> "SampledGraph":
+        raise NotImplementedError("build the SampledGraph on its device")
+
+    def _whole_graph_only(self, *args, **kwargs):
+        raise NotImplementedError("kNN item graphs and user means need the whole graph; "
+                                  "this model cannot train on sampled subgraphs")
+
+    item_knn = item_graph = user_means = homogeneous_edge_index = _whole_graph_only

@@ -46,9 +46,15 @@ class LightGCN(Recommender):
     def reset_parameters(self) -> None:
         torch.nn.init.normal_(self.embedding.weight, std=0.1)
 
+    @property
+    def sampling_hops(self) -> int:
+        return self.num_layers
+
     def embed(self, graph: RecGraph) -> tuple[Tensor, Tensor]:
-        out = smooth(graph.adjacency("gcn"), self.embedding.weight, self.num_layers)
-        return out[: self.num_users], out[self.num_users:]
+        users, items = self.embedding.weight.split([self.num_users, self.num_items])
+        ego = torch.cat([graph.user_rows(users), graph.item_rows(items)])  # a sampled subgraph's rows
+        out = smooth(graph.adjacency("gcn"), ego, self.num_layers)
+        return out[: graph.num_users], out[graph.num_users:]
 
     def regularization(self, users: Tensor, items: Tensor) -> Tensor:
         ego = self.embedding.weight

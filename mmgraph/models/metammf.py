@@ -151,12 +151,12 @@ class MetaMMF(FeatureRecommender):
         # (the paper variants' fusion still concatenates its raw inputs; the design variant's are small)
         if self.variant == "design":
             adj = graph.adjacency(self.normalization)
-            reps = {m: self.encoders[m](x, adj)[1] for m, x in raw.items()}
+            reps = {m: self.encoders[m](x, adj, graph.user_ids)[1] for m, x in raw.items()}
         else:
             reps = raw
         fused, meta = self.fusion(reps, meta_input, return_meta=True)
-        item = torch.cat([fused, self.item_id.weight], dim=-1)
-        user = self.user.weight
+        item = torch.cat([fused, graph.item_rows(self.item_id.weight)], dim=-1)
+        user = graph.user_rows(self.user.weight)
         if self.propagation != "none":
             user, item = self.propagate(graph, user, item)
         return (user, item, meta) if return_meta else (user, item)
@@ -172,7 +172,12 @@ class MetaMMF(FeatureRecommender):
                     x = F.dropout(F.leaky_relu(x), self.dropout, self.training)
         else:  # parameter-free, as LightGCN: mean of the layer-0 .. layer-L representations
             x = smooth(graph.adjacency("gcn"), x, self.propagation_layers)
-        return x[: self.num_users], x[self.num_users:]
+        return x[: graph.num_users], x[graph.num_users:]
+
+    @property
+    def sampling_hops(self) -> int:
+        encoder = len(next(iter(self.encoders.values())).convs) if self.encoders else 0
+        return encoder + (self.propagation_layers if self.propagation != "none" else 0)
 
     def regularization(self, users: Tensor, items: Tensor) -> Tensor:
         return self.l2_penalty(self.reg_weight, self.user.weight[users], self.item_id.weight[items])

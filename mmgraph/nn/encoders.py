@@ -71,7 +71,8 @@ class ModalityEncoder(Module):
     Shapes:
         - **input:** item features :math:`(I, F_m)`, a normalized ``adj_t``
           :math:`(U + I, U + I)` from :func:`~mmgraph.nn.normalized_adjacency` (or
-          ``edge_index`` over the :math:`U + I` nodes)
+          ``edge_index`` over the :math:`U + I` nodes), optionally the ids ``users`` of the
+          graph's :math:`U` users among ``num_users`` (a sampled subgraph; default all)
         - **output:** users :math:`(U, F_{hid})`, items :math:`(I, F_{hid})`
     """
 
@@ -92,10 +93,12 @@ class ModalityEncoder(Module):
         for conv in self.convs:
             conv.reset_parameters()
 
-    def forward(self, item_features: Tensor, adj_t: Adj) -> tuple[Tensor, Tensor]:
-        x = torch.cat([self.user_preference.weight, self.item_projection(item_features)], dim=0)
+    def forward(self, item_features: Tensor, adj_t: Adj, users: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        prefs = self.user_preference.weight if users is None else self.user_preference(users)
+        num_users = prefs.size(0)
+        x = torch.cat([prefs, self.item_projection(item_features)], dim=0)
         for k, conv in enumerate(self.convs):
             x = conv(x, adj_t)
             if k < len(self.convs) - 1:
                 x = F.dropout(F.leaky_relu(x, self.negative_slope), self.dropout, self.training)
-        return x[: self.num_users], x[self.num_users:]
+        return x[:num_users], x[num_users:]

@@ -54,6 +54,8 @@ class TrainConfig:
     deterministic: bool = False
     amp: bool = False  # bf16 autocast for the model's forward; BPR, metrics and scores in fp32
     compile: bool = False  # torch.compile the model's embed (evaluation) and batch loss (training)
+    sampler: str = "full"  # "full": every step embeds the whole graph; "neighbor": sampled subgraphs
+    fanout: list = field(default_factory=list)  # neighbours per hop for "neighbor" (-1: all; default 10)
 
     def check(self) -> None:
         """Raise :class:`ConfigError` for a value no run can use (before any data is read)."""
@@ -66,6 +68,10 @@ class TrainConfig:
                 raise ConfigError(f"train.{key} must be >= 1, got {getattr(self, key)}")
         if not self.ks or min(self.ks) < 1:
             raise ConfigError(f"train.ks must be positive cut-offs, got {self.ks}")
+        if self.sampler not in ("full", "neighbor"):
+            raise ConfigError(f"train.sampler must be 'full' or 'neighbor', got '{self.sampler}'")
+        if any(f != -1 and f < 1 for f in self.fanout):
+            raise ConfigError(f"train.fanout takes neighbours per hop, each >= 1 or -1 (all), got {self.fanout}")
         name, _, k = self.metric.partition("@")
         if name not in METRICS or not k.isdigit() or int(k) not in self.ks:
             raise ConfigError(f"train.metric '{self.metric}' must be one of {' / '.join(METRICS)} "

@@ -129,20 +129,20 @@ class BatchLoss(Module):
     :class:`~torch.nn.parallel.DistributedDataParallel` can wrap it (the recommenders' training
     entry point is :meth:`~mmgraph.models.Recommender.batch_loss`, not ``forward``)."""
 
-    def __init__(self, model: Module, graph, loss_fn: Callable[..., Tensor]):
+    def __init__(self, model: Module, loss_fn: Callable[..., Tensor]):
         super().__init__()
-        self.model, self.graph, self.loss_fn = model, graph, loss_fn
+        self.model, self.loss_fn = model, loss_fn
 
-    def forward(self, users: Tensor, pos: Tensor, negs: Tensor) -> Tensor:
-        return self.loss_fn(self.graph, users, pos, negs)
+    def forward(self, graph, users: Tensor, pos: Tensor, negs: Tensor) -> Tensor:
+        return self.loss_fn(graph, users, pos, negs)
 
 
-def data_parallel(model: Module, graph, loss_fn: Callable[..., Tensor], ranks: Dist) -> Callable:
-    """``(users, pos, negs) -> loss``: the batch loss itself in one process, through DDP (which
+def data_parallel(model: Module, loss_fn: Callable[..., Tensor], ranks: Dist) -> Callable:
+    """``(graph, users, pos, negs) -> loss``: the batch loss in one process, through DDP (which
     all-reduces the gradients during ``backward``) under ``torchrun``.  ``static_graph``: each
     model uses the same parameters at every step, so DDP learns once which ones a step leaves
     unused instead of searching the autograd graph at every step."""
-    step = BatchLoss(model, graph, loss_fn)
+    step = BatchLoss(model, loss_fn)
     if not ranks.enabled:
         return step
     return torch.nn.parallel.DistributedDataParallel(step, static_graph=True)

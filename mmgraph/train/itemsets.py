@@ -6,6 +6,14 @@ import torch
 from torch import Tensor
 
 
+def segments(start: Tensor, length: Tensor) -> tuple[Tensor, Tensor]:
+    """``(which, position)``: for every ``n``, the positions ``start[n] .. start[n] + length[n] - 1``
+    and ``n`` beside each (the elements of CSR segments, flattened)."""
+    which = torch.repeat_interleave(torch.arange(start.numel(), device=start.device), length)
+    first = torch.repeat_interleave(start - (torch.cumsum(length, 0) - length), length)
+    return which, first + torch.arange(which.numel(), device=start.device)
+
+
 class UserItemSets:
     """The (user, item) pairs of one split, sorted by user then item.
 
@@ -40,8 +48,5 @@ class UserItemSets:
 
     def rows(self, users: Tensor) -> tuple[Tensor, Tensor]:
         """``(row, item)`` for every item of the given users; ``row`` indexes into ``users``."""
-        start, end = self.indptr[users], self.indptr[users + 1]
-        lengths = end - start
-        row = torch.repeat_interleave(torch.arange(users.numel(), device=users.device), lengths)
-        first = torch.repeat_interleave(start - (torch.cumsum(lengths, 0) - lengths), lengths)
-        return row, self.items[first + torch.arange(row.numel(), device=users.device)]
+        row, pos = segments(self.indptr[users], self.indptr[users + 1] - self.indptr[users])
+        return row, self.items[pos]

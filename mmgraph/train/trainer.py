@@ -26,6 +26,7 @@ from mmgraph.train.config import RunConfig
 from mmgraph.train.distributed import Dist, all_sum, data_parallel, load_on_main, local_device, setup
 from mmgraph.train.itemsets import UserItemSets
 from mmgraph.train.metrics import full_ranking
+from mmgraph.train.neighbors import NeighborBatches
 from mmgraph.train.sampling import sample_negatives
 
 
@@ -65,6 +66,7 @@ class Experiment:
     model: Recommender
     splits: dict[str, UserItemSets]
     ranks: Dist = Dist()
+    neighbors: NeighborBatches | None = None  # train.sampler "neighbor": sampled subgraphs
     _compiled: dict[str, Callable] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -86,7 +88,10 @@ class Experiment:
         splits |= {name: UserItemSets(getattr(store, attr).to(device), graph.num_users, graph.num_items)
                    for name, attr in (("valid", "val_edge_index"), ("test", "test_edge_index"))}
         info = {"dataset": data.name, "synthetic": data.synthetic, "split": data.split_protocol}
-        return cls(config, device, info, graph, model, splits, ranks)
+        neighbors = None
+        if config.train.sampler == "neighbor":
+            neighbors = NeighborBatches(graph, fanout(config, model))
+        return cls(config, device, info, graph, model, splits, ranks, neighbors)
 
     @torch.no_grad()
     def evaluate(self, split: str, ks=None) -> dict:
@@ -123,6 +128,20 @@ class Experiment:
                 f"{self.config.train.metric}")
 
 
+def fanout(config: RunConfig, model: Recommender) -> list[int]:
+    """``train.fanout`` checked against the hops the model reads (default: 10 per hop)."""
+    hops = model.sampling_hops
+    if hops is None:
+        raise MMGraphError(f"model '{config.model}' needs the whole graph at every step; --sampler "
+                           "neighbor trains lightgcn, bprmf and metammf")
+    given = config.train.fanout
+    if given and len(given) != hops:
+        raise MMGraphError(f"--fanout {','.join(map(str, given))} samples {len(given)} hop(s), but "
+                           f"{config.model} reads {hops} (its graph layers); give {hops} values or "
+                           "change the model's layers")
+    return list(given) or [10] * hops
+
+
 def make_optimizer(model: Recommender, cfg) -> torch.optim.Adam:
     """Adam with two parameter groups (:meth:`Recommender.parameter_groups`): embedding tables
     at ``train.lr`` with ``train.weight_decay``, networks (projections, fusion, hypernetwork) at
@@ -143,7 +162,7 @@ class Trainer:
         cfg = exp.config.train
         self.optimizer = make_optimizer(exp.model, cfg)
         # (users, pos, negs) -> loss; through DDP, which averages gradients over ranks, under torchrun
-        self.step = data_parallel(exp.model, exp.graph, exp.compiled("batch_loss"), exp.ranks)
+        self.step = data_parallel(exp.model, exp.compiled("batch_loss"), exp.ranks)
         self.generator = torch.Generator(device=exp.device).manual_seed(cfg.seed)
         self.state = {"epoch": 0, "best_epoch": None, "best_valid": None, "bad_evals": 0, "history": []}
         self.env = environment(exp.device) | {"processes": exp.ranks.world}
@@ -199,11 +218,15 @@ class Trainer:
                                    f"{ranks.world} processes; use fewer")
             batches = batches[:-2] + (torch.cat(batches[-2:]),)
         bar = tqdm(batches, desc=f"epoch {epoch}", leave=False, disable=self.quiet, unit="batch")
+        loader = exp.neighbors.epoch(train[0], train[1], neg) if exp.neighbors else None
         for step, batch in enumerate(bar):
             share = ranks.shard(batch)  # this rank's slice of the global batch
-            users, pos, negs = train[0, share], train[1, share], neg[share]
+            if loader is None:  # the whole graph, global ids
+                g, users, pos, negs = graph, train[0, share], train[1, share], neg[share]
+            else:  # the subgraph sampled around the share's pairs, local ids
+                g, users, pos, negs = exp.neighbors.subgraph(loader, share, train.size(1), neg.size(1))
             with exp.autocast():  # the loss itself is computed in fp32 (bpr_loss casts)
-                loss = self.step(users, pos, negs)
+                loss = self.step(g, users, pos, negs)
             self.optimizer.zero_grad(set_to_none=True)
             # DDP averages gradients over ranks: weigh each by its share of the batch
             (loss * (share.numel() * ranks.world / batch.numel()) if ranks.enabled else loss).backward()
