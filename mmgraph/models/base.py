@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 from torch.nn import Embedding, EmbeddingBag, Module, Parameter
 
@@ -19,6 +20,7 @@ class Recommender(Module):
     """
 
     trainable = True  # False for scorers without parameters (popularity): evaluate them directly
+    sparse_grads = False  # True: table rows a step reads get sparse gradients (mini-batch training)
 
     @property
     def sampling_hops(self) -> int | None:
@@ -60,6 +62,15 @@ class Recommender(Module):
         """BPR loss of the batch's (user, positive, negatives) scored by :meth:`score`."""
         return bpr_loss(self.score(user_emb, item_emb, users, pos),
                         self.score(user_emb, item_emb, users.unsqueeze(1), negs))
+
+    def rows(self, table: Embedding, ids: Tensor) -> Tensor:
+        """``table``'s rows ``ids``, with a sparse gradient when :attr:`sparse_grads` is on."""
+        return F.embedding(ids, table.weight, sparse=self.sparse_grads)
+
+    def sparse_tables(self) -> list[Parameter]:
+        """The per-user / per-item tables whose gradients are sparse under
+        :attr:`sparse_grads` (models that train on sampled subgraphs); none by default."""
+        return []
 
     @staticmethod
     def l2_penalty(weight: float, *rows: Tensor) -> Tensor:

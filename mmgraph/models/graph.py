@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
+from torch.nn import Embedding
 from torch_geometric.data import HeteroData
 
 from mmgraph.data.hetero import EDGE
@@ -33,13 +35,14 @@ class RecGraph:
     # The whole graph: local ids are global ids (a SampledGraph maps its local ids to them).
     user_ids = item_ids = None
 
-    def user_rows(self, table: Tensor) -> Tensor:
-        """The rows of a per-user table ``[U_global, d]`` for this graph's users."""
-        return table if self.user_ids is None else table[self.user_ids]
+    def user_rows(self, table: Embedding) -> Tensor:
+        """The rows of a per-user table ``[U_global, d]`` for this graph's users (of a sampled
+        subgraph: with a sparse gradient)."""
+        return table.weight if self.user_ids is None else F.embedding(self.user_ids, table.weight, sparse=True)
 
-    def item_rows(self, table: Tensor) -> Tensor:
+    def item_rows(self, table: Embedding) -> Tensor:
         """The rows of a per-item table ``[I_global, d]`` for this graph's items."""
-        return table if self.item_ids is None else table[self.item_ids]
+        return table.weight if self.item_ids is None else F.embedding(self.item_ids, table.weight, sparse=True)
 
     def global_users(self, users: Tensor) -> Tensor:
         """Global ids of local user ids."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 from torch.nn import Embedding
 
@@ -51,14 +52,18 @@ class LightGCN(Recommender):
         return self.num_layers
 
     def embed(self, graph: RecGraph) -> tuple[Tensor, Tensor]:
-        users, items = self.embedding.weight.split([self.num_users, self.num_items])
-        ego = torch.cat([graph.user_rows(users), graph.item_rows(items)])  # a sampled subgraph's rows
+        ego = self.embedding.weight
+        if graph.user_ids is not None:  # a sampled subgraph's rows (sparse gradient)
+            ego = F.embedding(torch.cat([graph.user_ids, self.num_users + graph.item_ids]), ego, sparse=True)
         out = smooth(graph.adjacency("gcn"), ego, self.num_layers)
         return out[: graph.num_users], out[graph.num_users:]
 
     def regularization(self, users: Tensor, items: Tensor) -> Tensor:
-        ego = self.embedding.weight
-        return self.l2_penalty(self.reg_weight, ego[users], ego[self.num_users + items])
+        return self.l2_penalty(self.reg_weight, self.rows(self.embedding, users),
+                               self.rows(self.embedding, self.num_users + items))
+
+    def sparse_tables(self) -> list:
+        return [self.embedding.weight]
 
     def extra_repr(self) -> str:
         return f"users={self.num_users}, items={self.num_items}, num_layers={self.num_layers}"

@@ -155,8 +155,8 @@ class MetaMMF(FeatureRecommender):
         else:
             reps = raw
         fused, meta = self.fusion(reps, meta_input, return_meta=True)
-        item = torch.cat([fused, graph.item_rows(self.item_id.weight)], dim=-1)
-        user = graph.user_rows(self.user.weight)
+        item = torch.cat([fused, graph.item_rows(self.item_id)], dim=-1)
+        user = graph.user_rows(self.user)
         if self.propagation != "none":
             user, item = self.propagate(graph, user, item)
         return (user, item, meta) if return_meta else (user, item)
@@ -180,7 +180,10 @@ class MetaMMF(FeatureRecommender):
         return encoder + (self.propagation_layers if self.propagation != "none" else 0)
 
     def regularization(self, users: Tensor, items: Tensor) -> Tensor:
-        return self.l2_penalty(self.reg_weight, self.user.weight[users], self.item_id.weight[items])
+        return self.l2_penalty(self.reg_weight, self.rows(self.user, users), self.rows(self.item_id, items))
+
+    def sparse_tables(self) -> list:
+        return [self.user.weight, self.item_id.weight] + [e.user_preference.weight for e in self.encoders.values()]
 
     def extra_repr(self) -> str:
         return f"variant={self.variant!r}, fusion={self.fusion_kind!r}, users={self.num_users}, items={self.num_items}"

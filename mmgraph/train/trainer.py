@@ -91,6 +91,7 @@ class Experiment:
         neighbors = None
         if config.train.sampler == "neighbor":
             neighbors = NeighborBatches(graph, fanout(config, model))
+            model.sparse_grads = True  # steps touch a subgraph's rows of the user / item tables
         return cls(config, device, info, graph, model, splits, ranks, neighbors)
 
     @torch.no_grad()
@@ -142,15 +143,45 @@ def fanout(config: RunConfig, model: Recommender) -> list[int]:
     return list(given) or [10] * hops
 
 
-def make_optimizer(model: Recommender, cfg) -> torch.optim.Adam:
+def make_optimizer(model: Recommender, cfg) -> torch.optim.Optimizer:
     """Adam with two parameter groups (:meth:`Recommender.parameter_groups`): embedding tables
     at ``train.lr`` with ``train.weight_decay``, networks (projections, fusion, hypernetwork) at
-    ``train.lr * train.network_lr_scale`` with ``train.network_weight_decay``."""
+    ``train.lr * train.network_lr_scale`` with ``train.network_weight_decay``.
+
+    With ``train.sampler = "neighbor"`` a step reads only the rows of the user / item tables its
+    subgraph holds and their gradients are sparse (:attr:`Recommender.sparse_grads`): those
+    tables get :class:`~torch.optim.SparseAdam` (lazy Adam: only the rows a step touched move;
+    no weight decay, the models' L2 penalty regularizes them), the rest Adam as above.  A dense
+    Adam step would update every row of every table at every step."""
     groups = model.parameter_groups()
+    sparse = model.sparse_tables() if cfg.sampler == "neighbor" else []
     settings = {"embeddings": (cfg.lr, cfg.weight_decay),
                 "network": (cfg.lr * cfg.network_lr_scale, cfg.network_weight_decay)}
-    return torch.optim.Adam([{"params": params, "lr": settings[name][0], "weight_decay": settings[name][1]}
-                             for name, params in groups.items() if params])
+    dense = [{"params": kept, "lr": settings[name][0], "weight_decay": settings[name][1]}
+             for name, params in groups.items()
+             if (kept := [p for p in params if all(p is not t for t in sparse)])]
+    if not sparse:
+        return torch.optim.Adam(dense)
+    return Optimizers([torch.optim.SparseAdam(sparse, lr=cfg.lr)] + ([torch.optim.Adam(dense)] if dense else []))
+
+
+class Optimizers(list):
+    """Several optimizers stepped as one (SparseAdam for sparse tables, Adam for the rest)."""
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for opt in self:
+            opt.zero_grad(set_to_none=set_to_none)
+
+    def step(self) -> None:
+        for opt in self:
+            opt.step()
+
+    def state_dict(self) -> list[dict]:
+        return [opt.state_dict() for opt in self]
+
+    def load_state_dict(self, states: list[dict]) -> None:
+        for opt, state in zip(self, states, strict=True):
+            opt.load_state_dict(state)
 
 
 class Trainer:
