@@ -63,9 +63,10 @@ class Recommender(Module):
         return bpr_loss(self.score(user_emb, item_emb, users, pos),
                         self.score(user_emb, item_emb, users.unsqueeze(1), negs))
 
-    def rows(self, table: Embedding, ids: Tensor) -> Tensor:
-        """``table``'s rows ``ids``, with a sparse gradient when :attr:`sparse_grads` is on."""
-        return F.embedding(ids, table.weight, sparse=self.sparse_grads)
+    def rows(self, table: Embedding, ids: Tensor | None) -> Tensor:
+        """``table``'s rows ``ids`` (all for ``None``, e.g. a whole graph's ``user_ids``), with a
+        sparse gradient when :attr:`sparse_grads` is on."""
+        return table.weight if ids is None else F.embedding(ids, table.weight, sparse=self.sparse_grads)
 
     def sparse_tables(self) -> list[Parameter]:
         """The per-user / per-item tables whose gradients are sparse under

@@ -5,9 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
-from torch.nn import Embedding
 from torch_geometric.data import HeteroData
 
 from mmgraph.data.hetero import EDGE
@@ -34,15 +32,6 @@ class RecGraph:
 
     # The whole graph: local ids are global ids (a SampledGraph maps its local ids to them).
     user_ids = item_ids = None
-
-    def user_rows(self, table: Embedding) -> Tensor:
-        """The rows of a per-user table ``[U_global, d]`` for this graph's users (of a sampled
-        subgraph: with a sparse gradient)."""
-        return table.weight if self.user_ids is None else F.embedding(self.user_ids, table.weight, sparse=True)
-
-    def item_rows(self, table: Embedding) -> Tensor:
-        """The rows of a per-item table ``[I_global, d]`` for this graph's items."""
-        return table.weight if self.item_ids is None else F.embedding(self.item_ids, table.weight, sparse=True)
 
     def global_users(self, users: Tensor) -> Tensor:
         """Global ids of local user ids."""
@@ -131,8 +120,8 @@ class RecGraph:
 class SampledGraph(RecGraph):
     r"""A sampled subgraph of a :class:`RecGraph` (a mini-batch), which models read as they read
     the whole graph: local users ``0 .. U_s-1`` and items ``0 .. I_s-1``, their global ids
-    (``user_ids``, ``item_ids``, used by :meth:`user_rows` / :meth:`item_rows` to pick the
-    batch's rows of embedding tables), the items' features, and the sampled edges: ``edge_index``
+    (``user_ids``, ``item_ids``: models pick these rows of their embedding tables with
+    :meth:`~mmgraph.models.Recommender.rows`), the items' features, and the sampled edges: ``edge_index``
     carries messages user -> item, ``rev_edge_index`` (also (user, item) pairs) item -> user.
 
     Each sampled edge :math:`j \to i` is weighted with the *whole* graph's degrees, scaled by

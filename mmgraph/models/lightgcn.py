@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 from torch.nn import Embedding
 
@@ -52,9 +51,8 @@ class LightGCN(Recommender):
         return self.num_layers
 
     def embed(self, graph: RecGraph) -> tuple[Tensor, Tensor]:
-        ego = self.embedding.weight
-        if graph.user_ids is not None:  # a sampled subgraph's rows (sparse gradient)
-            ego = F.embedding(torch.cat([graph.user_ids, self.num_users + graph.item_ids]), ego, sparse=True)
+        ids = None if graph.user_ids is None else torch.cat([graph.user_ids, self.num_users + graph.item_ids])
+        ego = self.rows(self.embedding, ids)  # a sampled subgraph's rows, or all
         out = smooth(graph.adjacency("gcn"), ego, self.num_layers)
         return out[: graph.num_users], out[graph.num_users:]
 

@@ -151,12 +151,12 @@ class MetaMMF(FeatureRecommender):
         # (the paper variants' fusion still concatenates its raw inputs; the design variant's are small)
         if self.variant == "design":
             adj = graph.adjacency(self.normalization)
-            reps = {m: self.encoders[m](x, adj, graph.user_ids)[1] for m, x in raw.items()}
+            reps = {m: self.encoders[m](x, adj, graph.user_ids, self.sparse_grads)[1] for m, x in raw.items()}
         else:
             reps = raw
         fused, meta = self.fusion(reps, meta_input, return_meta=True)
-        item = torch.cat([fused, graph.item_rows(self.item_id)], dim=-1)
-        user = graph.user_rows(self.user)
+        item = torch.cat([fused, self.rows(self.item_id, graph.item_ids)], dim=-1)
+        user = self.rows(self.user, graph.user_ids)
         if self.propagation != "none":
             user, item = self.propagate(graph, user, item)
         return (user, item, meta) if return_meta else (user, item)

@@ -72,8 +72,8 @@ class ModalityEncoder(Module):
         - **input:** item features :math:`(I, F_m)`, a normalized ``adj_t``
           :math:`(U + I, U + I)` from :func:`~mmgraph.nn.normalized_adjacency` (or
           ``edge_index`` over the :math:`U + I` nodes), optionally the ids ``users`` of the
-          graph's :math:`U` users among ``num_users`` (a sampled subgraph, whose preference rows
-          then get a sparse gradient; default all)
+          graph's :math:`U` users among ``num_users`` (a sampled subgraph; default all) and
+          whether their preference rows get a sparse gradient
         - **output:** users :math:`(U, F_{hid})`, items :math:`(I, F_{hid})`
     """
 
@@ -94,9 +94,10 @@ class ModalityEncoder(Module):
         for conv in self.convs:
             conv.reset_parameters()
 
-    def forward(self, item_features: Tensor, adj_t: Adj, users: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    def forward(self, item_features: Tensor, adj_t: Adj, users: Tensor | None = None,
+                sparse: bool = False) -> tuple[Tensor, Tensor]:
         prefs = self.user_preference.weight if users is None else \
-            F.embedding(users, self.user_preference.weight, sparse=True)
+            F.embedding(users, self.user_preference.weight, sparse=sparse)
         num_users = prefs.size(0)
         x = torch.cat([prefs, self.item_projection(item_features)], dim=0)
         for k, conv in enumerate(self.convs):

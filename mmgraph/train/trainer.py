@@ -91,7 +91,9 @@ class Experiment:
         neighbors = None
         if config.train.sampler == "neighbor":
             neighbors = NeighborBatches(graph, fanout(config, model))
-            model.sparse_grads = True  # steps touch a subgraph's rows of the user / item tables
+            # steps touch a subgraph's rows of the user / item tables: sparse gradients, which
+            # DDP cannot all-reduce (torchrun keeps them dense)
+            model.sparse_grads = not ranks.enabled
         return cls(config, device, info, graph, model, splits, ranks, neighbors)
 
     @torch.no_grad()
@@ -148,13 +150,13 @@ def make_optimizer(model: Recommender, cfg) -> torch.optim.Optimizer:
     at ``train.lr`` with ``train.weight_decay``, networks (projections, fusion, hypernetwork) at
     ``train.lr * train.network_lr_scale`` with ``train.network_weight_decay``.
 
-    With ``train.sampler = "neighbor"`` a step reads only the rows of the user / item tables its
-    subgraph holds and their gradients are sparse (:attr:`Recommender.sparse_grads`): those
+    With ``train.sampler = "neighbor"`` (in one process) a step reads only the rows of the user /
+    item tables its subgraph holds and their gradients are sparse (:attr:`Recommender.sparse_grads`): those
     tables get :class:`~torch.optim.SparseAdam` (lazy Adam: only the rows a step touched move;
     no weight decay, the models' L2 penalty regularizes them), the rest Adam as above.  A dense
     Adam step would update every row of every table at every step."""
     groups = model.parameter_groups()
-    sparse = model.sparse_tables() if cfg.sampler == "neighbor" else []
+    sparse = model.sparse_tables() if model.sparse_grads else []
     settings = {"embeddings": (cfg.lr, cfg.weight_decay),
                 "network": (cfg.lr * cfg.network_lr_scale, cfg.network_weight_decay)}
     dense = [{"params": kept, "lr": settings[name][0], "weight_decay": settings[name][1]}
