@@ -35,6 +35,17 @@ def test_cached_preprocessed_features_come_back(mmgcn_dir, monkeypatch):
         np.testing.assert_array_equal(first.features[m], second.features[m])
 
 
+def test_cached_features_are_memory_mapped_copy_on_write(mmgcn_dir):
+    load_records("tiny", mmgcn_dir, normalize="l2")
+    data = registry.load_dataset("tiny", mmgcn_dir, normalize="l2")  # from the cache
+    x = data["item"].visual
+    mapped = load_records("tiny", mmgcn_dir, normalize="l2").features["visual"]
+    assert isinstance(mapped, np.memmap) and str(mapped.filename).endswith("feat.visual.npy")
+    before = np.load(mapped.filename).copy()
+    x[0, 0] = 1e6  # writes land in private pages, never in the cache file
+    np.testing.assert_array_equal(np.load(mapped.filename), before)
+
+
 @pytest.mark.parametrize("changed", ["train.npy", "feat_v.pt"])
 def test_changed_source_invalidates_the_cache(mmgcn_dir, changed):
     load_records("tiny", mmgcn_dir, normalize="standard")

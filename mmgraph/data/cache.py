@@ -94,7 +94,10 @@ def load(folder: Path) -> tuple[RecData, list[str]] | None:
         meta = json.loads((folder / "meta.json").read_text())
         if meta.get("version") != FORMAT_VERSION:
             return None
-        arr = {k: np.load(folder / f"{k}.npy", allow_pickle=False) for k in meta["arrays"]}
+        # features are memory-mapped (copy-on-write: the file is never written), so a large
+        # matrix costs pages as they are read, not its size, and the OS may drop them again
+        arr = {k: np.load(folder / f"{k}.npy", allow_pickle=False, mmap_mode="c" if k.startswith("feat.") else None)
+               for k in meta["arrays"]}
         cached = meta["features_cached"]
         rec = RecData(
             name=meta["name"], num_users=meta["num_users"], num_items=meta["num_items"],
