@@ -54,6 +54,14 @@ def test_missing_dataset_says_what_to_put_where(monkeypatch, tmp_path):
     (["datasets", "info", "x", "--root", "/nonexistent/folder"], "no dataset found"),
     (["datasets", "info", "kwai", "--synthetic", "--pca", "sound=3"], "unknown modalities sound"),
     (["datasets", "info", "kwai", "--synthetic", "--split", "temporal"], "no timestamps"),
+    (["train", "tiktok", "--synthetic", "--scale", "0.02", "--sampler", "neighbor", "--fanout", "0,1,1,1"],
+     "each >= 1 or -1"),
+    (["train", "tiktok", "--synthetic", "--scale", "0.02", "--sampler", "neighbor", "--fanout", "a,b"],
+     "--fanout: train.fanout='a,b' is not a valid list"),
+    (["train", "tiktok", "--synthetic", "--scale", "0.02", "--sampler", "neighbor", "--fanout", "5,5"],
+     "samples 2 hop(s), but metammf reads 4"),
+    (["train", "tiktok", "--synthetic", "--scale", "0.02", "--model", "grcn", "--sampler", "neighbor"],
+     "needs the whole graph"),
 ])
 def test_bad_input_exits_2_with_one_line(args, message):
     result = run(*args)
