@@ -75,6 +75,23 @@ def test_all_neighbours_give_the_whole_graph_loss_and_gradients(graph, name):
         assert torch.allclose(sampled_grads[key], grad, atol=1e-6, rtol=1e-4), key
 
 
+def test_metammf_fuses_only_the_items_its_seeds_read(graph):
+    torch.manual_seed(0)
+    model = build_model("metammf", graph, dropout=0.0, propagation_layers=1).eval()
+    nb = NeighborBatches(graph, [3, 3])
+    users, items = graph.edge_index
+    negs = torch.randint(0, graph.num_items, (users.numel(), 2))
+    sub, u, p, n = nb.subgraph(nb.epoch(users, items, negs), torch.randperm(users.numel())[:100], users.numel(), 2)
+    assert sub.items_within(1) < sub.num_items  # items found at hop 2 exist, and are not fused
+    with torch.no_grad():
+        user, item = model.embed(sub)
+        sub.item_hops = None  # fuse every item of the subgraph
+        every_user, every_item = model.embed(sub)
+    seeds = torch.cat([p, n.flatten()])
+    assert torch.allclose(user[u], every_user[u], atol=1e-6)
+    assert torch.allclose(item[seeds], every_item[seeds], atol=1e-6)
+
+
 def _train(tmp_path, model, sampler, fanout=None):
     cfg = resolve_config("tiktok", sets=[f"model={model}"], **{
         "data.synthetic": True, "data.scale": 0.03, "train.epochs": 6, "train.batch_size": 1024,

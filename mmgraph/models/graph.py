@@ -33,6 +33,10 @@ class RecGraph:
     # The whole graph: local ids are global ids (a SampledGraph maps its local ids to them).
     user_ids = item_ids = None
 
+    def items_within(self, hops: int) -> int:
+        """How many items lie within ``hops`` hops of a batch's seeds: all of a whole graph."""
+        return self.num_items
+
     def global_users(self, users: Tensor) -> Tensor:
         """Global ids of local user ids."""
         return users if self.user_ids is None else self.user_ids[users]
@@ -136,6 +140,12 @@ class SampledGraph(RecGraph):
     item_ids: Tensor | None = None
     user_degree: Tensor | None = None  # whole-graph degree of each local user
     item_degree: Tensor | None = None
+    item_hops: list[int] | None = None  # items found at hop 0 (seeds), 1, 2, ...: local ids in that order
+
+    def items_within(self, hops: int) -> int:
+        """How many items (the first ones) lie within ``hops`` hops of the seeds: a model whose
+        output at the seeds reads item vectors only that far may skip computing the others."""
+        return self.num_items if self.item_hops is None else sum(self.item_hops[: hops + 1])
 
     def adjacency(self, normalization: str = "gcn") -> Tensor:
         if normalization not in self._adjacency:

@@ -154,7 +154,13 @@ class MetaMMF(FeatureRecommender):
             reps = {m: self.encoders[m](x, adj, graph.user_ids, self.sparse_grads)[1] for m, x in raw.items()}
         else:
             reps = raw
-        fused, meta = self.fusion(reps, meta_input, return_meta=True)
+        # a sampled subgraph: the seeds' outputs read fused vectors only of items within the
+        # final propagation's reach; the fusion skips the rest (zeros)
+        n = graph.items_within(self.propagation_layers if self.propagation != "none" else 0)
+        fused, meta = self.fusion({m: r[:n] for m, r in reps.items()}, [x[:n] for x in meta_input],
+                                  return_meta=True)
+        if n < graph.num_items:
+            fused = torch.cat([fused, fused.new_zeros(graph.num_items - n, fused.size(1))])
         item = torch.cat([fused, self.rows(self.item_id, graph.item_ids)], dim=-1)
         user = self.rows(self.user, graph.user_ids)
         if self.propagation != "none":

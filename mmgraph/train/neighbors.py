@@ -71,6 +71,7 @@ class NeighborSampler(PyGNeighborSampler):
             local[t] = torch.full((self.num_nodes[t],), -1, dtype=torch.long)
             local[t][ids] = torch.arange(ids.numel())
         frontier = {t: (0, ids.numel()) for t, ids in node.items()}  # local ids expanded next
+        counts = {t: [ids.numel()] for t, ids in node.items()}  # nodes found per hop, seeds first
         row, col, edge = ({e: [] for e in self.edge_types} for _ in range(3))
         for hop in range(self.num_neighbors.num_hops):
             found = {t: [] for t in self.node_types}
@@ -101,12 +102,13 @@ class NeighborSampler(PyGNeighborSampler):
                     local[t][new] = torch.arange(begin, begin + new.numel())
                     node[t] = torch.cat([node[t], new])
                 frontier[t] = (begin, node[t].numel())
+                counts[t].append(node[t].numel() - begin)
         for edge_type in self.edge_types:
             row[edge_type] = local[edge_type[0]][torch.cat(row[edge_type])] if row[edge_type] else \
                 torch.empty(0, dtype=torch.long)
             col[edge_type] = torch.cat(col[edge_type]) if col[edge_type] else torch.empty(0, dtype=torch.long)
             edge[edge_type] = torch.cat(edge[edge_type]) if edge[edge_type] else torch.empty(0, dtype=torch.long)
-        return HeteroSamplerOutput(node=node, row=row, col=col, edge=edge, batch=None)
+        return HeteroSamplerOutput(node=node, row=row, col=col, edge=edge, batch=None, num_sampled_nodes=counts)
 
 
 class NeighborBatches:
@@ -170,7 +172,7 @@ def sampled_graph(graph: RecGraph, sample: HeteroData, user_degree: Tensor, item
         features={m: x[items] for m, x in graph.features.items()},
         bags={m: rows(items) for m, rows in bags.items()}, bag_vocab=dict(graph.bag_vocab),
         rev_edge_index=sample[REV_EDGE].edge_index.flip(0).to(device),
-        user_ids=users, item_ids=items,
+        user_ids=users, item_ids=items, item_hops=getattr(sample["item"], "num_sampled_nodes", None),
         user_degree=user_degree[users], item_degree=item_degree[items])
 
 
