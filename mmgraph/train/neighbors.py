@@ -79,10 +79,11 @@ class NeighborSampler(PyGNeighborSampler):
                 src_type, _, dst_type = edge_type
                 rel = self.to_rel_type[edge_type]
                 k = fanouts[rel][hop]
-                dst = torch.arange(*frontier[dst_type])
+                lo, hi = frontier[dst_type]
+                targets = node[dst_type][lo:hi]
                 colptr, sources = self.colptr_dict[rel], self.row_dict[rel]
-                start = colptr[node[dst_type][dst]]
-                degree = colptr[node[dst_type][dst] + 1] - start
+                start = colptr[targets]
+                degree = colptr[targets + 1] - start
                 every = degree if k < 0 else torch.where(degree <= k, degree, 0)
                 which, pos = segments(start, every)
                 if k >= 0 and bool((degree > k).any()):
@@ -92,7 +93,7 @@ class NeighborSampler(PyGNeighborSampler):
                 src = sources[pos]
                 found[src_type].append(src)
                 row[edge_type].append(src)  # global for now
-                col[edge_type].append(dst[which])
+                col[edge_type].append(which + lo)
                 edge[edge_type].append(pos)
             for t, parts in found.items():  # new nodes get the next local ids
                 begin = node[t].numel()
