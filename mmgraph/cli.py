@@ -205,6 +205,40 @@ def evaluate(run_dir, split, ks, device) -> None:
 
 
 @main.command()
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option("--user", "users", multiple=True, metavar="ID", help="A user's id as in the dataset's files (repeatable).")
+@click.option("--users-file", type=click.Path(path_type=Path), default=None,
+              help="A text file with one user id per line.")
+@click.option("--k", type=int, default=10, show_default=True, help="Items per user.")
+@click.option("--exclude-seen/--include-seen", default=True, show_default=True,
+              help="Leave out the items each user already has (training, validation and test).")
+@click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default="csv", show_default=True)
+@click.option("--device", default=None, help="cpu, cuda or auto (default: the run's).")
+def recommend(run_dir, users, users_file, k, exclude_seen, fmt, device) -> None:
+    """Top-K items, with scores, for users of RUN_DIR's dataset (its best checkpoint)."""
+    import csv
+    import sys
+
+    from mmgraph.train.recommend import recommend as top_k
+    from mmgraph.train.run import load_run
+
+    users = list(users)
+    if users_file is not None:
+        if not users_file.is_file():
+            raise MMGraphError(f"{users_file}: no such file; give a text file with one user id per line")
+        users += [line.strip() for line in users_file.read_text().splitlines() if line.strip()]
+    if not users:
+        raise click.UsageError("give --user ID (repeatable) or --users-file FILE")
+    rows = top_k(load_run(run_dir, device), users, k, exclude_seen)
+    if fmt == "json":
+        click.echo(json.dumps(rows, indent=1))
+    else:
+        writer = csv.DictWriter(sys.stdout, ["user", "rank", "item", "score"], lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+@main.command()
 @click.argument("dataset")
 @click.option("--models", default="popularity,bprmf,lightgcn,vbpr,mmgcn,grcn,lattice,freedom,bm3,lgmrec,metammf",
               show_default=True, help="Comma-separated model names.")

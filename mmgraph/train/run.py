@@ -69,15 +69,21 @@ def train_run(cfg: RunConfig, out: str | Path = "runs", *, resume: str | Path | 
     return run_dir, metrics
 
 
-def evaluate_run(run_dir: str | Path, split: str = "test", ks: Iterable[int] | None = None,
-                 device: str | None = None) -> tuple[dict, Experiment]:
-    """Reload ``run_dir``'s config and best checkpoint and evaluate ``split``."""
+def load_run(run_dir: str | Path, device: str | None = None) -> Experiment:
+    """``run_dir``'s experiment rebuilt from its config, with its best checkpoint loaded."""
     run_dir = Path(run_dir)
     cfg = saved_config(run_dir)
     if device is not None:
         cfg.train.device = device
     exp = Experiment.build(cfg)
     exp.model.load_state_dict(load_checkpoint(run_dir / "best.pt", exp.device)["model"])
+    return exp
+
+
+def evaluate_run(run_dir: str | Path, split: str = "test", ks: Iterable[int] | None = None,
+                 device: str | None = None) -> tuple[dict, Experiment]:
+    """Reload ``run_dir``'s config and best checkpoint and evaluate ``split``."""
+    exp = load_run(run_dir, device)
     return exp.evaluate(split, list(ks) if ks else None), exp
 
 

@@ -67,6 +67,7 @@ class Experiment:
     splits: dict[str, UserItemSets]
     ranks: Dist = Dist()
     neighbors: NeighborBatches | None = None  # train.sampler "neighbor": sampled subgraphs
+    raw_ids: tuple = (None, None)  # the source's user and item ids per index (None: the index itself)
     _compiled: dict[str, Callable] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -94,7 +95,8 @@ class Experiment:
             # steps touch a subgraph's rows of the user / item tables: sparse gradients, which
             # DDP cannot all-reduce (torchrun keeps them dense)
             model.sparse_grads = not ranks.enabled
-        return cls(config, device, info, graph, model, splits, ranks, neighbors)
+        raw_ids = (getattr(data, "user_ids", None), getattr(data, "item_ids", None))
+        return cls(config, device, info, graph, model, splits, ranks, neighbors, raw_ids)
 
     @torch.no_grad()
     def evaluate(self, split: str, ks=None) -> dict:
