@@ -239,6 +239,21 @@ def recommend(run_dir, users, users_file, k, exclude_seen, fmt, device) -> None:
 
 
 @main.command()
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="A new folder for the files.")
+@click.option("--device", default=None, help="cpu, cuda or auto (default: the run's).")
+def export(run_dir, out, device) -> None:
+    """Write RUN_DIR's user / item embeddings (.npy) with their id maps, and MetaMMF's per-item
+    meta vectors and fusion outputs, for analysis in other tools."""
+    from mmgraph.train.export import check_new_folder, export as write
+    from mmgraph.train.run import load_run
+
+    check_new_folder(out)  # before loading anything
+    names = write(load_run(run_dir, device), out)
+    click.echo(f"wrote {', '.join(names)} to {out}")
+
+
+@main.command()
 @click.argument("dataset")
 @click.option("--models", default="popularity,bprmf,lightgcn,vbpr,mmgcn,grcn,lattice,freedom,bm3,lgmrec,metammf",
               show_default=True, help="Comma-separated model names.")

@@ -145,7 +145,9 @@ class MetaMMF(FeatureRecommender):
         torch.nn.init.normal_(self.item_id.weight, std=0.1)
         torch.nn.init.normal_(self.user.weight, std=0.1)
 
-    def embed(self, graph: RecGraph, return_meta: bool = False):
+    def fuse(self, graph: RecGraph) -> tuple[Tensor, Tensor | None]:
+        r"""Each item's fusion output ``[I, fused_dim]`` and meta vector :math:`\mathbf{s}_i`
+        ``[I, meta_dim]`` (``None`` for the static fusion), before the final propagation."""
         raw = self.inputs(graph)
         meta_input = list(raw.values())  # the extractor multiplies the parts: no [I, sum d] copy
         # (the paper variants' fusion still concatenates its raw inputs; the design variant's are small)
@@ -161,6 +163,10 @@ class MetaMMF(FeatureRecommender):
                                   return_meta=True)
         if n < graph.num_items:
             fused = torch.cat([fused, fused.new_zeros(graph.num_items - n, fused.size(1))])
+        return fused, meta
+
+    def embed(self, graph: RecGraph, return_meta: bool = False):
+        fused, meta = self.fuse(graph)
         item = torch.cat([fused, self.rows(self.item_id, graph.item_ids)], dim=-1)
         user = self.rows(self.user, graph.user_ids)
         if self.propagation != "none":

@@ -1,0 +1,56 @@
+"""Export a run's embeddings (and MetaMMF's per-item meta vectors and fusion outputs) as ``.npy``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from mmgraph.errors import MMGraphError
+from mmgraph.train.checkpoint import atomic_write_text
+from mmgraph.train.trainer import Experiment
+
+
+def _ids_file(ids: np.ndarray | None, count: int, path: Path) -> None:
+    """One source id per line, line n for index n."""
+    values = range(count) if ids is None else ids.tolist()
+    atomic_write_text("".join(f"{v}\n" for v in values), path)
+
+
+def check_new_folder(out: Path) -> Path:
+    """``out`` if it does not exist or is an empty folder; :class:`MMGraphError` otherwise."""
+    out = Path(out)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise MMGraphError(f"{out}: already exists and is not an empty folder; give a new --out "
+                           "(exports never overwrite)")
+    return out
+
+
+@torch.no_grad()
+def export(exp: Experiment, out: Path) -> list[str]:
+    """Write ``user_embeddings.npy`` ``[U, d]``, ``item_embeddings.npy`` ``[I, d]`` (what the
+    model scores with), ``user_ids.txt`` / ``item_ids.txt`` (source id of each row) and, for
+    MetaMMF, ``item_meta.npy`` (each item's meta vector s_i) and ``item_fused.npy`` (its fusion
+    output before propagation) into the new folder ``out``; return the file names."""
+    out = check_new_folder(out)
+    exp.model.eval()
+    arrays = dict(zip(("user_embeddings", "item_embeddings"), exp.model.embed(exp.graph)))
+    if hasattr(exp.model, "fuse"):
+        fused, meta = exp.model.fuse(exp.graph)
+        arrays["item_fused"] = fused
+        if meta is not None:
+            arrays["item_meta"] = meta
+    out.mkdir(parents=True, exist_ok=True)
+    for name, x in arrays.items():
+        tmp = out / f".{name}.npy.tmp"
+        with open(tmp, "wb") as f:
+            np.save(f, x.float().cpu().numpy(), allow_pickle=False)
+        tmp.replace(out / f"{name}.npy")
+    _ids_file(exp.raw_ids[0], exp.graph.num_users, out / "user_ids.txt")
+    _ids_file(exp.raw_ids[1], exp.graph.num_items, out / "item_ids.txt")
+    info = {"dataset": exp.data_info["dataset"], "synthetic": exp.data_info["synthetic"],
+            "model": exp.config.model, "shapes": {k: list(v.shape) for k, v in arrays.items()}}
+    atomic_write_text(json.dumps(info, indent=1), out / "export.json")
+    return sorted(p.name for p in out.iterdir())
