@@ -53,10 +53,10 @@ class Recommender(Module):
     def batch_loss(self, graph: RecGraph, users: Tensor, pos: Tensor, negs: Tensor) -> Tensor:
         """Training loss of one batch: users ``[B]``, positive items ``[B]``, sampled negatives
         ``[B, k]``; BPR on :meth:`score` plus :meth:`regularization`."""
-        user_emb, item_emb = self.embed(graph)  # whole graph once per step
-        return (self.bpr(user_emb, item_emb, users, pos, negs)  # ids local to ``graph``, the
-                + self.regularization(graph.global_users(users),   # regularizer's global
-                                      graph.global_items(torch.cat([pos, negs.flatten()]))))
+        user_emb, item_emb = self.embed(graph)  # whole graph (or sampled subgraph) once per step
+        # ids are local to ``graph``; the regularizer reads the tables by global id
+        items = graph.global_items(torch.cat([pos, negs.flatten()]))
+        return self.bpr(user_emb, item_emb, users, pos, negs) + self.regularization(graph.global_users(users), items)
 
     def bpr(self, user_emb: Tensor, item_emb: Tensor, users: Tensor, pos: Tensor, negs: Tensor) -> Tensor:
         """BPR loss of the batch's (user, positive, negatives) scored by :meth:`score`."""

@@ -106,12 +106,8 @@ def load_on_main(load: Callable[[], dict], ranks: Dist, device: torch.device) ->
     """Run ``load`` (a checkpoint read) on rank 0 only and hand its result to every rank."""
     if not ranks.enabled:
         return load()
-    ckpt = broadcast(_to_cpu(load()) if ranks.main else None, ranks)
+    ckpt = broadcast(_to(load(), torch.device("cpu")) if ranks.main else None, ranks)
     return _to(ckpt, device)
-
-
-def _to_cpu(obj):
-    return _to(obj, torch.device("cpu"))
 
 
 def _to(obj, device):

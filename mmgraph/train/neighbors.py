@@ -52,6 +52,10 @@ class NeighborSampler(PyGNeighborSampler):
         with warnings.catch_warnings():  # "NeighborSampler without pyg-lib is deprecated"
             warnings.simplefilter("ignore", UserWarning)
             super().__init__(data, num_neighbors, **kwargs)
+        # the torch kernel's global id -> local id map (-1: not in the subgraph); reset after each
+        # batch, so a batch costs its own nodes, not a pass over every node of the graph
+        self._local = None if self.native else {
+            t: torch.full((n,), -1, dtype=torch.long) for t, n in self.num_nodes.items()}
 
     @property
     def native(self) -> bool:
@@ -64,11 +68,20 @@ class NeighborSampler(PyGNeighborSampler):
                 or self.subgraph_type.value != "directional":
             raise NotImplementedError("mmgraph's torch neighbour sampler does uniform directional "
                                       "sampling only; install pyg-lib for the other modes")
-        fanouts = self.num_neighbors.get_mapped_values(self.edge_types)
         node = {t: seed.get(t, torch.empty(0, dtype=torch.long)).long() for t in self.node_types}
-        local = {}  # global id -> local id (-1: not in the subgraph yet)
+        try:
+            row, col, edge, counts = self._expand(node)
+        finally:  # the id map is shared between batches: leave it clean, whatever happened
+            for t, ids in node.items():
+                self._local[t][ids] = -1
+        return HeteroSamplerOutput(node=node, row=row, col=col, edge=edge, batch=None, num_sampled_nodes=counts)
+
+    def _expand(self, node: dict[str, Tensor]):
+        """Sample every hop around the seeds ``node`` (extended in place with the nodes found);
+        ``(row, col, edge, nodes found per hop)`` as :class:`HeteroSamplerOutput` wants them."""
+        fanouts = self.num_neighbors.get_mapped_values(self.edge_types)
+        local = self._local
         for t, ids in node.items():
-            local[t] = torch.full((self.num_nodes[t],), -1, dtype=torch.long)
             local[t][ids] = torch.arange(ids.numel())
         frontier = {t: (0, ids.numel()) for t, ids in node.items()}  # local ids expanded next
         counts = {t: [ids.numel()] for t, ids in node.items()}  # nodes found per hop, seeds first
@@ -76,21 +89,10 @@ class NeighborSampler(PyGNeighborSampler):
         for hop in range(self.num_neighbors.num_hops):
             found = {t: [] for t in self.node_types}
             for edge_type in self.edge_types:
-                src_type, _, dst_type = edge_type
-                rel = self.to_rel_type[edge_type]
-                k = fanouts[rel][hop]
+                (src_type, _, dst_type), rel = edge_type, self.to_rel_type[edge_type]
                 lo, hi = frontier[dst_type]
-                targets = node[dst_type][lo:hi]
-                colptr, sources = self.colptr_dict[rel], self.row_dict[rel]
-                start = colptr[targets]
-                degree = colptr[targets + 1] - start
-                every = degree if k < 0 else torch.where(degree <= k, degree, 0)
-                which, pos = segments(start, every)
-                if k >= 0 and bool((degree > k).any()):
-                    big = torch.nonzero(degree > k).flatten()
-                    which = torch.cat([which, big.repeat_interleave(k)])
-                    pos = torch.cat([pos, (start[big].unsqueeze(1) + sample_offsets(degree[big], k)).flatten()])
-                src = sources[pos]
+                which, pos = self._pick(rel, node[dst_type][lo:hi], fanouts[rel][hop])
+                src = self.row_dict[rel][pos]
                 found[src_type].append(src)
                 row[edge_type].append(src)  # global for now
                 col[edge_type].append(which + lo)
@@ -104,12 +106,24 @@ class NeighborSampler(PyGNeighborSampler):
                     node[t] = torch.cat([node[t], new])
                 frontier[t] = (begin, node[t].numel())
                 counts[t].append(node[t].numel() - begin)
+        empty = torch.empty(0, dtype=torch.long)
         for edge_type in self.edge_types:
-            row[edge_type] = local[edge_type[0]][torch.cat(row[edge_type])] if row[edge_type] else \
-                torch.empty(0, dtype=torch.long)
-            col[edge_type] = torch.cat(col[edge_type]) if col[edge_type] else torch.empty(0, dtype=torch.long)
-            edge[edge_type] = torch.cat(edge[edge_type]) if edge[edge_type] else torch.empty(0, dtype=torch.long)
-        return HeteroSamplerOutput(node=node, row=row, col=col, edge=edge, batch=None, num_sampled_nodes=counts)
+            row[edge_type] = local[edge_type[0]][torch.cat(row[edge_type])] if row[edge_type] else empty
+            col[edge_type] = torch.cat(col[edge_type]) if col[edge_type] else empty
+            edge[edge_type] = torch.cat(edge[edge_type]) if edge[edge_type] else empty
+        return row, col, edge, counts
+
+    def _pick(self, rel: str, targets: Tensor, k: int) -> tuple[Tensor, Tensor]:
+        """Up to ``k`` (``-1``: all) in-edges of each target: ``(which target, CSC position)``."""
+        colptr = self.colptr_dict[rel]
+        start = colptr[targets]
+        degree = colptr[targets + 1] - start
+        which, pos = segments(start, degree if k < 0 else torch.where(degree <= k, degree, 0))
+        if k >= 0 and bool((degree > k).any()):
+            big = torch.nonzero(degree > k).flatten()
+            which = torch.cat([which, big.repeat_interleave(k)])
+            pos = torch.cat([pos, (start[big].unsqueeze(1) + sample_offsets(degree[big], k)).flatten()])
+        return which, pos
 
 
 class NeighborBatches:

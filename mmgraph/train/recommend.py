@@ -18,7 +18,7 @@ def user_index(exp: Experiment, raw_users: list[str]) -> torch.Tensor:
     """Internal indices of users given by their source ids (as text); :class:`MMGraphError`
     naming the first unknown one."""
     ids = exp.raw_ids[0]
-    known = {str(_raw(ids, u)): u for u in range(exp.graph.num_users)} if ids is not None else None
+    known = dict(zip(map(str, ids.tolist()), range(len(ids)))) if ids is not None else None
     out = []
     for raw in raw_users:
         raw = str(raw).strip()

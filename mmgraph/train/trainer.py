@@ -159,11 +159,12 @@ def make_optimizer(model: Recommender, cfg) -> torch.optim.Optimizer:
     Adam step would update every row of every table at every step."""
     groups = model.parameter_groups()
     sparse = model.sparse_tables() if model.sparse_grads else []
+    sparse_ids = {id(t) for t in sparse}
     settings = {"embeddings": (cfg.lr, cfg.weight_decay),
                 "network": (cfg.lr * cfg.network_lr_scale, cfg.network_weight_decay)}
     dense = [{"params": kept, "lr": settings[name][0], "weight_decay": settings[name][1]}
              for name, params in groups.items()
-             if (kept := [p for p in params if all(p is not t for t in sparse)])]
+             if (kept := [p for p in params if id(p) not in sparse_ids])]
     if not sparse:
         return torch.optim.Adam(dense)
     return Optimizers([torch.optim.SparseAdam(sparse, lr=cfg.lr)] + ([torch.optim.Adam(dense)] if dense else []))
