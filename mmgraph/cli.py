@@ -88,6 +88,8 @@ def dataset_options(f):
                      show_default=True, help="Feature normalization."),
         click.option("--pca", default=None,
                      help="PCA target dims: one number for all modalities or visual=64,acoustic=64."),
+        click.option("--cold-items", type=float, default=0.0, show_default=True,
+                     help="Hold this fraction of the items out of training (cold-start split)."),
         click.option("--no-cache", is_flag=True, help="Neither read nor write the processed cache."),
     ]
     for option in reversed(options):
@@ -95,11 +97,11 @@ def dataset_options(f):
     return f
 
 
-def load_from_options(name, root, synthetic, scale, seed, split, normalize, pca, no_cache):
+def load_from_options(name, root, synthetic, scale, seed, split, normalize, pca, cold_items, no_cache):
     from mmgraph.data import load_records
 
     return load_records(name, root, synthetic=synthetic, scale=scale, seed=seed, split=split,
-                        normalize=normalize, pca=pca, use_cache=not no_cache)
+                        normalize=normalize, pca=pca, cold_items=cold_items, use_cache=not no_cache)
 
 
 @datasets.command("info")
@@ -128,6 +130,9 @@ def datasets_info(name, as_json, **options) -> None:
               help="Folder holding the dataset files (default: datasets/DATASET).")
 @click.option("--synthetic", is_flag=True, default=None, help="Train on the generated stand-in for DATASET.")
 @click.option("--scale", type=float, default=None, help="Size factor of the synthetic stand-in.")
+@click.option("--cold-items", type=float, default=None, metavar="FRACTION",
+              help="Hold this fraction of the items out of training and also report test metrics "
+                   "ranked among them alone (cold start; sources without a fixed split).")
 @click.option("--epochs", type=int, default=None, help="Maximum epochs.  [default: 60]")
 @click.option("--batch-size", type=int, default=None, help="BPR triples per step.  [default: 8192]")
 @click.option("--lr", type=float, default=None, help="Learning rate of the embedding tables (networks: x train.network_lr_scale).  "
@@ -151,7 +156,7 @@ def datasets_info(name, as_json, **options) -> None:
 @click.option("--resume", type=click.Path(path_type=Path), default=None,
               help="Continue the run in this folder from its last.pt.")
 @click.option("--quiet", is_flag=True, help="Only the final table.")
-def train(dataset, model, root, synthetic, scale, epochs, batch_size, lr, device, seed, deterministic, amp,
+def train(dataset, model, root, synthetic, scale, cold_items, epochs, batch_size, lr, device, seed, deterministic, amp,
           compile_, sampler, fanout, config_file, sets, out, resume, quiet) -> None:
     """Train a model on DATASET, select on validation, test once, write a run folder."""
     from mmgraph.train import format_table, resolve_config, train_run
@@ -160,7 +165,7 @@ def train(dataset, model, root, synthetic, scale, epochs, batch_size, lr, device
     if resume is None and dataset is None and config_file is None:
         raise click.UsageError("give a DATASET (or --config FILE, or --resume RUN_DIR)")
     options = {"model": model, "data.root": str(root) if root else None, "data.synthetic": synthetic,
-               "data.scale": scale, "train.epochs": epochs, "train.batch_size": batch_size,
+               "data.scale": scale, "data.cold_items": cold_items, "train.epochs": epochs, "train.batch_size": batch_size,
                "train.lr": lr, "train.device": device, "train.seed": seed,
                "train.deterministic": deterministic, "train.amp": amp,
                "train.compile": compile_, "train.sampler": sampler, "train.fanout": fanout}
@@ -178,13 +183,16 @@ def train(dataset, model, root, synthetic, scale, epochs, batch_size, lr, device
     label = "SYNTHETIC stand-in" if metrics["synthetic"] else "real data"
     click.echo(format_table(metrics["test"], f"\n{metrics['dataset']} ({label}), {metrics['model']}, "
                                              f"test at best validation epoch {metrics['best_epoch']}"))
+    if metrics.get("test_cold"):
+        click.echo(format_table(metrics["test_cold"], "\ncold items only (ranked among the cold items)"))
     click.echo(f"protocol: {metrics['protocol']}")
     click.echo(f"run folder: {run_dir}")
 
 
 @main.command()
 @click.argument("run_dir", type=click.Path(path_type=Path))
-@click.option("--split", type=click.Choice(["test", "valid"]), default="test", show_default=True)
+@click.option("--split", type=click.Choice(["test", "valid", "test_cold", "valid_cold"]), default="test",
+              show_default=True, help="*_cold: a cold-item run's cold items, ranked among them alone.")
 @click.option("--k", "ks", default="10,20", show_default=True, help="Comma-separated cut-offs.")
 @click.option("--device", default=None, help="cpu, cuda or auto (default: the run's).")
 def evaluate(run_dir, split, ks, device) -> None:
@@ -212,14 +220,18 @@ def evaluate(run_dir, split, ks, device) -> None:
 @click.option("--k", type=int, default=10, show_default=True, help="Items per user.")
 @click.option("--exclude-seen/--include-seen", default=True, show_default=True,
               help="Leave out the items each user already has (training, validation and test).")
+@click.option("--new-items", type=click.Path(path_type=Path), default=None, metavar="FEATURES_DIR",
+              help="Rank only new items, never trained on, from their features alone: a folder with "
+                   "one <modality>.npy per modality (one row per item) and optionally item_index.txt.")
 @click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default="csv", show_default=True)
 @click.option("--device", default=None, help="cpu, cuda or auto (default: the run's).")
-def recommend(run_dir, users, users_file, k, exclude_seen, fmt, device) -> None:
+def recommend(run_dir, users, users_file, k, exclude_seen, new_items, fmt, device) -> None:
     """Top-K items, with scores, for users of RUN_DIR's dataset (its best checkpoint)."""
     import csv
     import sys
 
     from mmgraph.train.recommend import recommend as top_k
+    from mmgraph.train.recommend import recommend_new
     from mmgraph.train.run import load_run
 
     users = list(users)
@@ -229,7 +241,10 @@ def recommend(run_dir, users, users_file, k, exclude_seen, fmt, device) -> None:
         users += [line.strip() for line in users_file.read_text().splitlines() if line.strip()]
     if not users:
         raise click.UsageError("give --user ID (repeatable) or --users-file FILE")
-    rows = top_k(load_run(run_dir, device), users, k, exclude_seen)
+    if new_items is not None and not new_items.is_dir():  # before loading the run
+        raise MMGraphError(f"{new_items}: no such folder; --new-items takes a folder of <modality>.npy files")
+    exp = load_run(run_dir, device)
+    rows = recommend_new(exp, users, new_items, k) if new_items else top_k(exp, users, k, exclude_seen)
     if fmt == "json":
         click.echo(json.dumps(rows, indent=1))
     else:

@@ -27,6 +27,7 @@ def tiny_graph(bags=False):
 @pytest.mark.parametrize("fusion", ["meta-cp", "meta-full", "static"])
 def test_every_variant_embeds_scores_and_trains(variant, fusion):
     g = tiny_graph(bags=True)
+    g.cold = torch.tensor([False, False, False, True])  # item 3 takes the default ID vector
     model = MetaMMF.from_graph(g, variant=variant, fusion=fusion, fusion_hidden=[6], hidden_dim=4,
                                fused_dim=3, id_dim=2, reg_weight=0.1)
     user, item = model.embed(g)

@@ -19,7 +19,7 @@ import numpy as np
 
 from mmgraph.data.records import BagOfWords, RecData
 
-FORMAT_VERSION = 2  # bump whenever what an entry holds changes
+FORMAT_VERSION = 3  # bump whenever what an entry holds changes
 
 
 def file_digest(path: Path, chunk: int = 1 << 23) -> str:
@@ -67,6 +67,8 @@ def save(rec: RecData, folder: Path, *, with_features: bool) -> None:
             arrays["user_ids"] = rec.user_ids
         if rec.item_ids is not None:
             arrays["item_ids"] = rec.item_ids
+        if rec.cold_items is not None:
+            arrays["cold_items"] = rec.cold_items
         for key, arr in arrays.items():
             np.save(tmp / f"{key}.npy", np.asarray(arr), allow_pickle=False)
         meta = {"version": FORMAT_VERSION, "name": rec.name, "num_users": rec.num_users, "num_items": rec.num_items,
@@ -106,7 +108,7 @@ def load(folder: Path) -> tuple[RecData, list[str]] | None:
             bags={m: BagOfWords(arr[f"bag.{m}"], n) for m, n in meta["bags"].items()},
             user_ids=arr.get("user_ids"), item_ids=arr.get("item_ids"), synthetic=meta["synthetic"],
             source=meta["source"], split_protocol=meta["split_protocol"], notes=meta["notes"],
-            file_counts=meta["file_counts"])
+            file_counts=meta["file_counts"], cold_items=arr.get("cold_items"))
     except (OSError, ValueError, KeyError, TypeError):  # absent, partial or older: rebuild
         return None
     return rec, [] if cached else list(meta["features"])

@@ -30,6 +30,15 @@ def normalize(x: np.ndarray, how: str) -> np.ndarray:
     raise DataError(f"unknown normalization '{how}'; use one of {', '.join(NORMALIZATIONS)}")
 
 
+def normalize_like(x: np.ndarray, reference: np.ndarray, how: str) -> np.ndarray:
+    """``x`` (e.g. new items) normalized as :func:`normalize` normalized ``reference`` (the
+    dataset's items): ``standard`` uses the reference's column means and deviations."""
+    if how != "standard":
+        return normalize(x, how)
+    std = reference.std(axis=0, keepdims=True)
+    return ((x - reference.mean(axis=0, keepdims=True)) / np.where(std > 0, std, 1.0)).astype(np.float32)
+
+
 def pca(x: np.ndarray, dim: int, seed: int = 0) -> np.ndarray:
     """Project ``x`` [I, D] on its top ``dim`` principal components (scikit-learn PCA)."""
     from sklearn.decomposition import PCA

@@ -16,7 +16,7 @@ import numpy as np
 from mmgraph.data.npz_split import feature_paths
 from mmgraph.data.records import RecData, build_records, feature_rows
 from mmgraph.data.safe_load import load_npy
-from mmgraph.data.splits import describe_split, split_per_user
+from mmgraph.data.splits import cold_item_split, describe_split, split_per_user
 from mmgraph.data.tables import ids_column, read_table, to_times
 from mmgraph.errors import DataError
 
@@ -107,6 +107,7 @@ def load_generic(
     split: str = "random",
     ratios: tuple[float, float, float] = (0.8, 0.1, 0.1),
     seed: int = 0,
+    cold_items: float = 0.0,
 ) -> RecData:
     """Load an interaction log and feature files and split it per user.
 
@@ -117,6 +118,8 @@ def load_generic(
         item_index: text file, one raw item id per line, giving the raw id of each feature row;
             without it raw item ids must be the integers ``0 .. rows-1``.
         split: ``"random"`` (seeded, per user, ``ratios``) or ``"temporal"`` (needs timestamps).
+        cold_items: then hold this fraction of the items out of training entirely, for
+            cold-start evaluation (:func:`~mmgraph.data.splits.cold_item_split`).
     """
     path = Path(interactions)
     name = name or path.stem
@@ -171,10 +174,11 @@ def load_generic(
     train, val, test = split_per_user(users, items, ratios=ratios, seed=seed,
                                       timestamps=times if split == "temporal" else None)
     files = {s: str(path) for s in ("train", "val", "test")} | {m: str(p) for m, p in feature_paths.items()}
-    return build_records(name, num_users=len(user_ids), num_items=num_items, train=train,
-                         val=val, test=test, features=feats, files=files, user_ids=user_ids,
-                         item_ids=item_ids, source=str(path), notes=notes,
-                         split_protocol=describe_split(split, ratios, seed))
+    rec = build_records(name, num_users=len(user_ids), num_items=num_items, train=train,
+                        val=val, test=test, features=feats, files=files, user_ids=user_ids,
+                        item_ids=item_ids, source=str(path), notes=notes,
+                        split_protocol=describe_split(split, ratios, seed))
+    return cold_item_split(rec, cold_items, seed) if cold_items else rec
 
 
 GENERIC_NAMES = ("interactions.csv", "interactions.tsv", "interactions.npz")

@@ -26,7 +26,8 @@ def to_hetero(rec: RecData) -> HeteroData:
     * ``data[EDGE].val_edge_index`` / ``.test_edge_index``: held-out interactions, never used
       for message passing;
     * ``data.name``, ``data.synthetic``, ``data.source``, ``data.split_protocol``, and
-      ``data.user_ids`` / ``data.item_ids`` (raw ids of the source, or ``None`` if identity).
+      ``data.user_ids`` / ``data.item_ids`` (raw ids of the source, or ``None`` if identity);
+    * ``data.cold_items``: int64 ids of the items held out of training (or ``None``).
     """
     data = HeteroData()
     data["user"].num_nodes = rec.num_users
@@ -48,4 +49,5 @@ def to_hetero(rec: RecData) -> HeteroData:
     data.split_protocol = rec.split_protocol
     data.user_ids = rec.user_ids
     data.item_ids = rec.item_ids
+    data.cold_items = None if rec.cold_items is None else torch.from_numpy(np.asarray(rec.cold_items))
     return data

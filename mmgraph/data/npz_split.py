@@ -60,7 +60,10 @@ def load_split_npz(root: str | Path, name: str | None = None, *, held_out: str =
     num_users = int(shape[0]) if shape is not None else int(everything[0].max()) + 1
     num_items = int(shape[1]) if shape is not None else rows or int(everything[1].max()) + 1
     files = {s: f"{path} [{k}_*]" for s, k in keys.items()} | {m: str(p) for m, p in paths.items()}
+    # the cold items: those of the cold held-out sets (CLCRec's cold_set), never trained on
+    cold = [arrays[k] for k in ("val_cold_item", "test_cold_item") if k in arrays]
+    cold = np.setdiff1d(np.concatenate(cold), pairs["train"][1]) if cold else None
     return build_records(name or root.name, num_users=num_users, num_items=num_items,
                          train=pairs["train"], val=pairs["val"], test=pairs["test"],
-                         features=features, files=files, source=str(root),
+                         features=features, files=files, source=str(root), cold_items=cold,
                          split_protocol=f"fixed split from the source files ({held_out} held-out sets)")

@@ -60,6 +60,9 @@ class RecData:
     # Ground truth of a synthetic stand-in (item types, modality reliability, latent factors), for
     # analysis only: never part of the graph a model sees.
     planted: dict[str, np.ndarray] | None = None
+    # Cold-start items (sorted ids): held out of training entirely, so models meet them through
+    # their features alone; evaluated by ranking among these items only.  ``None``: no cold split.
+    cold_items: np.ndarray | None = None
 
     @property
     def modalities(self) -> list[str]:
@@ -174,6 +177,7 @@ def build_records(
     notes: list[str] | None = None,
     split_protocol: str = "fixed split from the source files",
     drop_unseen_users: bool = True,
+    cold_items: np.ndarray | None = None,
 ) -> RecData:
     """Validate raw arrays and return a :class:`RecData`.
 
@@ -182,6 +186,7 @@ def build_records(
     ``notes``): duplicate interactions removed, held-out pairs that are also training pairs
     removed, and held-out interactions of users with no training interaction dropped (as MMRec
     does) unless ``drop_unseen_users=False``.  Interactions come back sorted by (user, item).
+    ``cold_items`` (item ids) must have no training interaction.
     """
     files = dict(files or {})
     notes = list(notes or [])
@@ -246,6 +251,13 @@ def build_records(
             raise DataError(f"{src}: the {m} bag of words is empty")
         checked_bags[m] = BagOfWords(idx, int(bag.num_words))
 
+    if cold_items is not None:
+        cold_items = np.unique(as_int_ids(cold_items, f"{name} cold items"))
+        check_ids(cold_items, num_items, "item", f"{name} cold items")
+        trained = np.isin(cold_items, out["train"][1])
+        if trained.any():
+            raise DataError(f"{where['train']}: cold item {cold_items[trained][0]} has training "
+                            "interactions; cold items must be held out of training entirely")
     for ids, count, what in ((user_ids, num_users, "user"), (item_ids, num_items, "item")):
         if ids is not None and len(ids) != count:
             raise DataError(f"{name}: {what} id map has {len(ids)} entries for {count} {what}s")
@@ -254,4 +266,4 @@ def build_records(
                    train=out["train"], val=out["val"], test=out["test"], features=feats,
                    bags=checked_bags, user_ids=user_ids, item_ids=item_ids, synthetic=synthetic,
                    source=source, split_protocol=split_protocol, notes=notes,
-                   file_counts=file_counts)
+                   file_counts=file_counts, cold_items=cold_items)

@@ -17,6 +17,7 @@ from mmgraph.data.hetero import to_hetero
 from mmgraph.data.mmgcn import (FEATURE_FILES, MMGCN_FILES, find_features, is_mmgcn_dir, is_toy_dir,
                                 load_metammf_toy, load_mmgcn, read_matrix)
 from mmgraph.data.mmrec import feature_files, is_mmrec_dir, load_mmrec
+from mmgraph.data.splits import cold_item_split
 from mmgraph.data.npz_split import feature_paths, is_split_npz_dir, load_split_npz
 from mmgraph.data.records import RecData, check_features
 from mmgraph.data.synthetic import make_synthetic
@@ -124,6 +125,7 @@ def load_records(
     split: str | None = None,
     normalize: str | None = None,
     pca: int | str | dict | None = None,
+    cold_items: float = 0.0,
     use_cache: bool = True,
 ) -> RecData:
     """Load dataset ``name`` as validated arrays.
@@ -139,6 +141,9 @@ def load_records(
             ``temporal`` (needs timestamps).
         normalize: ``none`` / ``l2`` / ``standard`` feature normalization.
         pca: target dims, one int for all modalities or ``{"visual": 64, ...}``.
+        cold_items: for sources without a fixed split (and the synthetic stand-ins): hold this
+            fraction of the items out of training (:func:`~mmgraph.data.splits.cold_item_split`).
+            A fixed split brings its own cold items (``interactions.npz`` with ``*_cold_*`` arrays).
         use_cache: read / write the processed-dataset cache.
     """
     if split not in (None, "random", "temporal"):
@@ -149,6 +154,8 @@ def load_records(
         if split == "temporal":
             raise DataError("the synthetic stand-ins have no timestamps; use the random split")
         rec = make_synthetic(name, scale=scale, seed=seed)
+        if cold_items:
+            rec = cold_item_split(rec, cold_items, seed)
         _preprocess(rec, normalize, pca, seed)
         return rec
     if root is None and name not in CATALOG:
@@ -164,7 +171,10 @@ def load_records(
     if split is not None and fmt not in SPLITTING_FORMATS:
         raise DataError(f"{root}: this {fmt} dataset has a fixed train/valid/test split; drop --split")
     split = split or "random"
-    options = {"format": fmt, "name": name, "normalize": normalize, "pca": pca,
+    if cold_items and fmt not in SPLITTING_FORMATS:
+        raise DataError(f"{root}: this {fmt} dataset has a fixed split; drop --cold-items (a fixed "
+                        "split's cold items come from its files: interactions.npz *_cold_* arrays)")
+    options = {"format": fmt, "name": name, "normalize": normalize, "pca": pca, "cold_items": cold_items or None,
                "split": split if fmt in SPLITTING_FORMATS else None,
                "seed": seed if fmt in SPLITTING_FORMATS else None}
     entry = None
@@ -178,6 +188,8 @@ def load_records(
             rec.source = str(root)
             return rec
     rec = _read(fmt, root, name, split, seed)
+    if cold_items:
+        rec = cold_item_split(rec, cold_items, seed)
     changed = _preprocess(rec, normalize, pca, seed)
     if entry is not None:
         try:

@@ -52,3 +52,40 @@ def split_per_user(
 def describe_split(split: str, ratios: tuple[float, float, float], seed: int) -> str:
     shares = "/".join(f"{r:g}" for r in ratios)
     return f"{split} per-user split {shares} (train/valid/test), seed {seed}"
+
+
+def cold_item_split(rec, fraction: float, seed: int = 0):
+    """Hold a seeded ``fraction`` of the items out of training entirely (CLCRec's cold-start
+    protocol): half of them become validation cold items, half test cold items, and *every*
+    interaction of a cold item moves to that split.  Warm items keep their split.  The result is
+    re-validated by :func:`~mmgraph.data.records.build_records` (held-out interactions of users
+    left with no training interaction are dropped, with a note) and carries ``cold_items``.
+    """
+    from dataclasses import replace
+
+    from mmgraph.data.records import build_records
+
+    if not 0 < fraction < 1:
+        raise DataError(f"the cold-item fraction must be between 0 and 1, got {fraction}")
+    every = np.concatenate([rec.train, rec.val, rec.test], axis=1)
+    present = np.unique(every[1])
+    n_cold = int(round(fraction * present.size))
+    if n_cold < 2:
+        raise DataError(f"{rec.name}: a cold-item fraction of {fraction} of {present.size} items leaves "
+                        "fewer than 2 cold items (one for validation, one for test); raise it")
+    cold = np.sort(np.random.default_rng([seed, 7]).choice(present, n_cold, replace=False))
+    role = np.zeros(rec.num_items, dtype=np.int8)  # 0 warm, 1 validation cold, 2 test cold
+    role[cold] = 1
+    role[cold[np.random.default_rng([seed, 8]).permutation(n_cold)[n_cold // 2:]]] = 2
+    warm = {s: pairs[:, role[pairs[1]] == 0] for s, pairs in
+            (("train", rec.train), ("val", rec.val), ("test", rec.test))}
+    held = {s: np.concatenate([warm[s], every[:, role[every[1]] == r]], axis=1)
+            for s, r in (("val", 1), ("test", 2))}
+    out = build_records(rec.name, num_users=rec.num_users, num_items=rec.num_items, train=warm["train"],
+                        val=held["val"], test=held["test"], features=rec.features, bags=rec.bags,
+                        user_ids=rec.user_ids, item_ids=rec.item_ids, synthetic=rec.synthetic,
+                        source=rec.source, notes=rec.notes, cold_items=cold,
+                        split_protocol=f"{rec.split_protocol}; then {n_cold:,} cold items ({fraction:g} "
+                                       f"of the items, seed {seed}) held out of training, half to "
+                                       "validation and half to test")
+    return replace(out, file_counts=rec.file_counts, planted=rec.planted)

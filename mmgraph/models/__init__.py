@@ -8,6 +8,7 @@ from mmgraph.errors import MMGraphError
 from mmgraph.models.base import Recommender
 from mmgraph.models.graph import RecGraph, SampledGraph
 from mmgraph.models.bm3 import BM3
+from mmgraph.models.content_knn import ContentKNN
 from mmgraph.models.freedom import FREEDOM
 from mmgraph.models.grcn import GRCN
 from mmgraph.models.lattice import LATTICE
@@ -20,7 +21,8 @@ from mmgraph.models.vbpr import VBPR
 
 MODELS: dict[str, type[Recommender]] = {
     "metammf": MetaMMF, "lightgcn": LightGCN, "bprmf": BPRMF, "vbpr": VBPR, "mmgcn": MMGCN, "grcn": GRCN,
-    "lattice": LATTICE, "freedom": FREEDOM, "bm3": BM3, "lgmrec": LGMRec, "popularity": Popularity}
+    "lattice": LATTICE, "freedom": FREEDOM, "bm3": BM3, "lgmrec": LGMRec, "popularity": Popularity,
+    "content-knn": ContentKNN}
 
 
 def model_options(name: str) -> dict[str, object]:
@@ -50,5 +52,5 @@ def build_model(name: str, graph: RecGraph, **options) -> Recommender:
         raise MMGraphError(f"model '{name}': {exc}") from exc
 
 
-__all__ = ["BM3", "BPRMF", "FREEDOM", "GRCN", "LATTICE", "LGMRec", "MMGCN", "MODELS", "LightGCN", "MetaMMF", "Popularity", "RecGraph", "SampledGraph",
+__all__ = ["BM3", "ContentKNN", "BPRMF", "FREEDOM", "GRCN", "LATTICE", "LGMRec", "MMGCN", "MODELS", "LightGCN", "MetaMMF", "Popularity", "RecGraph", "SampledGraph",
            "Recommender", "VBPR", "build_model", "model_options"]

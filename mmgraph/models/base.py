@@ -20,6 +20,9 @@ class Recommender(Module):
     """
 
     trainable = True  # False for scorers without parameters (popularity): evaluate them directly
+    # True when items the model never trained on (RecGraph.cold, RecGraph.with_new_items) are
+    # scored from their features alone, without an ID embedding
+    cold_start = False
     sparse_grads = False  # True: table rows a step reads get sparse gradients (mini-batch training)
 
     @property

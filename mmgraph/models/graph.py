@@ -27,6 +27,9 @@ class RecGraph:
     features: dict[str, Tensor] = field(default_factory=dict)  # dense [I, D_m]
     bags: dict[str, Tensor] = field(default_factory=dict)  # (item, word) pairs [2, n]
     bag_vocab: dict[str, int] = field(default_factory=dict)
+    # [I] bool: items without a learned ID embedding (held out of training, or appended by
+    # :meth:`with_new_items`); ``None`` when there are none
+    cold: Tensor | None = None
     _adjacency: dict[str, Tensor] = field(default_factory=dict, repr=False)
     _knn: dict[tuple, tuple[Tensor, Tensor]] = field(default_factory=dict, repr=False)
 
@@ -50,10 +53,15 @@ class RecGraph:
         item = data["item"]
         bag_vocab = dict(getattr(data, "bag_vocab", {}) or {})
         modalities = list(getattr(data, "modalities", []) or [])
+        cold_ids = getattr(data, "cold_items", None)
+        cold = None
+        if cold_ids is not None:
+            cold = torch.zeros(item.num_nodes, dtype=torch.bool)
+            cold[cold_ids] = True
         graph = cls(num_users=data["user"].num_nodes, num_items=item.num_nodes,
                     edge_index=data[EDGE].edge_index,
                     features={m: item[m] for m in modalities if m not in bag_vocab},
-                    bags={m: item[f"{m}_bag"] for m in bag_vocab}, bag_vocab=bag_vocab)
+                    bags={m: item[f"{m}_bag"] for m in bag_vocab}, bag_vocab=bag_vocab, cold=cold)
         return graph.to(device) if device is not None else graph
 
     @property
@@ -63,7 +71,27 @@ class RecGraph:
     def to(self, device) -> "RecGraph":
         return RecGraph(self.num_users, self.num_items, self.edge_index.to(device),
                         {m: x.to(device) for m, x in self.features.items()},
-                        {m: b.to(device) for m, b in self.bags.items()}, dict(self.bag_vocab))
+                        {m: b.to(device) for m, b in self.bags.items()}, dict(self.bag_vocab),
+                        None if self.cold is None else self.cold.to(device))
+
+    def with_new_items(self, features: dict[str, Tensor]) -> "RecGraph":
+        """This graph with new items appended (ids ``I .. I+N-1``), given by their dense
+        ``features`` alone (one ``[N, D_m]`` matrix per modality of the graph): they have no
+        interactions and are marked :attr:`cold`.  The existing nodes keep their degrees, so
+        their adjacency weights and a model's outputs for them do not change."""
+        if self.bags:
+            raise ValueError(f"new items need dense features for every modality; "
+                             f"{', '.join(self.bags)} is a bag of words")
+        if sorted(features) != sorted(self.features):
+            raise ValueError(f"new items need exactly the modalities {', '.join(self.features)}, "
+                             f"got {', '.join(features) or 'none'}")
+        n = {x.size(0) for x in features.values()}.pop()
+        cold = self.cold if self.cold is not None else torch.zeros(
+            self.num_items, dtype=torch.bool, device=self.edge_index.device)
+        return RecGraph(self.num_users, self.num_items + n, self.edge_index,
+                        {m: torch.cat([x, features[m].to(x)]) for m, x in self.features.items()},
+                        bag_vocab=dict(self.bag_vocab),
+                        cold=torch.cat([cold, cold.new_ones(n)]))
 
     def homogeneous_edge_index(self) -> Tensor:
         """Both directions of every training interaction over the :math:`U + I` nodes."""

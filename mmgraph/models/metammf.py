@@ -7,7 +7,7 @@ from typing import Mapping, Sequence
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from torch.nn import Embedding, ModuleDict, ModuleList
+from torch.nn import Embedding, ModuleDict, ModuleList, Parameter
 
 from mmgraph.models.graph import RecGraph
 from mmgraph.models.inputs import FeatureRecommender, ItemInputs
@@ -73,10 +73,19 @@ class MetaMMF(FeatureRecommender):
             user-item graph: ``"lightgcn"`` (parameter-free smoothing; the design default),
             ``"sage"`` (GraphSAGE-mean layers; paper-gcn) or ``"none"`` (paper-mf).
         propagation_layers (int, optional): Layers of that propagation: 3 (design) or 2 (paper).
+        id_dropout (float): Cold start.  An item without a learned ID embedding (a cold item of
+            the graph, :attr:`RecGraph.cold`, or one beyond the ID table, e.g. appended by
+            :meth:`RecGraph.with_new_items`) takes a learned default ID vector
+            :math:`\mathbf{e}^{id}_0` instead, so it is scored from its features alone.  During
+            training each item's ID embedding is replaced by that default with this probability
+            (per step), which is what teaches it; at ``0`` the default stays zero (the ID part
+            of a cold item is empty).  (default: 0.0)
 
     The design defaults (one layer per modality, 3 smoothing layers, 64-d item IDs) were chosen
     on the validation split of the real TikTok sample; see the README's results.
     """
+
+    cold_start = True
 
     def __init__(self, num_users: int, num_items: int, modality_dims: Mapping[str, int],
                  bag_vocab: Mapping[str, int] | None = None, *, variant: str = "design",
@@ -85,7 +94,8 @@ class MetaMMF(FeatureRecommender):
                  fusion_hidden: Sequence[int] | None = None, fused_dim: int = 32, id_dim: int | None = None,
                  meta_hidden: int = 64, word_dim: int = 64, dropout: float = 0.1,
                  normalization: str = "gcn", combine: str = "add", reg_weight: float = 1e-4,
-                 propagation: str | None = None, propagation_layers: int | None = None):
+                 propagation: str | None = None, propagation_layers: int | None = None,
+                 id_dropout: float = 0.0):
         super().__init__()
         if variant not in VARIANTS:
             raise ValueError(f"MetaMMF: variant must be one of {VARIANTS}, got '{variant}'")
@@ -101,7 +111,10 @@ class MetaMMF(FeatureRecommender):
         self.propagation, self.propagation_layers = propagation, propagation_layers
         self.num_users, self.num_items = num_users, num_items
         self.variant, self.fusion_kind = variant, fusion
+        if not 0 <= id_dropout < 1:
+            raise ValueError(f"MetaMMF: id_dropout must be in [0, 1), got {id_dropout}")
         self.dropout, self.normalization, self.reg_weight = dropout, normalization, reg_weight
+        self.id_dropout = id_dropout
         self.inputs = ItemInputs(modality_dims, bag_vocab, word_dim, owner="MetaMMF")
         meta_in = sum(self.input_dims.values())
         if fusion_hidden is None:
@@ -121,6 +134,7 @@ class MetaMMF(FeatureRecommender):
                                      meta_in_channels=meta_in, meta_hidden_channels=meta_hidden,
                                      mode=fusion.removeprefix("meta-"), rank=cp_rank, dropout=dropout)
         self.item_id = Embedding(num_items, id_dim)
+        self.default_item_id = Parameter(torch.zeros(id_dim))
         self.user = Embedding(num_users, fused_dim + id_dim)
         dim = fused_dim + id_dim
         self.graph_layers = ModuleList(
@@ -137,12 +151,15 @@ class MetaMMF(FeatureRecommender):
         # checkpoints written before the encoders moved into ``inputs`` name them ``text.*``
         for key in [k for k in state_dict if k.startswith(prefix + "text.")]:
             state_dict[prefix + "inputs." + key[len(prefix):]] = state_dict.pop(key)
+        # ... and have no default item ID (cold start): it was zero in effect
+        state_dict.setdefault(prefix + "default_item_id", torch.zeros_like(self.default_item_id))
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def reset_parameters(self) -> None:
         for module in (self.inputs, *self.encoders.values(), self.fusion, *self.graph_layers):
             module.reset_parameters()
         torch.nn.init.normal_(self.item_id.weight, std=0.1)
+        torch.nn.init.zeros_(self.default_item_id)
         torch.nn.init.normal_(self.user.weight, std=0.1)
 
     def fuse(self, graph: RecGraph) -> tuple[Tensor, Tensor | None]:
@@ -167,11 +184,30 @@ class MetaMMF(FeatureRecommender):
 
     def embed(self, graph: RecGraph, return_meta: bool = False):
         fused, meta = self.fuse(graph)
-        item = torch.cat([fused, self.rows(self.item_id, graph.item_ids)], dim=-1)
+        item = torch.cat([fused, self.item_id_rows(graph)], dim=-1)
         user = self.rows(self.user, graph.user_ids)
         if self.propagation != "none":
             user, item = self.propagate(graph, user, item)
         return (user, item, meta) if return_meta else (user, item)
+
+    def item_id_rows(self, graph: RecGraph) -> Tensor:
+        """The graph items' ID embeddings ``[I, id_dim]``: the learned default for cold items,
+        items beyond the table, and (training) a random ``id_dropout`` share of the others."""
+        ids = graph.item_ids
+        if ids is None and graph.num_items > self.num_items:  # new items appended to the graph
+            ids = torch.arange(graph.num_items, device=self.item_id.weight.device)
+        cold = graph.cold
+        if ids is not None and graph.num_items > self.num_items:
+            beyond = ids >= self.num_items
+            cold = beyond if cold is None else cold | beyond
+            ids = ids.masked_fill(beyond, 0)
+        if self.training and self.id_dropout > 0:
+            drop = torch.rand(graph.num_items, device=self.item_id.weight.device) < self.id_dropout
+            cold = drop if cold is None else cold | drop
+        rows = self.rows(self.item_id, ids)
+        if cold is None:
+            return rows
+        return torch.where(cold.unsqueeze(1), self.default_item_id.to(rows.dtype), rows)
 
     def propagate(self, graph: RecGraph, user: Tensor, item: Tensor) -> tuple[Tensor, Tensor]:
         """Final user-item propagation: GraphSAGE-mean layers (paper) or LightGCN smoothing."""

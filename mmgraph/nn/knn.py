@@ -18,7 +18,8 @@ def _unit_rows(x: Tensor) -> Tensor:
 
 @torch.autocast("cuda", enabled=False)
 @torch.autocast("cpu", enabled=False)
-def cosine_knn(x: Tensor, k: int, block_size: int | None = None) -> tuple[Tensor, Tensor]:
+def cosine_knn(x: Tensor, k: int, block_size: int | None = None,
+               among: Tensor | None = None) -> tuple[Tensor, Tensor]:
     r"""For every row :math:`i` of ``x``, the ``k`` rows :math:`j` with the highest cosine
     similarity :math:`\cos(\mathbf{x}_i, \mathbf{x}_j)`, the row itself included (as LATTICE and
     FREEDOM build their item graphs).
@@ -31,27 +32,31 @@ def cosine_knn(x: Tensor, k: int, block_size: int | None = None) -> tuple[Tensor
             counts).
         k (int): Neighbours per row (at most :math:`N`).
         block_size (int, optional): Rows scored at a time. (default: :math:`2^{24} / N`)
+        among (Tensor, optional): Ids of the rows that may be neighbours (default: all), e.g.
+            only the items with interactions; ``k`` is then at most ``len(among)``.
 
     Returns:
         ``index [N, k]`` (long) and ``similarity [N, k]``, most similar first.
     """
     n = x.size(0)
-    if not 1 <= k <= n:
-        raise ValueError(f"cosine_knn: k must be in [1, {n}], got {k}")
-    block_size = block_size or max(1, (1 << 24) // n)
+    m = n if among is None else among.numel()
+    if not 1 <= k <= m:
+        raise ValueError(f"cosine_knn: k must be in [1, {m}], got {k}")
+    block_size = block_size or max(1, (1 << 24) // m)
     unit = _unit_rows(x)
-    csr = unit.to_sparse_csr() if unit.is_sparse else None
+    keys = unit if among is None else unit.index_select(0, among)
+    csr = keys.coalesce().to_sparse_csr() if unit.is_sparse else None
     index = torch.empty(n, k, dtype=torch.long, device=x.device)
     similarity = torch.empty(n, k, device=x.device)
     for start in range(0, n, block_size):
         rows = slice(start, min(start + block_size, n))
         if csr is None:
-            scores = unit[rows] @ unit.t()
+            scores = unit[rows] @ keys.t()
         else:
             block = unit.index_select(0, torch.arange(rows.start, rows.stop, device=x.device)).to_dense()
             scores = (csr @ block.t()).t()
         similarity[rows], index[rows] = scores.topk(k, dim=1)
-    return index, similarity
+    return (index if among is None else among[index]), similarity
 
 
 def knn_weights(index: Tensor, similarity: Tensor) -> Tensor:

@@ -31,6 +31,7 @@ class DataConfig:
     split: str | None = None
     normalize: str = "standard"
     pca: Any = None
+    cold_items: float = 0.0  # fraction of items held out of training (cold-start evaluation)
 
 
 @dataclass
@@ -46,6 +47,7 @@ class TrainConfig:
     eval_every: int = 1
     patience: int = 10
     metric: str = "recall@20"
+    select_on: str = "valid"  # or "valid_cold": the cold items' validation interactions (cold start)
     ks: list = field(default_factory=lambda: [10, 20])
     eval_batch_size: int | None = None
     mask_valid_at_test: bool = True
@@ -72,6 +74,8 @@ class TrainConfig:
             raise ConfigError(f"train.sampler must be 'full' or 'neighbor', got '{self.sampler}'")
         if any(f != -1 and f < 1 for f in self.fanout):
             raise ConfigError(f"train.fanout takes neighbours per hop, each >= 1 or -1 (all), got {self.fanout}")
+        if self.select_on not in ("valid", "valid_cold"):
+            raise ConfigError(f"train.select_on must be 'valid' or 'valid_cold', got '{self.select_on}'")
         name, _, k = self.metric.partition("@")
         if name not in METRICS or not k.isdigit() or int(k) not in self.ks:
             raise ConfigError(f"train.metric '{self.metric}' must be one of {' / '.join(METRICS)} "

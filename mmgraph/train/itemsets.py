@@ -34,6 +34,10 @@ class UserItemSets:
     def device(self) -> torch.device:
         return self.keys.device
 
+    def pairs(self) -> Tensor:
+        """``[2, n]`` (user, item) pairs, sorted."""
+        return torch.stack([self.keys // self.num_items, self.items])
+
     def counts(self) -> Tensor:
         return self.indptr[1:] - self.indptr[:-1]
 

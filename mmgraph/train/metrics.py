@@ -33,6 +33,7 @@ def full_ranking(
     ks: Sequence[int] = (10, 20),
     batch_size: int | None = None,
     ranks: Dist = Dist(),
+    candidates: Tensor | None = None,
 ) -> dict[str, float]:
     """Evaluate ``score_fn(users) -> [B, num_items]`` against ``held_out``.
 
@@ -40,12 +41,14 @@ def full_ranking(
     ``batch_size`` users per batch; by default as many as keep a batch near 2^26 scores.
     Under ``torchrun`` (``ranks``) each rank scores every ``world``-th user and the totals are
     summed over the ranks, so every rank returns the same metrics.
+    ``candidates`` (``[num_items]`` bool) ranks only those items (cold-start evaluation: the
+    cold items); ``held_out`` should then hold only candidate items.
     Returns ``{"recall@20": ..., ..., "users": n}``.
     """
     ks = sorted(set(int(k) for k in ks))
     if not ks or ks[0] < 1:
         raise ValueError(f"K values must be positive integers, got {ks}")
-    kmax = min(ks[-1], num_items)
+    kmax = min(ks[-1], num_items if candidates is None else int(candidates.sum()))
     device = held_out.indptr.device
     counts = held_out.counts()
     users = torch.nonzero(counts > 0).flatten()
@@ -62,6 +65,8 @@ def full_ranking(
     for start in range(0, mine.numel(), batch_size):
         batch = mine[start:start + batch_size]
         scores = score_fn(batch).float()
+        if candidates is not None:
+            scores.masked_fill_(~candidates, float("-inf"))
         for sets in exclude:
             row, col = sets.rows(batch)
             scores[row, col] = float("-inf")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import torch
 
@@ -57,3 +59,74 @@ def recommend(exp: Experiment, raw_users: list[str], k: int = 10, exclude_seen: 
             rows.append({"user": str(raw).strip(), "rank": rank, "item": _raw(exp.raw_ids[1], item),
                          "score": score})
     return rows
+
+
+def read_new_items(exp: Experiment, folder: Path) -> tuple[dict[str, torch.Tensor], list]:
+    """The features of items the run never saw, from ``folder``: one ``<modality>.npy`` (or
+    ``<modality>_feat.npy``) per dense modality of the run's dataset, one row per new item, raw
+    as the dataset's files (they are normalized as the run normalized its items), and optionally
+    ``item_index.txt`` with each row's item id (default: ``new-<row>``)."""
+    from mmgraph.data import load_records
+    from mmgraph.data.features import normalize_like
+    from mmgraph.data.npz_split import feature_paths
+    from mmgraph.data.records import check_features, feature_rows
+    from mmgraph.data.safe_load import load_npy
+
+    if not exp.model.cold_start:
+        raise MMGraphError(f"model '{exp.config.model}' cannot score items it never trained on; "
+                           "--new-items needs a model that reads items from their features alone (metammf)")
+    if not folder.is_dir():
+        raise MMGraphError(f"{folder}: no such folder; --new-items takes a folder of <modality>.npy files")
+    if exp.graph.bags:
+        raise MMGraphError(f"--new-items: the run's {', '.join(exp.graph.bags)} modality is a bag of words; "
+                           "new items can be given only for dense features")
+    d = exp.config.data
+    if d.pca:
+        raise MMGraphError(f"--new-items: the run reduced its features with PCA (data.pca={d.pca}), whose "
+                           "projection is not saved; train without data.pca to score new items")
+    paths = feature_paths(folder)
+    wanted = list(exp.graph.features)
+    missing = [m for m in wanted if m not in paths]
+    if missing:
+        raise MMGraphError(f"{folder}: no {', '.join(f'{m}.npy' for m in missing)}; give one file per "
+                           f"modality of the run ({', '.join(wanted)}), one row per new item")
+    raw = {m: load_npy(paths[m]) for m in wanted}
+    rows = feature_rows(raw, paths)
+    reference = None
+    if d.normalize == "standard":  # the statistics of the items the run normalized
+        reference = load_records(d.name, d.root, synthetic=d.synthetic, scale=d.scale, seed=exp.config.train.seed,
+                                 split=d.split, normalize="none", cold_items=d.cold_items).features
+    feats = {}
+    for m in wanted:
+        x = check_features(raw[m], m, rows, str(paths[m]))
+        dim = exp.graph.features[m].size(1)
+        if x.shape[1] != dim:
+            raise MMGraphError(f"{paths[m]}: {m} features have {x.shape[1]} columns, the run's have {dim}")
+        x = normalize_like(x, reference[m] if reference is not None else x, d.normalize)
+        feats[m] = torch.from_numpy(x).to(exp.device)
+    index = folder / "item_index.txt"
+    ids = [f"new-{r}" for r in range(rows)]
+    if index.is_file():
+        ids = [line.strip() for line in index.read_text().splitlines() if line.strip()]
+        if len(ids) != rows:
+            raise MMGraphError(f"{index}: {len(ids)} ids for {rows} feature rows; give one id per row")
+    return feats, ids
+
+
+@torch.no_grad()
+def recommend_new(exp: Experiment, raw_users: list[str], folder: str | Path, k: int = 10) -> list[dict]:
+    """``k`` of the new items in ``folder`` (:func:`read_new_items`) per user, best first, scored
+    from their features alone (the model's learned default ID vector stands in for an ID
+    embedding); rows as :func:`recommend`."""
+    if k < 1:
+        raise MMGraphError(f"--k must be at least 1, got {k}")
+    users = user_index(exp, raw_users)
+    feats, ids = read_new_items(exp, Path(folder))
+    graph = exp.graph.with_new_items(feats)
+    exp.model.eval()
+    user_emb, item_emb = exp.model.embed(graph)
+    scores = exp.model.full_scores(user_emb.float(), item_emb[exp.graph.num_items:].float(), users)
+    top = torch.topk(scores.float(), min(k, len(ids)), dim=1)
+    return [{"user": str(raw).strip(), "rank": rank, "item": ids[item], "score": score}
+            for n, raw in enumerate(raw_users)
+            for rank, (score, item) in enumerate(zip(top.values[n].tolist(), top.indices[n].tolist()), 1)]

@@ -9,8 +9,11 @@ from mmgraph.train.itemsets import UserItemSets
 
 
 def sample_negatives(train: UserItemSets, users: Tensor, num_negatives: int,
-                     generator: torch.Generator, max_rounds: int = 50) -> Tensor:
-    """``[len(users), num_negatives]`` items drawn uniformly among those each user has not seen.
+                     generator: torch.Generator, max_rounds: int = 50,
+                     exclude: Tensor | None = None) -> Tensor:
+    """``[len(users), num_negatives]`` items drawn uniformly among those each user has not seen
+    (and, given an ``[I]`` bool mask ``exclude``, never those items: cold items do not exist at
+    training time).
 
     Vectorized rejection sampling: draw all, redraw the ones that hit a training item (a
     ``searchsorted`` in the sorted CSR of training pairs), until none is left.  After
@@ -22,6 +25,8 @@ def sample_negatives(train: UserItemSets, users: Tensor, num_negatives: int,
     users = users.view(-1, 1)
     for _ in range(max_rounds):
         bad = train.contains(users, neg)
+        if exclude is not None:
+            bad |= exclude[neg]
         n_bad = int(bad.sum())
         if n_bad == 0:
             break

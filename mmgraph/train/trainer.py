@@ -80,7 +80,7 @@ class Experiment:
         torch.use_deterministic_algorithms(config.train.deterministic, warn_only=True)
         d = config.data
         data = load_dataset(d.name, d.root, synthetic=d.synthetic, scale=d.scale, seed=config.train.seed,
-                            split=d.split, normalize=d.normalize, pca=d.pca)
+                            split=d.split, normalize=d.normalize, pca=d.pca, cold_items=d.cold_items)
         graph = RecGraph.from_data(data, device)
         torch.manual_seed(config.train.seed)  # model initialization independent of data loading
         model = build_model(config.model, graph, **config.model_args).to(device)
@@ -88,6 +88,15 @@ class Experiment:
         splits = {"train": UserItemSets(graph.edge_index, graph.num_users, graph.num_items)}
         splits |= {name: UserItemSets(getattr(store, attr).to(device), graph.num_users, graph.num_items)
                    for name, attr in (("valid", "val_edge_index"), ("test", "test_edge_index"))}
+        if graph.cold is not None:  # the cold items' held-out interactions, ranked among them
+            for name in ("valid", "test"):
+                pairs = splits[name].pairs()
+                pairs = pairs[:, graph.cold[pairs[1]]]
+                if pairs.size(1):
+                    splits[f"{name}_cold"] = UserItemSets(pairs, graph.num_users, graph.num_items)
+        if config.train.select_on not in splits:
+            raise MMGraphError(f"train.select_on={config.train.select_on}: the dataset has no cold items; "
+                               "add --cold-items FRACTION or select on valid")
         info = {"dataset": data.name, "synthetic": data.synthetic, "split": data.split_protocol}
         neighbors = None
         if config.train.sampler == "neighbor":
@@ -100,17 +109,19 @@ class Experiment:
 
     @torch.no_grad()
     def evaluate(self, split: str, ks=None) -> dict:
-        """Full-ranking metrics on ``valid`` or ``test`` (see :mod:`mmgraph.train.metrics`)."""
+        """Full-ranking metrics on ``valid`` or ``test`` (see :mod:`mmgraph.train.metrics`);
+        ``valid_cold`` / ``test_cold`` (a dataset with cold items) rank only the cold items."""
         self.model.eval()
         with self.autocast():
             user, item = self.compiled("embed")(self.graph)
         user, item = user.float(), item.float()  # scores and metrics in fp32
         exclude = [self.splits["train"]]
-        if split == "test" and self.config.train.mask_valid_at_test:
+        if split.startswith("test") and self.config.train.mask_valid_at_test:
             exclude.append(self.splits["valid"])
         return full_ranking(lambda users: self.model.full_scores(user, item, users), self.graph.num_items,
                             self.splits[split], exclude, ks or self.config.train.ks,
-                            self.config.train.eval_batch_size, self.ranks)
+                            self.config.train.eval_batch_size, self.ranks,
+                            self.graph.cold if split.endswith("_cold") else None)
 
     def compiled(self, method: str) -> Callable:
         """The model's ``method``, through :func:`torch.compile` when ``train.compile`` is on
@@ -128,9 +139,13 @@ class Experiment:
 
     def protocol(self) -> str:
         masked = "train+valid" if self.config.train.mask_valid_at_test else "train"
+        cold = "" if self.graph.cold is None else (
+            f"; cold items: {int(self.graph.cold.sum()):,} held out of training (never negatives), their "
+            "held-out interactions also ranked among the cold items alone (test_cold)")
         return (f"full ranking over all {self.graph.num_items:,} items; {masked} items masked at test, "
-                f"train items at validation; {self.data_info['split']}; selection on validation "
-                f"{self.config.train.metric}")
+                f"train items at validation; {self.data_info['split']}; selection on "
+                f"{'validation' if self.config.train.select_on == 'valid' else 'validation cold items'} "
+                f"{self.config.train.metric}{cold}")
 
 
 def fanout(config: RunConfig, model: Recommender) -> list[int]:
@@ -243,7 +258,8 @@ class Trainer:
         model.train()
         model.start_epoch(graph, self.generator)
         train = exp.graph.edge_index
-        neg = sample_negatives(exp.splits["train"], train[0], cfg.num_negatives, self.generator)
+        neg = sample_negatives(exp.splits["train"], train[0], cfg.num_negatives, self.generator,
+                               exclude=graph.cold)
         perm = torch.randperm(train.size(1), generator=self.generator, device=exp.device)
         total = torch.zeros((), device=exp.device)
         batches = perm.split(cfg.batch_size)
@@ -298,8 +314,11 @@ class Trainer:
             record = {"epoch": epoch, "loss": loss, "train_seconds": round(seconds, 3)}
             if epoch % cfg.eval_every == 0 or epoch == cfg.epochs:
                 t1 = time.perf_counter()
-                valid = exp.evaluate("valid")
-                record |= {"valid": valid, "eval_seconds": round(time.perf_counter() - t1, 3)}
+                record["valid"] = exp.evaluate("valid")
+                if "valid_cold" in exp.splits:
+                    record["valid_cold"] = exp.evaluate("valid_cold")
+                record["eval_seconds"] = round(time.perf_counter() - t1, 3)
+                valid = record[cfg.select_on]
                 best = self.state["best_valid"]
                 improved = best is None or valid[metric] > best[metric]
                 if improved:
@@ -307,7 +326,7 @@ class Trainer:
                     self._save({"model": exp.model.state_dict(), "epoch": epoch}, "best.pt")
                 else:
                     self.state["bad_evals"] += 1
-                self.log(f"epoch {epoch:3d}  loss {loss:.4f}  valid {metric} {valid[metric]:.4f}  "
+                self.log(f"epoch {epoch:3d}  loss {loss:.4f}  {cfg.select_on} {metric} {valid[metric]:.4f}  "
                          f"ndcg@{metric.split('@')[1]} {valid['ndcg@' + metric.split('@')[1]]:.4f}  "
                          f"({seconds:.1f} s train, {record['eval_seconds']:.1f} s eval)"
                          + ("  *best*" if improved else ""))
@@ -324,14 +343,21 @@ class Trainer:
         test = exp.evaluate("test")
         self.log(f"test at best epoch {self.state['best_epoch']} ({time.perf_counter() - t2:.1f} s): "
                  + "  ".join(f"{k} {test[k]:.4f}" for k in test if k.startswith(("recall", "ndcg"))))
-        return self.write_metrics(test)
+        cold = None
+        if "test_cold" in exp.splits:
+            cold = exp.evaluate("test_cold")
+            self.log(f"test, cold items only ({int(exp.graph.cold.sum()):,} ranked): "
+                     + "  ".join(f"{k} {cold[k]:.4f}" for k in cold if k.startswith(("recall", "ndcg"))))
+        return self.write_metrics(test, cold)
 
-    def write_metrics(self, test: dict | None = None) -> dict:
+    def write_metrics(self, test: dict | None = None, test_cold: dict | None = None) -> dict:
         exp = self.exp
         out = {"dataset": exp.data_info["dataset"], "synthetic": exp.data_info["synthetic"],
                "model": exp.config.model, "protocol": exp.protocol(),
                "best_epoch": self.state["best_epoch"], "valid": self.state["best_valid"],
                "test": test, "history": self.state["history"], "env": self.env}
+        if test_cold is not None:
+            out["test_cold"] = test_cold
         if exp.ranks.main:
             atomic_write_text(json.dumps(out, indent=1), self.run_dir / "metrics.json")
         return out
