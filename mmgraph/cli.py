@@ -147,6 +147,8 @@ def datasets_info(name, as_json, **options) -> None:
                    "subgraphs (PyG LinkNeighborLoader; lightgcn, bprmf, metammf).  [default: full]")
 @click.option("--fanout", default=None, metavar="K,K,...",
               help="Neighbours sampled per hop with --sampler neighbor, one per graph layer (-1: all).  [default: 10 each]")
+@click.option("--tensorboard", is_flag=True, default=None,
+              help="Also log losses and metrics for TensorBoard in RUN_FOLDER/tensorboard (needs tensorboard).")
 @click.option("--config", "config_file", type=click.Path(path_type=Path), default=None,
               help="A .json / .toml / .yaml file with data, model and train sections.")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
@@ -157,7 +159,7 @@ def datasets_info(name, as_json, **options) -> None:
               help="Continue the run in this folder from its last.pt.")
 @click.option("--quiet", is_flag=True, help="Only the final table.")
 def train(dataset, model, root, synthetic, scale, cold_items, epochs, batch_size, lr, device, seed, deterministic, amp,
-          compile_, sampler, fanout, config_file, sets, out, resume, quiet) -> None:
+          compile_, sampler, fanout, tensorboard, config_file, sets, out, resume, quiet) -> None:
     """Train a model on DATASET, select on validation, test once, write a run folder."""
     from mmgraph.train import format_table, resolve_config, train_run
     from mmgraph.train.distributed import is_main_process
@@ -168,7 +170,8 @@ def train(dataset, model, root, synthetic, scale, cold_items, epochs, batch_size
                "data.scale": scale, "data.cold_items": cold_items, "train.epochs": epochs, "train.batch_size": batch_size,
                "train.lr": lr, "train.device": device, "train.seed": seed,
                "train.deterministic": deterministic, "train.amp": amp,
-               "train.compile": compile_, "train.sampler": sampler, "train.fanout": fanout}
+               "train.compile": compile_, "train.sampler": sampler, "train.fanout": fanout,
+               "train.tensorboard": tensorboard}
     if resume is not None:
         ignored = [k for k, v in options.items() if v is not None and k != "train.epochs"]
         if dataset or config_file or sets or ignored:
@@ -268,37 +271,84 @@ def export(run_dir, out, device) -> None:
     click.echo(f"wrote {', '.join(names)} to {out}")
 
 
+def grid_options(f):
+    """Options shared by `compare` and `sweep`."""
+    options = [
+        click.option("--seeds", type=int, default=3, show_default=True, help="Seeds 0 .. N-1 per grid point."),
+        click.option("--root", type=click.Path(path_type=Path), default=None,
+                     help="Folder holding the dataset files (default: datasets/DATASET)."),
+        click.option("--synthetic", is_flag=True, default=None, help="Use the generated stand-in for DATASET."),
+        click.option("--scale", type=float, default=None, help="Size factor of the synthetic stand-in."),
+        click.option("--cold-items", type=float, default=None, metavar="FRACTION",
+                     help="Hold this fraction of the items out of training (cold start)."),
+        click.option("--epochs", type=int, default=None, help="Maximum epochs per run.  [default: 60]"),
+        click.option("--device", default=None, help="cpu, cuda, cuda:N or auto.  [default: auto]"),
+        click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Set an option for every run (repeatable)."),
+        click.option("--out", type=click.Path(path_type=Path), default=Path("runs"), show_default=True,
+                     help="Folder for the results folder; each call gets a new one."),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+def run_grid(fn, dataset, first, grid, seeds, root, synthetic, scale, cold_items, epochs, device, sets, out) -> None:
+    """Run :func:`~mmgraph.train.compare.compare` or ``sweep`` and print its table."""
+    from mmgraph.train.compare import format_compare
+
+    options = {"data.root": str(root) if root else None, "data.synthetic": synthetic, "data.scale": scale,
+               "data.cold_items": cold_items, "train.epochs": epochs, "train.device": device}
+    folder, results = fn(dataset, first, seeds=seeds, grid=grid, out=out,
+                         options={k: v for k, v in options.items() if v is not None}, sets=sets,
+                         log=lambda msg: click.echo(msg, err=True))
+    click.echo(format_compare(results))
+    files = [folder / name for name in ("table.md", "table.csv", "results.json", "chart.png") if (folder / name).exists()]
+    click.echo(f"files: {', '.join(map(str, files))}")
+
+
 @main.command()
 @click.argument("dataset")
 @click.option("--models", default="popularity,bprmf,lightgcn,vbpr,mmgcn,grcn,lattice,freedom,bm3,lgmrec,metammf",
               show_default=True, help="Comma-separated model names.")
-@click.option("--seeds", type=int, default=3, show_default=True, help="Seeds 0 .. N-1 per grid point.")
 @click.option("--grid", default="train.lr=0.005,0.02", show_default=True,
               help="Space-separated key=v1,v2 axes tried for every model (axes a model does not take are skipped).")
-@click.option("--root", type=click.Path(path_type=Path), default=None,
-              help="Folder holding the dataset files (default: datasets/DATASET).")
-@click.option("--synthetic", is_flag=True, default=None, help="Use the generated stand-in for DATASET.")
-@click.option("--scale", type=float, default=None, help="Size factor of the synthetic stand-in.")
-@click.option("--epochs", type=int, default=None, help="Maximum epochs per run.  [default: 60]")
-@click.option("--device", default=None, help="cpu, cuda, cuda:N or auto.  [default: auto]")
-@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Set an option for every run (repeatable).")
-@click.option("--out", type=click.Path(path_type=Path), default=Path("runs"), show_default=True,
-              help="Folder for the comparison folder; each comparison gets a new one.")
-def compare(dataset, models, seeds, grid, root, synthetic, scale, epochs, device, sets, out) -> None:
+@grid_options
+def compare(dataset, models, grid, **options) -> None:
     """Train MODELS on DATASET, select each on validation, write a table of test metrics over seeds."""
     from mmgraph.train.compare import compare as run_compare
-    from mmgraph.train.compare import format_compare
 
-    options = {"data.root": str(root) if root else None, "data.synthetic": synthetic, "data.scale": scale,
-               "train.epochs": epochs, "train.device": device}
     names = [m.strip() for m in models.split(",") if m.strip()]
     if not names:
         raise click.BadParameter("give at least one model name", param_hint="--models")
-    folder, results = run_compare(dataset, names, seeds=seeds, grid=grid, out=out,
-                                  options={k: v for k, v in options.items() if v is not None}, sets=sets,
-                                  log=lambda msg: click.echo(msg, err=True))
-    click.echo(format_compare(results))
-    click.echo(f"tables: {folder / 'table.md'}, {folder / 'table.csv'}, {folder / 'results.json'}")
+    run_grid(run_compare, dataset, names, grid, **options)
+
+
+@main.command()
+@click.argument("dataset")
+@click.option("--model", default="metammf", show_default=True, help="The model to sweep.")
+@click.option("--grid", required=True, help="Space-separated key=v1,v2 axes, e.g. 'lr=1e-3,5e-4 cp_rank=8,16'.")
+@grid_options
+def sweep(dataset, model, grid, **options) -> None:
+    """Every combination of GRID for one model: validation mean +- std per point, test for the
+    point selected on validation only."""
+    from mmgraph.train.compare import sweep as run_sweep
+
+    run_grid(run_sweep, dataset, model, grid, **options)
+
+
+@main.command()
+@click.argument("run_dirs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--out", type=click.Path(path_type=Path), default=Path("curves.png"), show_default=True,
+              help="The figure to write (PNG); an existing file is not overwritten.")
+@click.option("--metric", default=None, help="Validation metric to draw (default: the runs' recall@K).")
+def plot(run_dirs, out, metric) -> None:
+    """Overlay the learning curves (loss, validation metrics) of one or more runs."""
+    from mmgraph.train.plots import plot_runs, pyplot
+
+    if out.exists():
+        raise MMGraphError(f"{out}: already exists; give --out a new file name")
+    pyplot()  # matplotlib missing: say so before reading anything
+    click.echo(f"wrote {plot_runs(run_dirs, out, metric)}")
 
 
 @main.command()

@@ -143,18 +143,36 @@ def test_new_items_leave_known_outputs_alone_and_match_a_cold_item(variant):
     assert not torch.allclose(item2[6], item[4])
     # the ID part of a cold or new item is the default vector
     assert torch.equal(model.item_id_rows(bigger)[4:], model.default_item_id.expand(3, -1))
+    # an item embedded alone (the cold-start training step) gets the vector a cold item gets
+    alone = model.embed(g.isolated(torch.tensor([4, 1])))[1]
+    assert torch.allclose(alone[0], item[4], atol=1e-6)
+    assert torch.allclose(alone[1], model.embed(g.with_new_items({m: x[[1]] for m, x in g.features.items()}))[1][5],
+                          atol=1e-6)
 
 
-def test_id_dropout_teaches_the_default_id_vector():
+@pytest.mark.parametrize("variant", ["design", "paper-gcn"])
+def test_id_dropout_scores_a_share_of_the_batch_as_cold_items(variant, monkeypatch):
     g = tiny_cold_graph()
     g.cold = None
-    frozen = MetaMMF.from_graph(g, fusion_hidden=[6], hidden_dim=4, fused_dim=3, id_dim=2)
-    frozen.embed(g)[1].sum().backward()
+    users, pos, negs = torch.tensor([0, 1, 2]), torch.tensor([0, 2, 3]), torch.tensor([[4], [4], [0]])
+    frozen = MetaMMF.from_graph(g, variant=variant, fusion_hidden=[6], hidden_dim=4, fused_dim=3, id_dim=2)
+    frozen.batch_loss(g, users, pos, negs).backward()
     assert frozen.default_item_id.grad is None  # no cold item, no dropout: the default is not used
-    torch.manual_seed(1)
-    model = MetaMMF.from_graph(g, fusion_hidden=[6], hidden_dim=4, fused_dim=3, id_dim=2, id_dropout=0.5)
-    model.embed(g)[1].sum().backward()
+    model = MetaMMF.from_graph(g, variant=variant, fusion_hidden=[6], hidden_dim=4, fused_dim=3, id_dim=2,
+                               id_dropout=0.5, dropout=0.0)
+    # every item "dropped": the loss is BPR on the items' cold-start vectors
+    monkeypatch.setattr(torch, "rand", lambda n, device=None: torch.zeros(n))
+    loss = model.batch_loss(g, users, pos, negs)
+    user, _ = model.embed(g)
+    cold = model.embed(g.isolated(torch.arange(5)))[1]
+    expected = model.bpr(user, cold, users, pos, negs) + model.regularization(users, torch.cat([pos, negs.flatten()]))
+    assert torch.allclose(loss, expected)
+    loss.backward()
     assert model.default_item_id.grad is not None and model.default_item_id.grad.abs().sum() > 0
+    model.eval()  # evaluation never drops
+    assert torch.allclose(model.batch_loss(g, users, pos, negs),
+                          model.bpr(*model.embed(g), users, pos, negs)
+                          + model.regularization(users, torch.cat([pos, negs.flatten()])))
     with pytest.raises(ValueError, match="id_dropout"):
         MetaMMF.from_graph(g, id_dropout=1.0)
 

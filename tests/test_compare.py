@@ -2,6 +2,7 @@
 
 import csv
 import json
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -28,14 +29,24 @@ def test_parse_grid_gives_every_combination_of_literals():
 
 def test_selection_uses_validation_only(tmp_path, monkeypatch):
     """The fake runs make lr 0.1 best on validation and lr 0.2 best on test: 0.1 must win."""
-    def fake_train_run(cfg, out, quiet):
+    metric = {k: 0.0 for k in compare_module.COLUMNS}
+    tested = []
+
+    def fake_train_run(cfg, out, quiet, test):
+        assert test is False  # runs never look at the test split while the grid is searched
         good_valid = cfg.train.lr == 0.1
-        metric = {k: 0.0 for k in compare_module.COLUMNS}
         history = [{"epoch": 1, "train_seconds": 2.0 + cfg.train.seed, "eval_seconds": 0.5}]
-        return tmp_path / "r", {"valid": metric | {"recall@20": 0.3 if good_valid else 0.1},
-                                "test": metric | {"recall@20": 0.1 + cfg.train.seed / 100 if good_valid else 0.9},
-                                "history": history, "synthetic": True, "protocol": "p"}
+        return tmp_path / f"{cfg.model}-{cfg.train.lr}-{cfg.train.seed}", {
+            "valid": metric | {"recall@20": 0.3 if good_valid else 0.1}, "test": None,
+            "history": history, "synthetic": True, "protocol": "p"}
+
+    def fake_test_metrics(run_dir):
+        name = Path(run_dir).name
+        tested.append(name)
+        _, lr, seed = name.split("-")
+        return {"test": metric | {"recall@20": 0.1 + int(seed) / 100 if lr == "0.1" else 0.9}}
     monkeypatch.setattr(compare_module, "train_run", fake_train_run)
+    monkeypatch.setattr(compare_module, "test_metrics", fake_test_metrics)
     folder, results = compare("tiktok", ["bprmf", "metammf"], seeds=3, grid="lr=0.2,0.1 cp_rank=4", out=tmp_path,
                               options=TINY, log=lambda msg: None)
     r = results["models"]["bprmf"]
@@ -46,15 +57,16 @@ def test_selection_uses_validation_only(tmp_path, monkeypatch):
     row = next(row for row in csv.DictReader((folder / "table.csv").open()) if row["model"] == "bprmf")
     assert float(row["recall@20_mean"]) == pytest.approx(0.11) and float(row["recall@20_std"]) > 0
     assert "| bprmf | lr=0.1 | " in (folder / "table.md").read_text()
+    assert sorted(tested) == sorted(f"{m}-0.1-{s}" for m in ("bprmf", "metammf") for s in range(3))
 
 
 def test_a_failing_grid_point_is_recorded_and_not_selected(tmp_path, monkeypatch):
     original = compare_module.train_run
 
-    def diverge_at_high_lr(cfg, out, quiet):
+    def diverge_at_high_lr(cfg, out, quiet, test):
         if cfg.train.lr > 0.01:
             raise MMGraphError("training loss became nan in epoch 1")
-        return original(cfg, out, quiet=quiet)
+        return original(cfg, out, quiet=quiet, test=test)
     monkeypatch.setattr(compare_module, "train_run", diverge_at_high_lr)
     folder, results = compare("tiktok", ["bprmf"], seeds=1, grid="lr=0.005,0.02", out=tmp_path, options=TINY,
                               log=lambda msg: None)

@@ -21,7 +21,7 @@ def config(model="metammf", **extra):
 
 def test_run_writes_config_metrics_checkpoints_and_log(tmp_path):
     run_dir, metrics = train_run(config(), tmp_path, quiet=True)
-    assert {p.name for p in run_dir.iterdir()} == {"config.json", "metrics.json", "best.pt", "last.pt", "log.txt"}
+    assert {p.name for p in run_dir.iterdir()} == {"config.json", "metrics.json", "best.pt", "last.pt", "log.txt", "curves.png"}
     saved = json.loads((run_dir / "metrics.json").read_text())
     assert saved["synthetic"] is True and saved["dataset"] == "tiktok" and saved["model"] == "metammf"
     assert set(saved["test"]) >= {"recall@10", "recall@20", "ndcg@10", "ndcg@20", "precision@20", "hr@20"}

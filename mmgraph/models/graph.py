@@ -74,6 +74,21 @@ class RecGraph:
                         {m: b.to(device) for m, b in self.bags.items()}, dict(self.bag_vocab),
                         None if self.cold is None else self.cold.to(device))
 
+    def isolated(self, items: Tensor) -> "RecGraph":
+        """The graph of ``items`` alone: no users, no interactions, every item :attr:`cold`,
+        ``item_ids`` the items' global ids.  A model embeds it as it embeds cold items inside
+        a graph (a cold-start training step scores items from their features this way)."""
+        local = torch.full((self.num_items,), -1, dtype=torch.long, device=items.device)
+        local[items] = torch.arange(items.numel(), device=items.device)
+        bags = {}
+        for m, pairs in self.bags.items():
+            keep = local[pairs[0]] >= 0
+            bags[m] = torch.stack([local[pairs[0, keep]], pairs[1, keep]])
+        graph = RecGraph(0, items.numel(), items.new_zeros(2, 0), {m: x[items] for m, x in self.features.items()},
+                         bags, dict(self.bag_vocab), cold=torch.ones(items.numel(), dtype=torch.bool, device=items.device))
+        graph.user_ids, graph.item_ids = items.new_zeros(0), self.global_items(items)
+        return graph
+
     def with_new_items(self, features: dict[str, Tensor]) -> "RecGraph":
         """This graph with new items appended (ids ``I .. I+N-1``), given by their dense
         ``features`` alone (one ``[N, D_m]`` matrix per modality of the graph): they have no

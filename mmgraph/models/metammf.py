@@ -76,10 +76,12 @@ class MetaMMF(FeatureRecommender):
         id_dropout (float): Cold start.  An item without a learned ID embedding (a cold item of
             the graph, :attr:`RecGraph.cold`, or one beyond the ID table, e.g. appended by
             :meth:`RecGraph.with_new_items`) takes a learned default ID vector
-            :math:`\mathbf{e}^{id}_0` instead, so it is scored from its features alone.  During
-            training each item's ID embedding is replaced by that default with this probability
-            (per step), which is what teaches it; at ``0`` the default stays zero (the ID part
-            of a cold item is empty).  (default: 0.0)
+            :math:`\mathbf{e}^{id}_0` instead and, having no interactions, no graph
+            neighbours: it is scored from its features alone.  During training each item of a
+            batch is, with this probability, scored the same way (embedded alone, as
+            :meth:`RecGraph.isolated`, against the users' usual vectors; DropoutNet's idea), which
+            teaches the default vector and the feature path to rank unseen items; at ``0`` the
+            default stays zero.  (default: 0.0)
 
     The design defaults (one layer per modality, 3 smoothing layers, 64-d item IDs) were chosen
     on the validation split of the real TikTok sample; see the README's results.
@@ -190,9 +192,20 @@ class MetaMMF(FeatureRecommender):
             user, item = self.propagate(graph, user, item)
         return (user, item, meta) if return_meta else (user, item)
 
+    def batch_loss(self, graph: RecGraph, users: Tensor, pos: Tensor, negs: Tensor) -> Tensor:
+        if not (self.training and self.id_dropout > 0):
+            return super().batch_loss(graph, users, pos, negs)
+        user_emb, item_emb = self.embed(graph)
+        items = torch.cat([pos, negs.flatten()])
+        chosen = torch.unique(items[torch.rand(items.numel(), device=items.device) < self.id_dropout])
+        if chosen.numel():  # these items are scored as cold items: from their features alone
+            item_emb = item_emb.index_copy(0, chosen, self.embed(graph.isolated(chosen))[1])
+        return (self.bpr(user_emb, item_emb, users, pos, negs)
+                + self.regularization(graph.global_users(users), graph.global_items(items)))
+
     def item_id_rows(self, graph: RecGraph) -> Tensor:
-        """The graph items' ID embeddings ``[I, id_dim]``: the learned default for cold items,
-        items beyond the table, and (training) a random ``id_dropout`` share of the others."""
+        """The graph items' ID embeddings ``[I, id_dim]``: the learned default for cold items
+        and for items beyond the table."""
         ids = graph.item_ids
         if ids is None and graph.num_items > self.num_items:  # new items appended to the graph
             ids = torch.arange(graph.num_items, device=self.item_id.weight.device)
@@ -201,9 +214,6 @@ class MetaMMF(FeatureRecommender):
             beyond = ids >= self.num_items
             cold = beyond if cold is None else cold | beyond
             ids = ids.masked_fill(beyond, 0)
-        if self.training and self.id_dropout > 0:
-            drop = torch.rand(graph.num_items, device=self.item_id.weight.device) < self.id_dropout
-            cold = drop if cold is None else cold | drop
         rows = self.rows(self.item_id, ids)
         if cold is None:
             return rows

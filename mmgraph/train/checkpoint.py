@@ -27,10 +27,15 @@ def atomic_save(obj, path: Path) -> None:
             tmp.unlink()
 
 
-def atomic_write_text(text: str, path: Path) -> None:
+def atomic_write_bytes(data: bytes, path: Path) -> None:
+    """Write to a temporary file beside ``path``, then rename over it."""
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(text)
+    tmp.write_bytes(data)
     os.replace(tmp, path)
+
+
+def atomic_write_text(text: str, path: Path) -> None:
+    atomic_write_bytes(text.encode(), path)
 
 
 def load_checkpoint(path: Path, device) -> dict:

@@ -16,7 +16,7 @@ from mmgraph.errors import MMGraphError
 from mmgraph.models import model_class
 from mmgraph.train.checkpoint import atomic_write_text, new_run_dir
 from mmgraph.train.config import ConfigError, RunConfig, option_key, parse_assignment
-from mmgraph.train.run import resolve_config, train_run
+from mmgraph.train.run import load_run, resolve_config, train_run
 from mmgraph.train.trainer import Experiment
 
 DEFAULT_GRID = "train.lr=0.005,0.02"
@@ -53,10 +53,14 @@ def _applies(key: str, model: str) -> bool:
 
 def compare(dataset: str, models: Iterable[str], *, seeds: int = 3, grid: str = DEFAULT_GRID,
             out: str | Path = "runs", options: dict | None = None, sets: Iterable[str] = (),
-            log: Callable[[str], None] = print) -> tuple[Path, dict]:
+            log: Callable[[str], None] = print, kind: str = "compare") -> tuple[Path, dict]:
     """Train every model of ``models`` at every grid point with ``seeds`` seeds, pick each model's
-    point on mean validation ``train.metric``, and write ``table.md``, ``table.csv`` and
-    ``results.json`` to a new folder under ``out``.  Returns (folder, results)."""
+    point on mean validation ``train.metric`` (runs train with ``test=False``; only the selected
+    point's runs are then tested), and write ``table.md``, ``table.csv``, ``results.json`` and
+    ``chart.png`` (with matplotlib) to a new folder under ``out``.  Returns (folder, results).
+
+    ``kind="sweep"`` (one model, :func:`sweep`) tabulates every grid point instead of every model.
+    """
     models, sets, options = list(models), list(sets), dict(options or {})
     for name in models:
         model_class(name)  # unknown names fail before anything runs
@@ -68,9 +72,9 @@ def compare(dataset: str, models: Iterable[str], *, seeds: int = 3, grid: str = 
     if unknown:
         raise ConfigError(f"--grid: {', '.join(unknown)} is not an option of any of {', '.join(models)}; "
                           "see `python cli.py options --model NAME`")
-    folder = new_run_dir(Path(out), base.data.name, "compare")
-    results = {"dataset": dataset, "seeds": seeds, "grid": grid, "selection": f"mean validation {base.train.metric}",
-               "options": options, "sets": sets, "models": {}}
+    folder = new_run_dir(Path(out), base.data.name, kind)
+    results = {"kind": kind, "dataset": dataset, "seeds": seeds, "grid": grid, "metric": base.train.metric,
+               "selection": f"mean validation {base.train.metric}", "options": options, "sets": sets, "models": {}}
     seen: set[str] = set()
     with warnings.catch_warnings(record=True) as caught:  # data notes repeat for every run: show each once
         warnings.simplefilter("always")
@@ -83,7 +87,22 @@ def compare(dataset: str, models: Iterable[str], *, seeds: int = 3, grid: str = 
                     seen.add(str(w.message))
                     log(f"warning: {w.message}")
             caught.clear()
+    try:
+        chart(folder, results)
+    except MMGraphError as exc:  # matplotlib missing: the tables are the result
+        log(f"chart.png not written: {exc}")
     return folder, results
+
+
+def sweep(dataset: str, model: str, *, seeds: int = 3, grid: str, **kwargs) -> tuple[Path, dict]:
+    """Every combination of ``grid`` for one ``model``, ``seeds`` runs each: validation mean +-
+    std for every point, test metrics for the point selected on validation only (MMRec-style
+    selection on test never happens here).  Same files and arguments as :func:`compare`."""
+    if not model_class(model).trainable:
+        raise MMGraphError(f"model '{model}' has nothing to train, so nothing to sweep")
+    if not parse_grid(grid)[0]:
+        raise ConfigError("--grid is empty; give at least one axis, e.g. --grid 'lr=0.005,0.02'")
+    return compare(dataset, [model], seeds=seeds, grid=grid, kind="sweep", **kwargs)
 
 
 def _compare_one(name, dataset, points, seeds, options, sets, metric, runs_dir, log) -> dict:
@@ -108,25 +127,42 @@ def _compare_one(name, dataset, points, seeds, options, sets, metric, runs_dir, 
             runs = []
             for seed in range(seeds):
                 cfg = resolve_config(dataset, sets=point_sets + [f"train.seed={seed}"], model=name, **options)
-                run_dir, metrics = train_run(cfg, runs_dir, quiet=True)
+                run_dir, metrics = train_run(cfg, runs_dir, quiet=True, test=False)  # test: selected point only
                 runs.append(metrics | {"run_dir": str(run_dir)})
         except MMGraphError as exc:  # e.g. a diverging learning rate: recorded, not selected
             log(f"{name} {point or 'defaults'}: failed ({exc})")
             tried.append({"point": point, "valid": None, "error": str(exc)})
             continue
         valid = statistics.mean(r["valid"][metric] for r in runs)
-        tried.append({"point": point, "valid": valid, "runs": runs})
+        keys = [k for k in runs[0]["valid"] if "@" in k]
+        spread = {k: [statistics.mean(r["valid"][k] for r in runs), statistics.pstdev(r["valid"][k] for r in runs)]
+                  for k in keys}
+        tried.append({"point": point, "valid": valid, "valid_metrics": spread, "runs": runs})
         log(f"{name} {point or 'defaults'}: mean valid {metric} {valid:.4f} over {seeds} seed(s)")
     done = [t for t in tried if t["valid"] is not None]
     summary = [{k: v for k, v in t.items() if k != "runs"} for t in tried]
     if not done:
         return {"selected": None, "tried": summary, "runs": []}
     best = max(done, key=lambda t: t["valid"])
+    for run in best["runs"]:  # the one look at the test split
+        run |= test_metrics(run["run_dir"])
     history = [h for r in best["runs"] for h in r["history"]]
     return {"selected": best["point"], "runs": best["runs"], "tried": summary,
             "epoch_seconds": statistics.median(h["train_seconds"] for h in history),
             "eval_seconds": statistics.median(h["eval_seconds"] for h in history if "eval_seconds" in h),
             "synthetic": best["runs"][0]["synthetic"], "protocol": best["runs"][0]["protocol"]}
+
+
+def test_metrics(run_dir: str | Path) -> dict:
+    """Test metrics of a run trained with ``test=False`` (its best checkpoint), also written into
+    its ``metrics.json``: ``{"test": ...}`` and, with cold items, ``"test_cold"``."""
+    exp = load_run(run_dir)
+    out = {"test": exp.evaluate("test")}
+    if "test_cold" in exp.splits:
+        out["test_cold"] = exp.evaluate("test_cold")
+    path = Path(run_dir) / "metrics.json"
+    atomic_write_text(json.dumps(json.loads(path.read_text()) | out, indent=1), path)
+    return out
 
 
 def _rows(results: dict):
@@ -137,8 +173,56 @@ def _rows(results: dict):
         yield name, r, {k: (statistics.mean(v), statistics.pstdev(v)) for k, v in values.items()}
 
 
+def _cell(pair) -> str:
+    return f"{pair[0]:.4f} +- {pair[1]:.4f}"
+
+
+def _point(point: dict) -> str:
+    return ", ".join(f"{k}={v}" for k, v in point.items()) or "defaults"
+
+
+def _sweep_rows(results: dict):
+    """``(point label, selected, validation {key: (mean, std)}, test {key: (mean, std)} or None,
+    error or None)`` per grid point of a sweep's one model."""
+    (r,) = results["models"].values()
+    for t in r["tried"]:
+        selected = t["point"] == r["selected"] and t["valid"] is not None
+        test = None
+        if selected:
+            test = {k: (statistics.mean(run["test"][k] for run in r["runs"]),
+                        statistics.pstdev(run["test"][k] for run in r["runs"])) for k in COLUMNS}
+        yield _point(t["point"]), selected, t.get("valid_metrics"), test, t.get("error")
+
+
+SWEEP_VALID = [f"{m}@{k}" for m in ("recall", "ndcg") for k in (10, 20)]
+SWEEP_TEST = ["recall@20", "ndcg@20"]
+
+
+def format_sweep(results: dict) -> str:
+    """Every point's validation mean +- std, the selected point's test metrics."""
+    (name, r), = results["models"].items()
+    kind = ("SYNTHETIC stand-in" if r["synthetic"] else "real data") if "synthetic" in r else "no run finished"
+    lines = [f"# {results['dataset']} ({kind}): {name} sweep, "
+             f"{len(r['tried'])} point(s) x {results['seeds']} seed(s)", "",
+             (f"Protocol: {r['protocol']}" if r.get("protocol") else "Protocol: -")
+             + (" (the SYNTHETIC data and split are generated anew for each seed)" if r.get("synthetic") else "")
+             + f". Grid `{results['grid']}`; the point is chosen on {results['selection']}; test metrics are "
+             "computed for the selected point only, after selection.", "",
+             "| point | " + " | ".join(f"valid {k}" for k in SWEEP_VALID) + " | " + " | ".join(f"test {k}" for k in SWEEP_TEST) + " |",
+             "|---|" + "---|" * (len(SWEEP_VALID) + len(SWEEP_TEST))]
+    for label, selected, valid, test, error in _sweep_rows(results):
+        if error:
+            lines.append(f"| {label} | failed: {error} |" + " |" * (len(SWEEP_VALID) + len(SWEEP_TEST) - 1))
+            continue
+        cells = [_cell(valid[k]) for k in SWEEP_VALID] + [_cell(test[k]) if test else "-" for k in SWEEP_TEST]
+        lines.append(f"| {'**' + label + '** (selected)' if selected else label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def format_compare(results: dict) -> str:
     """The markdown table with a header that states data, protocol, seeds and selection."""
+    if results.get("kind") == "sweep":
+        return format_sweep(results)
     done = [r for r in results["models"].values() if r["runs"]]
     if not done:
         return f"# {results['dataset']}: no model finished a run\n"
@@ -170,9 +254,39 @@ def write_tables(folder: Path, results: dict) -> None:
     atomic_write_text(format_compare(results), folder / "table.md")
     buffer = io.StringIO()
     writer = csv.writer(buffer)
+    if results.get("kind") == "sweep":
+        writer.writerow(["point", "selected", *(f"valid_{c}_{s}" for c in SWEEP_VALID for s in ("mean", "std")),
+                         *(f"test_{c}_{s}" for c in SWEEP_TEST for s in ("mean", "std")), "error"])
+        for label, selected, valid, test, error in _sweep_rows(results):
+            writer.writerow([label, selected, *(f"{x:.6f}" if valid else "" for c in SWEEP_VALID
+                                               for x in (valid[c] if valid else (0, 0))),
+                             *(f"{x:.6f}" if test else "" for c in SWEEP_TEST for x in (test[c] if test else (0, 0))),
+                             error or ""])
+        atomic_write_text(buffer.getvalue(), folder / "table.csv")
+        return
     writer.writerow(["model", "selected", *(f"{c}_{s}" for c in COLUMNS for s in ("mean", "std")),
                      "epoch_seconds", "eval_seconds", "seeds", "synthetic"])
     for name, r, cells in _rows(results):
         writer.writerow([name, json.dumps(r["selected"], default=str), *(f"{x:.6f}" for c in COLUMNS for x in cells[c]),
                          r["epoch_seconds"], r["eval_seconds"], len(r["runs"]), r["synthetic"]])
     atomic_write_text(buffer.getvalue(), folder / "table.csv")
+
+
+def chart(folder: Path, results: dict) -> Path:
+    """``chart.png``: a comparison's test metric per model, or a sweep's validation metric per
+    point (the selected one starred), mean +- std over seeds."""
+    from mmgraph.train.plots import bars
+
+    metric = results.get("metric", "recall@20")
+    if results.get("kind") == "sweep":
+        rows = [(label + (" *" if selected else ""), *valid[metric])
+                for label, selected, valid, _, error in _sweep_rows(results) if not error]
+        what = f"validation {metric} (* selected)"
+    else:
+        rows = [(name, *cells[metric]) for name, _, cells in _rows(results)] if metric in COLUMNS else []
+        what = f"test {metric}"
+    if not rows:
+        raise MMGraphError("no finished run to chart")
+    kind = "SYNTHETIC" if next(iter(results["models"].values())).get("synthetic") else "real data"
+    return bars(rows, folder / "chart.png", f"{results['dataset']} ({kind}), {results['seeds']} seed(s)",
+                f"{what}, mean +- std")

@@ -58,6 +58,7 @@ class TrainConfig:
     compile: bool = False  # torch.compile the model's embed (evaluation) and batch loss (training)
     sampler: str = "full"  # "full": every step embeds the whole graph; "neighbor": sampled subgraphs
     fanout: list = field(default_factory=list)  # neighbours per hop for "neighbor" (-1: all; default 10)
+    tensorboard: bool = False  # also log losses and metrics for TensorBoard (<run>/tensorboard)
 
     def check(self) -> None:
         """Raise :class:`ConfigError` for a value no run can use (before any data is read)."""
@@ -76,6 +77,12 @@ class TrainConfig:
             raise ConfigError(f"train.fanout takes neighbours per hop, each >= 1 or -1 (all), got {self.fanout}")
         if self.select_on not in ("valid", "valid_cold"):
             raise ConfigError(f"train.select_on must be 'valid' or 'valid_cold', got '{self.select_on}'")
+        if self.tensorboard:
+            try:
+                import tensorboard  # noqa: F401  (torch.utils.tensorboard needs it)
+            except ImportError:
+                raise ConfigError("--tensorboard needs the tensorboard package; pip install tensorboard "
+                                  "(or pip install 'mmgraph[tensorboard]')") from None
         name, _, k = self.metric.partition("@")
         if name not in METRICS or not k.isdigit() or int(k) not in self.ks:
             raise ConfigError(f"train.metric '{self.metric}' must be one of {' / '.join(METRICS)} "

@@ -36,8 +36,9 @@ def saved_config(run_dir: Path) -> RunConfig:
 
 
 def train_run(cfg: RunConfig, out: str | Path = "runs", *, resume: str | Path | None = None,
-              quiet: bool = False, log=None, epochs: int | None = None) -> tuple[Path, dict]:
+              quiet: bool = False, log=None, epochs: int | None = None, test: bool = True) -> tuple[Path, dict]:
     """Train ``cfg`` in a new folder under ``out`` (or continue ``resume``); return (folder, metrics).
+    ``test=False`` leaves the test split unevaluated (``metrics["test"]`` is ``None``).
 
     On resume the run's saved config is used; only ``epochs`` may be raised.
     """
@@ -61,7 +62,7 @@ def train_run(cfg: RunConfig, out: str | Path = "runs", *, resume: str | Path | 
     try:
         if resume is not None:
             trainer.resume()
-        metrics = trainer.fit()
+        metrics = trainer.fit(test)
     finally:
         trainer.close()
         if exp.ranks.enabled:

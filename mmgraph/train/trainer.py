@@ -219,6 +219,11 @@ class Trainer:
         self.env = environment(exp.device) | {"processes": exp.ranks.world}
         self._log_file = open(run_dir / "log.txt", "a", encoding="utf-8") if exp.ranks.main else None
         self._echo = log or (lambda msg: tqdm.write(msg))
+        self.board = None
+        if cfg.tensorboard and exp.ranks.main:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.board = SummaryWriter(log_dir=str(run_dir / "tensorboard"))
 
     def log(self, msg: str) -> None:
         if self._log_file is None:  # not rank 0
@@ -295,7 +300,37 @@ class Trainer:
                                f"{last if last.exists() else 'none yet'}; lower train.lr or check the features")
         return mean
 
-    def fit(self) -> dict:
+    def scalars(self, step: int, **groups: dict | float) -> None:
+        """Log numbers for TensorBoard (``train.tensorboard``): ``group/metric`` per step."""
+        if self.board is None:
+            return
+        for group, values in groups.items():
+            if values is None:
+                continue
+            if isinstance(values, dict):
+                for key, value in values.items():
+                    if key != "users":
+                        self.board.add_scalar(f"{group}/{key}", value, step)
+            else:
+                self.board.add_scalar(group, values, step)
+        self.board.flush()
+
+    def plot(self) -> None:
+        """``curves.png``: loss and validation metrics per epoch (skipped, with a note, without
+        matplotlib)."""
+        if not self.exp.ranks.main or not self.state["history"]:
+            return
+        from mmgraph.train.plots import curves
+
+        try:
+            curves([(self.run_dir.name, self.write_metrics())], self.run_dir / "curves.png",
+                   self.exp.config.train.metric)
+        except MMGraphError as exc:  # matplotlib missing: the run itself is fine
+            self.log(f"curves.png not written: {exc}")
+
+    def fit(self, test: bool = True) -> dict:
+        """Train until ``train.epochs`` or early stopping, reload the best checkpoint and, unless
+        ``test=False`` (a sweep tests only the point it selects), evaluate the test split."""
         exp, cfg = self.exp, self.exp.config.train
         metric = cfg.metric
         start_epoch = self.state["epoch"] + 1
@@ -334,11 +369,15 @@ class Trainer:
                 self.log(f"epoch {epoch:3d}  loss {loss:.4f}  ({seconds:.1f} s)")
             self.state["epoch"] = epoch
             self.state["history"].append(record)
+            self.scalars(epoch, loss=loss, valid=record.get("valid"), valid_cold=record.get("valid_cold"))
             self._save(self._checkpoint(), "last.pt")
             self.write_metrics()
         if self.state["best_epoch"] is None:
             raise MMGraphError("no validation evaluation happened; raise train.epochs or lower train.eval_every")
         exp.model.load_state_dict(self._load("best.pt")["model"])
+        self.plot()
+        if not test:
+            return self.write_metrics()
         t2 = time.perf_counter()
         test = exp.evaluate("test")
         self.log(f"test at best epoch {self.state['best_epoch']} ({time.perf_counter() - t2:.1f} s): "
@@ -348,6 +387,7 @@ class Trainer:
             cold = exp.evaluate("test_cold")
             self.log(f"test, cold items only ({int(exp.graph.cold.sum()):,} ranked): "
                      + "  ".join(f"{k} {cold[k]:.4f}" for k in cold if k.startswith(("recall", "ndcg"))))
+        self.scalars(self.state["best_epoch"], test=test, test_cold=cold)
         return self.write_metrics(test, cold)
 
     def write_metrics(self, test: dict | None = None, test_cold: dict | None = None) -> dict:
@@ -366,3 +406,5 @@ class Trainer:
         self.step = None  # the DDP wrapper must go before its process group (distributed.teardown)
         if self._log_file is not None:
             self._log_file.close()
+        if self.board is not None:
+            self.board.close()
