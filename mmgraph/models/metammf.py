@@ -11,7 +11,7 @@ from torch.nn import Embedding, ModuleDict, ModuleList, Parameter
 
 from mmgraph.models.graph import RecGraph
 from mmgraph.models.inputs import FeatureRecommender, ItemInputs
-from mmgraph.nn import MetaFusion, ModalityConv, ModalityEncoder, StaticFusion, smooth
+from mmgraph.nn import MetaFusion, bpr_loss, ModalityConv, ModalityEncoder, StaticFusion, smooth
 
 VARIANTS = ("design", "paper-gcn", "paper-mf")
 PROPAGATIONS = ("lightgcn", "sage", "none")
@@ -196,11 +196,18 @@ class MetaMMF(FeatureRecommender):
         if not (self.training and self.id_dropout > 0):
             return super().batch_loss(graph, users, pos, negs)
         user_emb, item_emb = self.embed(graph)
+        pos_scores = self.score(user_emb, item_emb, users, pos)
+        neg_scores = self.score(user_emb, item_emb, users.unsqueeze(1), negs)
+        rows = torch.rand(users.numel(), device=users.device) < self.id_dropout
+        if rows.any():  # these triples rank their items as cold items: from features alone
+            items, local = torch.unique(torch.cat([pos[rows, None], negs[rows]], 1), return_inverse=True)
+            cold = self.embed(graph.isolated(items))[1]
+            pos_scores = pos_scores.masked_scatter(rows, self.score(user_emb, cold, users[rows], local[:, 0]))
+            neg_scores = neg_scores.masked_scatter(
+                rows.unsqueeze(1).expand_as(neg_scores),
+                self.score(user_emb, cold, users[rows].unsqueeze(1), local[:, 1:]))
         items = torch.cat([pos, negs.flatten()])
-        chosen = torch.unique(items[torch.rand(items.numel(), device=items.device) < self.id_dropout])
-        if chosen.numel():  # these items are scored as cold items: from their features alone
-            item_emb = item_emb.index_copy(0, chosen, self.embed(graph.isolated(chosen))[1])
-        return (self.bpr(user_emb, item_emb, users, pos, negs)
+        return (bpr_loss(pos_scores, neg_scores)
                 + self.regularization(graph.global_users(users), graph.global_items(items)))
 
     def item_id_rows(self, graph: RecGraph) -> Tensor:
