@@ -28,6 +28,7 @@ def summarize(rec: RecData) -> dict:
         "user_degree": _degree_stats(np.bincount(rec.train[0], minlength=rec.num_users)),
         "item_degree": _degree_stats(np.bincount(rec.train[1], minlength=rec.num_items)),
         "held_out_users": {s: int(np.unique(rec.split(s)[0]).size) for s in ("val", "test")},
+        "cold_items": None if rec.cold_items is None else int(rec.cold_items.size),
         "notes": list(rec.notes),
     }
 
@@ -57,5 +58,7 @@ def format_summary(info: dict) -> str:
         f"item degree    min {idg['min']} / median {idg['median']:g} / mean {idg['mean']:.1f} / max {idg['max']}"
         f"  (train; {idg['zero']:,} items without training interactions)",
     ]
+    if info.get("cold_items") is not None:
+        lines.append(f"cold items     {info['cold_items']:,} (held out of training; test_cold ranks among them)")
     lines += [f"repaired       {note}" for note in info["notes"]]
     return "\n".join(lines)
