@@ -278,3 +278,16 @@ def test_cold_items_option_on_the_cli(tmp_path):
     assert "cold items only" in out.output
     run = next(tmp_path.iterdir())
     assert json.loads((run / "config.json").read_text())["data"]["cold_items"] == 0.2
+
+
+def test_ties_among_cold_items_are_not_broken_by_item_id():
+    # every score ties: index order would always put items 0..9 first
+    n = 1000
+    held = UserItemSets(torch.stack([torch.zeros(10, dtype=torch.long), torch.arange(10)]), 1, n)
+    every = torch.ones(n, dtype=torch.bool)
+    flat = full_ranking(lambda u: torch.zeros(u.numel(), n), n, held, [], ks=[10], candidates=every)
+    assert flat["recall@10"] < 0.5  # by index it would be 1.0; at random about 0.01
+    assert full_ranking(lambda u: torch.zeros(u.numel(), n), n, held, [], ks=[10])["recall@10"] == 1.0
+    # distinct scores rank the same either way
+    scores = torch.linspace(1, 0, n).unsqueeze(0)
+    assert full_ranking(lambda u: scores, n, held, [], ks=[10], candidates=every)["recall@10"] == 1.0

@@ -11,7 +11,7 @@ from torch.nn import Embedding, ModuleDict, ModuleList, Parameter
 
 from mmgraph.models.graph import RecGraph
 from mmgraph.models.inputs import FeatureRecommender, ItemInputs
-from mmgraph.nn import MetaFusion, bpr_loss, ModalityConv, ModalityEncoder, StaticFusion, smooth
+from mmgraph.nn import MetaFusion, ModalityConv, ModalityEncoder, StaticFusion, bpr_loss, smooth
 
 VARIANTS = ("design", "paper-gcn", "paper-mf")
 PROPAGATIONS = ("lightgcn", "sage", "none")
@@ -77,11 +77,11 @@ class MetaMMF(FeatureRecommender):
             the graph, :attr:`RecGraph.cold`, or one beyond the ID table, e.g. appended by
             :meth:`RecGraph.with_new_items`) takes a learned default ID vector
             :math:`\mathbf{e}^{id}_0` instead and, having no interactions, no graph
-            neighbours: it is scored from its features alone.  During training each item of a
-            batch is, with this probability, scored the same way (embedded alone, as
-            :meth:`RecGraph.isolated`, against the users' usual vectors; DropoutNet's idea), which
-            teaches the default vector and the feature path to rank unseen items; at ``0`` the
-            default stays zero.  (default: 0.0)
+            neighbours: it is scored from its features alone.  During training, in this share of
+            a batch's (user, positive, negatives) triples the items are scored the same way
+            (embedded alone, as :meth:`RecGraph.isolated`, against the users' usual vectors;
+            DropoutNet's idea), which teaches the default vector and the feature path to rank
+            unseen items; at ``0`` the default stays zero.  (default: 0.0)
 
     The design defaults (one layer per modality, 3 smoothing layers, 64-d item IDs) were chosen
     on the validation split of the real TikTok sample; see the README's results.

@@ -156,10 +156,7 @@ def _compare_one(name, dataset, points, seeds, options, sets, metric, runs_dir, 
 def test_metrics(run_dir: str | Path) -> dict:
     """Test metrics of a run trained with ``test=False`` (its best checkpoint), also written into
     its ``metrics.json``: ``{"test": ...}`` and, with cold items, ``"test_cold"``."""
-    exp = load_run(run_dir)
-    out = {"test": exp.evaluate("test")}
-    if "test_cold" in exp.splits:
-        out["test_cold"] = exp.evaluate("test_cold")
+    out = load_run(run_dir).evaluate_splits(["test", "test_cold"])
     path = Path(run_dir) / "metrics.json"
     atomic_write_text(json.dumps(json.loads(path.read_text()) | out, indent=1), path)
     return out

@@ -107,21 +107,31 @@ class Experiment:
         raw_ids = (getattr(data, "user_ids", None), getattr(data, "item_ids", None))
         return cls(config, device, info, graph, model, splits, ranks, neighbors, raw_ids)
 
-    @torch.no_grad()
     def evaluate(self, split: str, ks=None) -> dict:
         """Full-ranking metrics on ``valid`` or ``test`` (see :mod:`mmgraph.train.metrics`);
         ``valid_cold`` / ``test_cold`` (a dataset with cold items) rank only the cold items."""
+        return self.evaluate_splits([split], ks)[split]
+
+    @torch.no_grad()
+    def evaluate_splits(self, splits: list[str], ks=None) -> dict[str, dict]:
+        """:meth:`evaluate` for several splits, embedding the graph once; splits this dataset
+        does not have (``*_cold`` without cold items) are left out."""
         self.model.eval()
         with self.autocast():
             user, item = self.compiled("embed")(self.graph)
         user, item = user.float(), item.float()  # scores and metrics in fp32
-        exclude = [self.splits["train"]]
-        if split.startswith("test") and self.config.train.mask_valid_at_test:
-            exclude.append(self.splits["valid"])
-        return full_ranking(lambda users: self.model.full_scores(user, item, users), self.graph.num_items,
-                            self.splits[split], exclude, ks or self.config.train.ks,
-                            self.config.train.eval_batch_size, self.ranks,
-                            self.graph.cold if split.endswith("_cold") else None)
+        out = {}
+        for split in splits:
+            if split not in self.splits and split.endswith("_cold"):
+                continue
+            exclude = [self.splits["train"]]
+            if split.startswith("test") and self.config.train.mask_valid_at_test:
+                exclude.append(self.splits["valid"])
+            out[split] = full_ranking(lambda users: self.model.full_scores(user, item, users), self.graph.num_items,
+                                      self.splits[split], exclude, ks or self.config.train.ks,
+                                      self.config.train.eval_batch_size, self.ranks,
+                                      self.graph.cold if split.endswith("_cold") else None)
+        return out
 
     def compiled(self, method: str) -> Callable:
         """The model's ``method``, through :func:`torch.compile` when ``train.compile`` is on
@@ -349,9 +359,7 @@ class Trainer:
             record = {"epoch": epoch, "loss": loss, "train_seconds": round(seconds, 3)}
             if epoch % cfg.eval_every == 0 or epoch == cfg.epochs:
                 t1 = time.perf_counter()
-                record["valid"] = exp.evaluate("valid")
-                if "valid_cold" in exp.splits:
-                    record["valid_cold"] = exp.evaluate("valid_cold")
+                record |= exp.evaluate_splits(["valid", "valid_cold"])
                 record["eval_seconds"] = round(time.perf_counter() - t1, 3)
                 valid = record[cfg.select_on]
                 best = self.state["best_valid"]
@@ -379,12 +387,11 @@ class Trainer:
         if not test:
             return self.write_metrics()
         t2 = time.perf_counter()
-        test = exp.evaluate("test")
+        tested = exp.evaluate_splits(["test", "test_cold"])
+        test, cold = tested["test"], tested.get("test_cold")
         self.log(f"test at best epoch {self.state['best_epoch']} ({time.perf_counter() - t2:.1f} s): "
                  + "  ".join(f"{k} {test[k]:.4f}" for k in test if k.startswith(("recall", "ndcg"))))
-        cold = None
-        if "test_cold" in exp.splits:
-            cold = exp.evaluate("test_cold")
+        if cold is not None:
             self.log(f"test, cold items only ({int(exp.graph.cold.sum()):,} ranked): "
                      + "  ".join(f"{k} {cold[k]:.4f}" for k in cold if k.startswith(("recall", "ndcg"))))
         self.scalars(self.state["best_epoch"], test=test, test_cold=cold)
@@ -393,7 +400,7 @@ class Trainer:
     def write_metrics(self, test: dict | None = None, test_cold: dict | None = None) -> dict:
         exp = self.exp
         out = {"dataset": exp.data_info["dataset"], "synthetic": exp.data_info["synthetic"],
-               "model": exp.config.model, "protocol": exp.protocol(),
+               "model": exp.config.model, "protocol": exp.protocol(), "selected_on": exp.config.train.select_on,
                "best_epoch": self.state["best_epoch"], "valid": self.state["best_valid"],
                "test": test, "history": self.state["history"], "env": self.env}
         if test_cold is not None:
