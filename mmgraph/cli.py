@@ -147,6 +147,10 @@ def datasets_info(name, as_json, **options) -> None:
                    "subgraphs (PyG LinkNeighborLoader; lightgcn, bprmf, metammf).  [default: full]")
 @click.option("--fanout", default=None, metavar="K,K,...",
               help="Neighbours sampled per hop with --sampler neighbor, one per graph layer (-1: all).  [default: 10 each]")
+@click.option("--on-nan", type=click.Choice(["stop", "skip-batch"]), default=None,
+              help="A non-finite loss stops training (naming the epoch and the last good checkpoint) "
+                   "or skips that batch.  [default: stop]")
+@click.option("--clip-grad-norm", type=float, default=None, help="Clip the gradient norm of every step to this value.")
 @click.option("--tensorboard", is_flag=True, default=None,
               help="Also log losses and metrics for TensorBoard in RUN_FOLDER/tensorboard (needs tensorboard).")
 @click.option("--config", "config_file", type=click.Path(path_type=Path), default=None,
@@ -159,7 +163,7 @@ def datasets_info(name, as_json, **options) -> None:
               help="Continue the run in this folder from its last.pt.")
 @click.option("--quiet", is_flag=True, help="Only the final table.")
 def train(dataset, model, root, synthetic, scale, cold_items, epochs, batch_size, lr, device, seed, deterministic, amp,
-          compile_, sampler, fanout, tensorboard, config_file, sets, out, resume, quiet) -> None:
+          compile_, sampler, fanout, on_nan, clip_grad_norm, tensorboard, config_file, sets, out, resume, quiet) -> None:
     """Train a model on DATASET, select on validation, test once, write a run folder."""
     from mmgraph.train import format_table, resolve_config, train_run
     from mmgraph.train.distributed import is_main_process
@@ -171,7 +175,7 @@ def train(dataset, model, root, synthetic, scale, cold_items, epochs, batch_size
                "train.lr": lr, "train.device": device, "train.seed": seed,
                "train.deterministic": deterministic, "train.amp": amp,
                "train.compile": compile_, "train.sampler": sampler, "train.fanout": fanout,
-               "train.tensorboard": tensorboard}
+               "train.on_nan": on_nan, "train.clip_grad_norm": clip_grad_norm, "train.tensorboard": tensorboard}
     if resume is not None:
         ignored = [k for k, v in options.items() if v is not None and k != "train.epochs"]
         if dataset or config_file or sets or ignored:

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from mmgraph.errors import MMGraphError
+from mmgraph.train.faults import fault_point
 
 
 def atomic_save(obj, path: Path) -> None:
@@ -19,6 +20,7 @@ def atomic_save(obj, path: Path) -> None:
     try:
         with open(tmp, "wb") as f:
             torch.save(obj, f)
+            fault_point(f"save:{path.name}")  # tests kill the process here: mid-write
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)

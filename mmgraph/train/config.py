@@ -43,6 +43,7 @@ class TrainConfig:
     network_lr_scale: float = 0.25
     network_weight_decay: float = 0.01
     clip_grad_norm: float | None = None
+    on_nan: str = "stop"  # a non-finite loss: "stop" (name the epoch and last good checkpoint) or "skip-batch"
     num_negatives: int = 5
     eval_every: int = 1
     patience: int = 10
@@ -75,6 +76,8 @@ class TrainConfig:
             raise ConfigError(f"train.sampler must be 'full' or 'neighbor', got '{self.sampler}'")
         if any(f != -1 and f < 1 for f in self.fanout):
             raise ConfigError(f"train.fanout takes neighbours per hop, each >= 1 or -1 (all), got {self.fanout}")
+        if self.on_nan not in ("stop", "skip-batch"):
+            raise ConfigError(f"train.on_nan must be 'stop' or 'skip-batch', got '{self.on_nan}'")
         if self.select_on not in ("valid", "valid_cold"):
             raise ConfigError(f"train.select_on must be 'valid' or 'valid_cold', got '{self.select_on}'")
         if self.tensorboard:

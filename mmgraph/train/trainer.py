@@ -24,6 +24,7 @@ from mmgraph.train.checkpoint import (atomic_save, atomic_write_text, load_check
                                       seed_everything, set_rng_state)
 from mmgraph.train.config import RunConfig
 from mmgraph.train.distributed import Dist, all_sum, data_parallel, load_on_main, local_device, setup
+from mmgraph.train.faults import fault_point
 from mmgraph.train.itemsets import UserItemSets
 from mmgraph.train.metrics import full_ranking
 from mmgraph.train.neighbors import NeighborBatches
@@ -94,6 +95,9 @@ class Experiment:
                 pairs = pairs[:, graph.cold[pairs[1]]]
                 if pairs.size(1):
                     splits[f"{name}_cold"] = UserItemSets(pairs, graph.num_users, graph.num_items)
+        if config.train.on_nan == "skip-batch" and ranks.enabled:
+            raise MMGraphError("--on-nan skip-batch runs in one process (a skipped step would desynchronize "
+                               "DDP's gradient reduction); use --on-nan stop under torchrun")
         if config.train.select_on not in splits:
             raise MMGraphError(f"train.select_on={config.train.select_on}: the dataset has no cold items; "
                                "add --cold-items FRACTION or select on valid")
@@ -250,6 +254,10 @@ class Trainer:
                 "history": json.dumps(self.state["history"]), "rng": rng_state(self.generator)}
 
     def resume(self) -> None:
+        # a process killed while writing left its temporary file (never the checkpoint itself)
+        for stale in sorted(self.run_dir.glob(".*.tmp-*")) if self.exp.ranks.main else []:
+            stale.unlink()
+            self.log(f"removed {stale.name}, an unfinished write of a killed run")
         ckpt = self._load("last.pt")
         self.exp.model.load_state_dict(ckpt["model"])
         self.optimizer.load_state_dict(ckpt["optimizer"])
@@ -286,6 +294,7 @@ class Trainer:
             batches = batches[:-2] + (torch.cat(batches[-2:]),)
         bar = tqdm(batches, desc=f"epoch {epoch}", leave=False, disable=self.quiet, unit="batch")
         loader = exp.neighbors.epoch(train[0], train[1], neg) if exp.neighbors else None
+        skip_nan, skipped, counted = cfg.on_nan == "skip-batch", 0, 0
         for step, batch in enumerate(bar):
             share = ranks.shard(batch)  # this rank's slice of the global batch
             if loader is None:  # the whole graph, global ids
@@ -294,6 +303,10 @@ class Trainer:
                 g, users, pos, negs = exp.neighbors.subgraph(loader, share, train.size(1), neg.size(1))
             with exp.autocast():  # the loss itself is computed in fp32 (bpr_loss casts)
                 loss = self.step(g, users, pos, negs)
+            fault_point(f"batch:{epoch}:{step}")
+            if skip_nan and not torch.isfinite(loss.detach()):  # a host sync per step
+                skipped += 1
+                continue
             self.optimizer.zero_grad(set_to_none=True)
             # DDP averages gradients over ranks: weigh each by its share of the batch
             (loss * (share.numel() * ranks.world / batch.numel()) if ranks.enabled else loss).backward()
@@ -301,13 +314,21 @@ class Trainer:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_grad_norm)
             self.optimizer.step()
             total += loss.detach() * share.numel()
+            counted += batch.numel()
             if not self.quiet and step % 10 == 0:  # .item() syncs with the device: not every step
                 bar.set_postfix(loss=f"{loss.item():.4f}")
-        mean = (all_sum(total, ranks) / train.size(1)).item()
+        last = self.run_dir / "last.pt"
+        last = last if last.exists() else "none yet"
+        if skipped:
+            self.log(f"epoch {epoch}: skipped {skipped} of {len(batches)} batches with a non-finite loss (--on-nan skip-batch)")
+            if skipped == len(batches):
+                raise MMGraphError(f"every batch of epoch {epoch} had a non-finite loss; last good checkpoint: "
+                                   f"{last}; lower train.lr or check the features")
+        mean = (all_sum(total, ranks) / max(counted, 1)).item()
         if not math.isfinite(mean):
-            last = self.run_dir / "last.pt"
-            raise MMGraphError(f"training loss became {mean} in epoch {epoch}; last good checkpoint: "
-                               f"{last if last.exists() else 'none yet'}; lower train.lr or check the features")
+            raise MMGraphError(f"training loss became {mean} in epoch {epoch}; last good checkpoint: {last}; "
+                               "lower train.lr, set train.clip_grad_norm, check the features, or "
+                               "skip such batches with --on-nan skip-batch")
         return mean
 
     def scalars(self, step: int, **groups: dict | float) -> None:
