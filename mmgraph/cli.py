@@ -28,6 +28,12 @@ class _Group(click.Group):
                 raise
             click.echo(f"error: {exc}", err=True)
             ctx.exit(2)
+        except click.UsageError as exc:  # a bad option or argument: one line too, with the way out
+            if (ctx.find_root().params or {}).get("debug"):
+                raise
+            where = exc.ctx.command_path if exc.ctx is not None else ctx.command_path
+            click.echo(f"error: {exc.format_message()} (see `{where} --help`)", err=True)
+            ctx.exit(2)
 
 
 def _one_line_warning(message, category, filename, lineno, file=None, line=None):

@@ -160,8 +160,8 @@ def load_generic(
     num_items = rows if rows is not None and item_index is None else len(item_ids)
     if item_index is None and rows is not None and (items.min() < 0 or items.max() >= num_items):
         bad = items[(items < 0) | (items >= num_items)][0]
-        raise DataError(f"{path}: item id {bad} has no feature row (features have {num_items} rows); "
-                        "ids must be 0-based feature row numbers, or pass item_index")
+        raise DataError(f"{path}: item id {bad} has no feature row ({', '.join(map(str, feature_paths.values()))} "
+                        f"have {num_items} rows); ids must be 0-based feature row numbers, or pass item_index")
     # Repeated interactions: keep the first (the earliest, for a temporal split).
     keys = users.astype(np.int64) * num_items + items
     order = np.lexsort((times,)) if times is not None else np.arange(keys.size)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import pickle
 import random
 from datetime import datetime
 from pathlib import Path
@@ -45,8 +46,15 @@ def load_checkpoint(path: Path, device) -> dict:
         raise MMGraphError(f"{path}: checkpoint not found; is this a run folder written by `train`?")
     try:
         return torch.load(path, map_location=device, weights_only=True)
+    except pickle.UnpicklingError as exc:  # torch's weights-only loader refused an object
+        refused = next((line.strip() for line in str(exc).splitlines() if "GLOBAL" in line), "")
+        raise MMGraphError(f"{path}: cannot load the checkpoint: refused, it holds more than tensors and plain "
+                           f"values{' (' + refused + ')' if refused else ''}; only load checkpoints written "
+                           "by mmgraph") from exc
     except Exception as exc:
-        raise MMGraphError(f"{path}: cannot load the checkpoint ({type(exc).__name__}: {exc})") from exc
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise MMGraphError(f"{path}: cannot load the checkpoint ({type(exc).__name__}: {first}); it is "
+                           "damaged or not a checkpoint; use another run's, or retrain") from exc
 
 
 def rng_state(generator: torch.Generator) -> dict:

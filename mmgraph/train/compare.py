@@ -12,6 +12,7 @@ import warnings
 from pathlib import Path
 from typing import Callable, Iterable
 
+from mmgraph.data import load_records
 from mmgraph.errors import MMGraphError
 from mmgraph.models import model_class
 from mmgraph.train.checkpoint import atomic_write_text, new_run_dir
@@ -68,6 +69,9 @@ def compare(dataset: str, models: Iterable[str], *, seeds: int = 3, grid: str = 
         raise MMGraphError(f"--seeds must be >= 1, got {seeds}")
     points = parse_grid(grid)
     base = resolve_config(dataset, sets=sets, **options)  # bad options fail before anything runs
+    d = base.data  # ... and so do missing or broken data (loaded once here, then from the cache)
+    load_records(d.name, d.root, synthetic=d.synthetic, scale=d.scale, split=d.split, normalize=d.normalize,
+                 pca=d.pca, cold_items=d.cold_items)
     unknown = [k for k in points[0] if not any(_applies(k, name) for name in models)]
     if unknown:
         raise ConfigError(f"--grid: {', '.join(unknown)} is not an option of any of {', '.join(models)}; "

@@ -1,0 +1,310 @@
+"""The bad-input matrix: every loader format and every CLI command against broken files and
+options.  Each case must give exit code 2, one line that names the file or option, no traceback,
+and write nothing.  Then untrusted files (crafted pickles in every pickled slot, a crafted
+checkpoint) and property-based fuzzing of the loaders."""
+
+import os
+import pickle
+import sys
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+from conftest import write_mmgcn
+
+from mmgraph.cli import main
+from mmgraph.data import load_generic, load_npy, load_pt, load_records
+from mmgraph.errors import MMGraphError
+
+hypothesis = pytest.importorskip("hypothesis")
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+from hypothesis.extra import numpy as hnp  # noqa: E402
+
+
+def cli(*args):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def one_line_exit_2(result, *fragments):
+    out = result.output.strip()
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in out and len(out.splitlines()) == 1, out
+    for fragment in fragments:
+        assert fragment in out, out
+
+
+# Broken datasets -------------------------------------------------------------------------------
+USERS = np.repeat(np.arange(6), 10)
+ITEMS = (USERS * 3 + np.tile(np.arange(10), 6)) % 12  # 6 users x 10 of 12 items: every split non-empty
+
+
+def generic(root, *, items=ITEMS, features=None, text=None):
+    """A generic folder: interactions.csv + visual.npy (12 items x 3)."""
+    root.mkdir(parents=True, exist_ok=True)
+    rows = [f"{u},{i}" for u, i in zip(USERS, items)]
+    (root / "interactions.csv").write_text(text if text is not None else "user,item\n" + "\n".join(rows) + "\n")
+    np.save(root / "visual.npy", np.random.default_rng(0).normal(size=(12, 3)).astype(np.float32)
+            if features is None else features)
+    return root
+
+
+def feats(value, rows=12, dtype=np.float32):
+    x = np.zeros((rows, 3), dtype=dtype)
+    x[rows // 2, 1] = value
+    return x
+
+
+def truncate(path, keep=40):
+    path.write_bytes(path.read_bytes()[:keep])
+
+
+def mmgcn_ids_beyond(root):
+    write_mmgcn(root)
+    np.save(root / "train.npy", np.array([[0, 4], [1, 400]], dtype=np.int64))
+
+
+def mmgcn_no_val(root):
+    write_mmgcn(root)
+    arr = np.empty(0, dtype=object)
+    np.save(root / "val_full.npy", arr, allow_pickle=True)
+
+
+DATASETS = {  # case -> (make(root), fragments the message must hold)
+    "missing folder": (lambda r: None, ["no dataset found"]),
+    "empty folder": (lambda r: r.mkdir(), ["no dataset found"]),
+    "missing feature file (MMGCN)": (lambda r: (write_mmgcn(r), (r / "feat_v.pt").unlink(), (r / "feat_a.pt").unlink(),
+                                                (r / "feat_t.pt").unlink()), ["feat_v"]),
+    "missing val_full.npy (MMGCN)": (lambda r: (write_mmgcn(r), (r / "val_full.npy").unlink()), ["val_full.npy"]),
+    "empty interactions file": (lambda r: generic(r, text=""), ["interactions.csv"]),
+    "header only": (lambda r: generic(r, text="user,item\n"), ["interactions.csv", "no interactions"]),
+    "truncated .npy features": (lambda r: (generic(r), truncate(r / "visual.npy")), ["visual.npy"]),
+    "truncated train.npy (MMGCN)": (lambda r: (write_mmgcn(r), truncate(r / "train.npy")), ["train.npy"]),
+    "truncated .pt features (MMGCN)": (lambda r: (write_mmgcn(r), truncate(r / "feat_v.pt")), ["feat_v.pt"]),
+    "string features": (lambda r: generic(r, features=np.array([["a"] * 3] * 12)), ["visual.npy", "float"]),
+    "feature rows != items": (lambda r: generic(r, features=np.zeros((9, 3), np.float32)), ["visual.npy", "feature row"]),
+    "1-D features": (lambda r: generic(r, features=np.zeros(12, np.float32)), ["visual.npy", "2-D"]),
+    "NaN features": (lambda r: generic(r, features=feats(np.nan)), ["visual.npy", "NaN"]),
+    "inf features": (lambda r: generic(r, features=feats(np.inf)), ["visual.npy", "inf"]),
+    "negative ids (MMGCN)": (lambda r: (write_mmgcn(r), np.save(r / "train.npy", np.array([[-1, 4], [0, 5]]))),
+                             ["train.npy", "negative"]),
+    "ids beyond the item count (MMGCN)": (mmgcn_ids_beyond, ["train.npy", "does not fit 6 items"]),
+    "empty validation split (MMGCN)": (mmgcn_no_val, ["val_full.npy"]),
+    "non-numeric cell": (lambda r: generic(r, text="user,item\n0,1\n1,x\n"), ["interactions.csv"]),
+    "item ids without feature rows": (lambda r: generic(r, items=np.where(ITEMS == 5, 40, ITEMS)),
+                                      ["interactions.csv", "item id 40", "visual.npy"]),
+    "3-D features": (lambda r: generic(r, features=np.zeros((12, 3, 2), np.float32)), ["visual.npy", "2-D"]),
+    "object-dtype features": (lambda r: generic(r, features=np.array([[1, "a", None]] * 12, dtype=object)),
+                              ["visual.npy"]),
+}
+
+
+@pytest.mark.parametrize("case", list(DATASETS))
+@pytest.mark.parametrize("command", ["datasets info", "train"])
+def test_broken_dataset(tmp_path, case, command):
+    make, fragments = DATASETS[case]
+    root = tmp_path / "data"
+    make(root)
+    out = tmp_path / "runs"
+    extra = ["--epochs", "1", "--out", out] if command == "train" else []
+    result = cli(*command.split(), "toy", "--root", root, *extra)
+    one_line_exit_2(result, *fragments)
+    assert not out.exists()
+
+
+def test_repairs_are_notes_not_errors(tmp_path):
+    # duplicate interactions and a user with no training interaction: repaired with a note
+    root = generic(tmp_path / "data")
+    with open(root / "interactions.csv", "a") as f:
+        f.write("0,0\n0,0\n")
+    result = cli("datasets", "info", "toy", "--root", root)
+    assert result.exit_code == 0 and "repeated interactions" in result.output
+
+
+# Broken options, per command ---------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs")
+    result = cli("train", "kwai", "--synthetic", "--scale", "0.01", "--epochs", "1", "--device", "cpu",
+                 "--quiet", "--out", out)
+    assert result.exit_code == 0, result.output
+    return next(out.iterdir())
+
+
+SYN = ["--synthetic", "--scale", "0.01"]
+OPTIONS = [
+    (["train", "nosuch"], ["unknown dataset 'nosuch'"]),
+    (["train", "kwai", *SYN, "--model", "gat"], ["unknown model 'gat'"]),
+    (["train", "kwai", *SYN, "--set", "lr"], ["write key=value"]),
+    (["train", "kwai", *SYN, "--set", "nonsense=1"], ["unknown option 'nonsense'"]),
+    (["train", "kwai", *SYN, "--set", "train.lr=fast"], ["train.lr='fast' is not a valid float"]),
+    (["train", "kwai", *SYN, "--device", "cuda"] if not torch.cuda.is_available() else ["train", "kwai", *SYN,
+                                                                                         "--device", "tpu"],
+     ["--device"]),
+    (["train", "kwai", *SYN, "--cold-items", "2"], ["cold-item fraction"]),
+    (["train", "kwai", *SYN, "--set", "on_nan=ignore"], ["train.on_nan must be"]),
+    (["train", "kwai", *SYN, "--set", "select_on=test"], ["train.select_on must be"]),
+    (["compare", "nosuch", "--models", "bprmf"], ["unknown dataset 'nosuch'"]),
+    (["compare", "kwai", *SYN, "--models", "gat"], ["unknown model 'gat'"]),
+    (["sweep", "kwai", *SYN, "--grid", "nonsense=1,2"], ["nonsense is not an option"]),
+    (["sweep", "kwai", *SYN, "--grid", "lr=1", "--set", "bad"], ["write key=value"]),
+    (["evaluate", "RUN", "--k", "x"], ["--k", "not a comma-separated list", "--help"]),
+    (["evaluate", "RUN", "--split", "train"], ["--split", "'train' is not one of"]),
+    (["nosuch-command"], ["No such command 'nosuch-command'"]),
+    (["evaluate", "/nonexistent/run"], ["not a run folder"]),
+    (["recommend", "RUN", "--user", "999999"], ["user '999999' is not in"]),
+    (["recommend", "RUN", "--user", "0", "--k", "0"], ["--k must be at least 1"]),
+    (["recommend", "RUN", "--users-file", "/nonexistent/users.txt"], ["users.txt"]),
+    (["recommend", "RUN", "--user", "0", "--new-items", "/nonexistent/new"], ["no such folder"]),
+    (["export", "RUN", "--out", "RUN"], ["not an empty folder"]),
+    (["export", "/nonexistent/run", "--out", "OUT"], ["not a run folder"]),
+    (["plot", "/nonexistent/run", "--out", "OUT.png"], ["not a run folder"]),
+    (["train", "--resume", "/nonexistent/run"], ["not a run folder"]),
+]
+
+
+@pytest.mark.parametrize("args, fragments", OPTIONS, ids=[" ".join(a[:3]) + f" #{k}" for k, (a, _) in enumerate(OPTIONS)])
+def test_bad_option(tmp_path, run_dir, args, fragments):
+    args = [str(run_dir) if a == "RUN" else str(tmp_path / a) if a.startswith("OUT") else a for a in args]
+    out = ["--out", str(tmp_path / "runs")] if args[0] in ("train", "compare", "sweep") else []
+    before = sorted(p.name for p in run_dir.iterdir())
+    one_line_exit_2(cli(*args, *out), *fragments)
+    assert not (tmp_path / "runs").exists() and sorted(p.name for p in run_dir.iterdir()) == before
+
+
+def test_debug_shows_the_traceback():
+    result = cli("--debug", "train", "nosuch")
+    assert result.exception is not None and not isinstance(result.exception, SystemExit)
+
+
+# Untrusted files ------------------------------------------------------------------------------
+class Payload:
+    """Unpickling this creates a marker folder: proof that code ran."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (os.makedirs, (self.marker,))
+
+
+@pytest.mark.parametrize("slot", ["user_item_dict.npy", "val_full.npy", "test_full.npy"])
+def test_a_crafted_pickle_in_every_mmgcn_slot_is_refused_unrun(tmp_path, slot):
+    root = write_mmgcn(tmp_path / "data")
+    marker = tmp_path / "payload_ran"
+    evil = np.empty(2, dtype=object)
+    evil[0], evil[1] = [0, 4], Payload(marker)
+    np.save(root / slot, {0: Payload(marker)} if slot == "user_item_dict.npy" else evil, allow_pickle=True)
+    one_line_exit_2(cli("datasets", "info", "toy", "--root", root), slot, "refused")
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("name", ["best.pt", "last.pt"])
+def test_a_crafted_checkpoint_is_refused_unrun(tmp_path, run_dir, name):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(run_dir, run)
+    marker = tmp_path / "payload_ran"
+    torch.save({"model": Payload(marker)}, run / name)
+    args = ["evaluate", run] if name == "best.pt" else ["train", "--resume", run]
+    one_line_exit_2(cli(*args), name, "cannot load the checkpoint: refused", "os.makedirs")
+    assert not marker.exists()
+
+
+# Fuzzing ---------------------------------------------------------------------------------------
+FUZZ = settings(max_examples=60, deadline=2000, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+@FUZZ
+@given(data=st.binary(max_size=600))
+def test_random_bytes_load_or_raise_our_error(tmp_path, data):
+    for name, loader in (("x.npy", load_npy), ("x.pt", load_pt)):
+        path = tmp_path / name
+        path.write_bytes(data)
+        try:
+            loader(path)
+        except MMGraphError:
+            pass
+
+
+@FUZZ
+@given(data=st.binary(max_size=300))
+def test_random_bytes_after_a_valid_npy_header(tmp_path, data):
+    path = tmp_path / "x.npy"
+    np.save(path, np.zeros((3, 2), np.float32))
+    header = path.read_bytes()[:128]
+    path.write_bytes(header + data)
+    try:
+        load_npy(path)
+    except MMGraphError:
+        pass
+
+
+@FUZZ
+@given(data=st.binary(max_size=400))
+def test_random_pickles_never_run_and_raise_our_error(tmp_path, data):
+    path = tmp_path / "x.npy"
+    # a valid object-array header with random pickle bytes behind it
+    np.save(path, np.array([[1, 2]], dtype=object), allow_pickle=True)
+    raw = path.read_bytes()
+    path.write_bytes(raw[:raw.index(b"\n") + 1] + data)
+    try:
+        load_npy(path)
+    except MMGraphError:
+        pass
+
+
+@FUZZ
+@given(text=st.text(alphabet="0123456789,;\t\n -.aex", max_size=300))
+def test_random_interaction_tables_load_or_raise_our_error(tmp_path, text):
+    path = tmp_path / "interactions.csv"
+    path.write_text(text)
+    try:
+        load_generic(path)
+    except MMGraphError:
+        pass
+
+
+@FUZZ
+@given(users=hnp.arrays(np.int64, st.integers(1, 60), elements=st.integers(-2, 12)),
+       shift=st.integers(0, 5),
+       features=hnp.arrays(np.float32, st.tuples(st.integers(0, 14), st.integers(0, 3)),
+                           elements=st.floats(-1e3, 1e3, width=32) | st.just(np.float32(np.nan))))
+def test_random_valid_looking_arrays_load_or_raise_our_error(tmp_path, users, shift, features):
+    items = (users * 7 + shift) % 15 - (users < 0)
+    np.savez(tmp_path / "interactions.npz", user=users, item=items)
+    np.save(tmp_path / "visual.npy", features)
+    try:
+        rec = load_generic(tmp_path / "interactions.npz", {"visual": tmp_path / "visual.npy"})
+    except MMGraphError:
+        return
+    assert rec.train.shape[1] > 0 and np.isfinite(rec.features["visual"]).all()
+    assert rec.features["visual"].shape[0] == rec.num_items
+
+
+@FUZZ
+@given(data=st.binary(min_size=1, max_size=400), slot=st.sampled_from(["train.npy", "val_full.npy",
+                                                                       "user_item_dict.npy", "feat_v.pt"]))
+def test_random_bytes_in_an_mmgcn_folder(tmp_path_factory, data, slot):
+    root = write_mmgcn(tmp_path_factory.mktemp("mmgcn"))
+    (root / slot).write_bytes(data)
+    try:
+        load_records("toy", root, use_cache=False)
+    except MMGraphError:
+        pass
+
+
+def test_load_pickle_bombs_are_bounded(tmp_path):
+    # a deeply nested list: refused or loaded, never a crash of the interpreter
+    nested = b"".join([b"]"] * 1) + pickle.dumps([[[[[[[[[[1]]]]]]]]]])
+    path = tmp_path / "x.npy"
+    np.save(path, np.array([[[1]]], dtype=object), allow_pickle=True)
+    raw = path.read_bytes()
+    path.write_bytes(raw[:raw.index(b"\n") + 1] + nested)
+    try:
+        load_npy(path)
+    except MMGraphError:
+        pass
+    assert sys.getrecursionlimit() > 0
