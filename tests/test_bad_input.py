@@ -18,7 +18,7 @@ from mmgraph.data import load_generic, load_npy, load_pt, load_records
 from mmgraph.errors import MMGraphError
 
 hypothesis = pytest.importorskip("hypothesis")
-from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import HealthCheck, example, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 from hypothesis.extra import numpy as hnp  # noqa: E402
 
@@ -244,6 +244,7 @@ def test_random_bytes_after_a_valid_npy_header(tmp_path, data):
 
 @FUZZ
 @given(data=st.binary(max_size=400))
+@example(data=b"\x95\x00\x00\x00\x00\x00\x00\x00\x01")  # found by this test: a frame of 2^56 bytes
 def test_random_pickles_never_run_and_raise_our_error(tmp_path, data):
     path = tmp_path / "x.npy"
     # a valid object-array header with random pickle bytes behind it

@@ -291,3 +291,18 @@ def test_ties_among_cold_items_are_not_broken_by_item_id():
     # distinct scores rank the same either way
     scores = torch.linspace(1, 0, n).unsqueeze(0)
     assert full_ranking(lambda u: scores, n, held, [], ks=[10], candidates=every)["recall@10"] == 1.0
+
+
+def test_content_knn_reads_bags_of_words_as_their_count_vectors():
+    torch.manual_seed(0)
+    edges = torch.tensor([[0, 0, 1, 2, 2], [0, 1, 2, 3, 1]])
+    pairs = torch.tensor([[0, 0, 1, 2, 3, 3, 4], [1, 1, 2, 0, 3, 4, 2]])
+    counts = torch.zeros(5, 6).index_put_((pairs[0], pairs[1]), torch.ones(7), accumulate=True)
+    visual = torch.randn(5, 3)
+    bag = RecGraph(3, 5, edges, {"visual": visual}, {"textual": pairs}, {"textual": 6})
+    dense = RecGraph(3, 5, edges, {"visual": visual, "textual": counts})
+    assert torch.allclose(ContentKNN.item_vectors(bag).to_dense(), ContentKNN.item_vectors(dense), atol=1e-6)
+    model = ContentKNN.from_graph(bag, k=2)
+    users = torch.arange(3)
+    assert torch.allclose(model.full_scores(*model.embed(bag), users), model.full_scores(*model.embed(dense), users),
+                          atol=1e-6)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import builtins
 import codecs
+import os
 import pickle
 from pathlib import Path
 from typing import Any
@@ -77,12 +78,35 @@ class RestrictedUnpickler(pickle.Unpickler):
         raise UnsafeFileError(f"{self.source}: refused to load, pickle uses persistent ids")
 
 
+class _Bounded:
+    """A file whose reads never ask for more than it holds: a pickle that declares a frame or
+    string larger than its file fails as truncated instead of allocating the declared size."""
+
+    def __init__(self, f):
+        self.f, self.left = f, os.fstat(f.fileno()).st_size - f.tell()
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.f.read(self.left if n is None or n < 0 else min(n, self.left))
+        self.left -= len(data)
+        return data
+
+    def readinto(self, buffer) -> int:
+        n = self.f.readinto(memoryview(buffer).cast("B")[: self.left])
+        self.left -= n
+        return n
+
+    def readline(self) -> bytes:
+        line = self.f.readline()
+        self.left -= len(line)
+        return line
+
+
 def load_pickle(path: str | Path) -> Any:
     """Unpickle ``path`` (a raw pickle file) with :class:`RestrictedUnpickler`."""
     path = Path(path)
     with _reading(path):
         with open(path, "rb") as f:
-            return RestrictedUnpickler(f, source=str(path)).load()
+            return RestrictedUnpickler(_Bounded(f), source=str(path)).load()
 
 
 class _reading:
@@ -128,7 +152,7 @@ def load_npy(path: str | Path, *, mmap: bool = False) -> Any:
             else:
                 shape, fortran, dtype = npy_format.read_array_header_2_0(f)
             if dtype.hasobject:
-                obj = RestrictedUnpickler(f, source=str(path)).load()
+                obj = RestrictedUnpickler(_Bounded(f), source=str(path)).load()
                 if not isinstance(obj, np.ndarray):
                     obj = np.asarray(obj, dtype=object)
                 return obj
