@@ -71,7 +71,34 @@ def mmgcn_no_val(root):
     np.save(root / "val_full.npy", arr, allow_pickle=True)
 
 
+MMREC_ROWS = [(0, 0, 0), (0, 1, 0), (0, 2, 1), (1, 2, 0), (1, 3, 2), (2, 3, 0), (2, 0, 1), (2, 1, 2)]
+
+
+def mmrec(root, *, header="userID\titemID\trating\tx_label", rows=MMREC_ROWS, cell=None, items=4):
+    root.mkdir(parents=True, exist_ok=True)
+    lines = [header] + [f"{u}\t{i}\t5\t{lab}" for u, i, lab in rows] + ([cell] if cell else [])
+    (root / "baby.inter").write_text("\n".join(lines) + "\n")
+    np.save(root / "image_feat.npy", np.ones((items, 3), np.float32))
+
+
+def split_npz(root, **override):
+    root.mkdir(parents=True, exist_ok=True)
+    arrays = {"train_user": [0, 1, 2], "train_item": [0, 1, 2], "val_full_user": [0], "val_full_item": [1],
+              "test_full_user": [1], "test_full_item": [2], "shape": [3, 3]} | override
+    np.savez(root / "interactions.npz", **{k: np.array(v) for k, v in arrays.items()})
+
+
 DATASETS = {  # case -> (make(root), fragments the message must hold)
+    "MMRec: no x_label column": (lambda r: mmrec(r, header="userID\titemID\trating\tlabel"), ["baby.inter", "x_label"]),
+    "MMRec: non-numeric id": (lambda r: mmrec(r, cell="1\tabc\t5\t0"), ["baby.inter"]),
+    "MMRec: item beyond the feature rows": (lambda r: mmrec(r, cell="1\t9\t5\t0"), ["baby.inter", "9"]),
+    "MMRec: no test rows": (lambda r: mmrec(r, rows=[x for x in MMREC_ROWS if x[2] != 2]), ["test"]),
+    "npz: missing held-out arrays": (lambda r: (r.mkdir(), np.savez(r / "interactions.npz", train_user=[0],
+                                                                     train_item=[0])),
+                                     ["interactions.npz", "missing arrays"]),
+    "npz: ids beyond the shape": (lambda r: split_npz(r, train_item=[0, 1, 7]), ["interactions.npz", "out of range"]),
+    "npz: not a zip": (lambda r: (r.mkdir(), (r / "interactions.npz").write_bytes(b"PK\x03\x04garbage")),
+                       ["interactions.npz"]),
     "missing folder": (lambda r: None, ["no dataset found"]),
     "empty folder": (lambda r: r.mkdir(), ["no dataset found"]),
     "missing feature file (MMGCN)": (lambda r: (write_mmgcn(r), (r / "feat_v.pt").unlink(), (r / "feat_a.pt").unlink(),
