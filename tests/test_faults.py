@@ -115,3 +115,36 @@ def test_every_batch_nan_is_an_error_even_when_skipping(tmp_path, monkeypatch):
                                                       "train.batch_size": 256, "train.on_nan": "skip-batch"})
     with pytest.raises(MMGraphError, match="every batch of epoch 1 had a non-finite loss"):
         train_run(cfg, tmp_path, quiet=True)
+
+
+def test_a_full_disk_is_refused_before_training(tmp_path, monkeypatch):
+    import shutil
+    from collections import namedtuple
+
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(10 << 20, 10 << 20, 1 << 10))
+    result = CliRunner().invoke(main, TRAIN + ["--out", str(tmp_path)])
+    assert result.exit_code == 2 and "the disk has 0 MiB free, but this run's checkpoints need about" in result.output
+    assert not any(tmp_path.iterdir())  # the empty run folder is removed again
+
+
+def test_a_disk_filling_up_mid_run_keeps_the_complete_checkpoints(tmp_path, monkeypatch):
+    import errno
+
+    import mmgraph.train.checkpoint as checkpoint
+
+    saves = {"n": 0}
+    original = torch.save
+
+    def save(obj, f, *args, **kwargs):
+        saves["n"] += 1
+        if saves["n"] == 4:  # epoch 2's best.pt or last.pt
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return original(obj, f, *args, **kwargs)
+
+    monkeypatch.setattr(checkpoint.torch, "save", save)
+    result = CliRunner().invoke(main, TRAIN + ["--out", str(tmp_path)])
+    (run,) = tmp_path.iterdir()
+    assert result.exit_code == 2 and "No space left on device" in result.output and "then --resume" in result.output
+    assert not list(run.glob(".*.tmp-*"))  # no partial file left behind
+    assert torch.load(run / "last.pt", weights_only=True)["state"]["epoch"] == 1

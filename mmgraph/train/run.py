@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -25,6 +26,21 @@ def resolve_config(dataset: str | None, *, config_file: str | Path | None = None
     for text in sets:
         set_option(cfg, *parse_assignment(text))
     return cfg
+
+
+def checkpoint_bytes(model) -> int:
+    """Room a run's checkpoints take: ``best.pt`` (the parameters) and ``last.pt`` (parameters
+    and Adam's two moment buffers), plus a tenth for the temporary copy's overhead."""
+    params = sum(p.numel() * p.element_size() for p in model.parameters())
+    return int(4 * params * 1.1)
+
+
+def check_space(folder: Path, need: int) -> None:
+    """:class:`MMGraphError` when ``folder``'s disk has less than ``need`` bytes free."""
+    free = shutil.disk_usage(folder).free
+    if free < need:
+        raise MMGraphError(f"{folder}: the disk has {free / 2**20:,.0f} MiB free, but this run's checkpoints need "
+                           f"about {need / 2**20:,.0f} MiB; free some space or pass --out DIR on another disk")
 
 
 def saved_config(run_dir: Path) -> RunConfig:
@@ -56,7 +72,15 @@ def train_run(cfg: RunConfig, out: str | Path = "runs", *, resume: str | Path | 
         run_dir = None
         if exp.ranks.main:
             run_dir = new_run_dir(Path(out), cfg.data.name, cfg.model)
-            atomic_write_text(json.dumps(cfg.to_dict(), indent=1), run_dir / "config.json")
+            try:
+                check_space(run_dir, checkpoint_bytes(exp.model))
+                atomic_write_text(json.dumps(cfg.to_dict(), indent=1), run_dir / "config.json")
+            except (MMGraphError, OSError) as exc:  # a full disk: say so before any training
+                shutil.rmtree(run_dir, ignore_errors=True)
+                if isinstance(exc, MMGraphError):
+                    raise
+                raise MMGraphError(f"{run_dir}: cannot write the run folder ({exc.strerror or exc}); "
+                                   "free some space or pass --out DIR") from exc
         run_dir = broadcast(run_dir, exp.ranks)
     trainer = Trainer(exp, run_dir, quiet=quiet, log=log)
     try:

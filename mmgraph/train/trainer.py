@@ -271,8 +271,14 @@ class Trainer:
         return load_on_main(lambda: load_checkpoint(self.run_dir / name, exp.device), exp.ranks, exp.device)
 
     def _save(self, obj: dict, name: str) -> None:
-        if self.exp.ranks.main:
+        if not self.exp.ranks.main:
+            return
+        try:
             atomic_save(obj, self.run_dir / name)
+        except OSError as exc:  # e.g. the disk filled up during training
+            kept = ", ".join(n for n in ("last.pt", "best.pt") if (self.run_dir / n).exists()) or "none"
+            raise MMGraphError(f"{self.run_dir / name}: cannot write the checkpoint ({exc.strerror or exc}); "
+                               f"complete checkpoints kept: {kept}; free some space, then --resume") from exc
 
     # Loop ----------------------------------------------------------------------------------
     def train_epoch(self, epoch: int) -> float:
