@@ -13,6 +13,7 @@ import builtins
 import codecs
 import os
 import pickle
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -165,7 +166,9 @@ def load_pt(path: str | Path) -> Any:
 
     path = Path(path)
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # a damaged file's odd protocol number: our error says it
+            warnings.filterwarnings("ignore", message="Detected pickle protocol")
+            return torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError as exc:
         raise DataError(f"{path}: file not found") from exc
     except pickle.UnpicklingError as exc:
