@@ -76,31 +76,35 @@ def datasets_list() -> None:
                "(MMGCN, MMRec, MetaMMF toy sample, or interactions.csv + <modality>.npy).")
 
 
-def dataset_options(f):
-    """Options shared by every command that loads a dataset."""
-    options = [
-        click.option("--root", type=click.Path(path_type=Path), default=None,
-                     help="Folder holding the dataset files (default: datasets/NAME)."),
-        click.option("--synthetic", is_flag=True,
-                     help="Use a generated stand-in with NAME's statistics (kwai, tiktok, movielens)."),
-        click.option("--scale", type=float, default=1.0, show_default=True,
-                     help="Size factor of the synthetic stand-in."),
-        click.option("--seed", type=int, default=0, show_default=True,
-                     help="Seed of synthetic data and of splits the files do not fix."),
-        click.option("--split", type=click.Choice(["random", "temporal"]), default=None,
-                     help="Split of sources without a fixed one: random 80/10/10 per user (default) "
-                          "or temporal (needs timestamps)."),
-        click.option("--normalize", type=click.Choice(["none", "l2", "standard"]), default="none",
-                     show_default=True, help="Feature normalization."),
-        click.option("--pca", default=None,
-                     help="PCA target dims: one number for all modalities or visual=64,acoustic=64."),
-        click.option("--cold-items", type=float, default=0.0, show_default=True,
-                     help="Hold this fraction of the items out of training (cold-start split)."),
-        click.option("--no-cache", is_flag=True, help="Neither read nor write the processed cache."),
-    ]
-    for option in reversed(options):
-        f = option(f)
-    return f
+def option_group(*options):
+    """A decorator applying ``options`` in the order given (as written above a command)."""
+    def decorate(f):
+        for option in reversed(options):
+            f = option(f)
+        return f
+    return decorate
+
+
+dataset_options = option_group(  # every command that loads a dataset
+    click.option("--root", type=click.Path(path_type=Path), default=None,
+                 help="Folder holding the dataset files (default: datasets/NAME)."),
+    click.option("--synthetic", is_flag=True,
+                 help="Use a generated stand-in with NAME's statistics (kwai, tiktok, movielens)."),
+    click.option("--scale", type=float, default=1.0, show_default=True,
+                 help="Size factor of the synthetic stand-in."),
+    click.option("--seed", type=int, default=0, show_default=True,
+                 help="Seed of synthetic data and of splits the files do not fix."),
+    click.option("--split", type=click.Choice(["random", "temporal"]), default=None,
+                 help="Split of sources without a fixed one: random 80/10/10 per user (default) "
+                      "or temporal (needs timestamps)."),
+    click.option("--normalize", type=click.Choice(["none", "l2", "standard"]), default="none",
+                 show_default=True, help="Feature normalization."),
+    click.option("--pca", default=None,
+                 help="PCA target dims: one number for all modalities or visual=64,acoustic=64."),
+    click.option("--cold-items", type=float, default=0.0, show_default=True,
+                 help="Hold this fraction of the items out of training (cold-start split)."),
+    click.option("--no-cache", is_flag=True, help="Neither read nor write the processed cache."),
+)
 
 
 def load_from_options(name, root, synthetic, scale, seed, split, normalize, pca, cold_items, no_cache):
@@ -281,25 +285,20 @@ def export(run_dir, out, device) -> None:
     click.echo(f"wrote {', '.join(names)} to {out}")
 
 
-def grid_options(f):
-    """Options shared by `compare` and `sweep`."""
-    options = [
-        click.option("--seeds", type=int, default=3, show_default=True, help="Seeds 0 .. N-1 per grid point."),
-        click.option("--root", type=click.Path(path_type=Path), default=None,
-                     help="Folder holding the dataset files (default: datasets/DATASET)."),
-        click.option("--synthetic", is_flag=True, default=None, help="Use the generated stand-in for DATASET."),
-        click.option("--scale", type=float, default=None, help="Size factor of the synthetic stand-in."),
-        click.option("--cold-items", type=float, default=None, metavar="FRACTION",
-                     help="Hold this fraction of the items out of training (cold start)."),
-        click.option("--epochs", type=int, default=None, help="Maximum epochs per run.  [default: 60]"),
-        click.option("--device", default=None, help="cpu, cuda, cuda:N or auto.  [default: auto]"),
-        click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Set an option for every run (repeatable)."),
-        click.option("--out", type=click.Path(path_type=Path), default=Path("runs"), show_default=True,
-                     help="Folder for the results folder; each call gets a new one."),
-    ]
-    for option in reversed(options):
-        f = option(f)
-    return f
+grid_options = option_group(  # `compare` and `sweep`
+    click.option("--seeds", type=int, default=3, show_default=True, help="Seeds 0 .. N-1 per grid point."),
+    click.option("--root", type=click.Path(path_type=Path), default=None,
+                 help="Folder holding the dataset files (default: datasets/DATASET)."),
+    click.option("--synthetic", is_flag=True, default=None, help="Use the generated stand-in for DATASET."),
+    click.option("--scale", type=float, default=None, help="Size factor of the synthetic stand-in."),
+    click.option("--cold-items", type=float, default=None, metavar="FRACTION",
+                 help="Hold this fraction of the items out of training (cold start)."),
+    click.option("--epochs", type=int, default=None, help="Maximum epochs per run.  [default: 60]"),
+    click.option("--device", default=None, help="cpu, cuda, cuda:N or auto.  [default: auto]"),
+    click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Set an option for every run (repeatable)."),
+    click.option("--out", type=click.Path(path_type=Path), default=Path("runs"), show_default=True,
+                 help="Folder for the results folder; each call gets a new one."),
+)
 
 
 def run_grid(fn, dataset, first, grid, seeds, root, synthetic, scale, cold_items, epochs, device, sets, out) -> None:

@@ -85,7 +85,8 @@ def read_interactions(path: str | Path, *, user_col=None, item_col=None, time_co
     return ids_column(cols[u]), ids_column(cols[i]), times
 
 
-def _read_item_index(path: Path) -> np.ndarray:
+def read_item_index(path: Path) -> np.ndarray:
+    """The raw item ids of an index file, one per line (distinct, in row order)."""
     if not path.exists():
         raise DataError(f"{path}: item index file not found")
     lines = [ln.strip() for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()]
@@ -137,7 +138,7 @@ def load_generic(
     user_ids, users = np.unique(raw_users, return_inverse=True)
     notes = []
     if item_index is not None:
-        item_ids = _read_item_index(Path(item_index))
+        item_ids = read_item_index(Path(item_index))
         order = np.argsort(item_ids, kind="stable")
         if item_ids.dtype.kind != raw_items.dtype.kind:
             item_ids, raw_items = item_ids.astype(str), raw_items.astype(str)

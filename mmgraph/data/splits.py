@@ -81,11 +81,12 @@ def cold_item_split(rec, fraction: float, seed: int = 0):
             (("train", rec.train), ("val", rec.val), ("test", rec.test))}
     held = {s: np.concatenate([warm[s], every[:, role[every[1]] == r]], axis=1)
             for s, r in (("val", 1), ("test", 2))}
+    # features and bags were validated with ``rec`` and do not change: no second pass over them
     out = build_records(rec.name, num_users=rec.num_users, num_items=rec.num_items, train=warm["train"],
-                        val=held["val"], test=held["test"], features=rec.features, bags=rec.bags,
+                        val=held["val"], test=held["test"],
                         user_ids=rec.user_ids, item_ids=rec.item_ids, synthetic=rec.synthetic,
                         source=rec.source, notes=rec.notes, cold_items=cold,
                         split_protocol=f"{rec.split_protocol}; then {n_cold:,} cold items ({fraction:g} "
                                        f"of the items, seed {seed}) held out of training, half to "
                                        "validation and half to test")
-    return replace(out, file_counts=rec.file_counts, planted=rec.planted)
+    return replace(out, features=rec.features, bags=rec.bags, file_counts=rec.file_counts, planted=rec.planted)

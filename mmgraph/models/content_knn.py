@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from mmgraph.models.base import Recommender
 from mmgraph.models.graph import RecGraph
-from mmgraph.nn.knn import cosine_knn
+from mmgraph.nn.knn import cosine_knn, unit_rows
 
 
 class ContentKNN(Recommender):
@@ -48,17 +47,11 @@ class ContentKNN(Recommender):
     def item_vectors(graph: RecGraph) -> Tensor:
         """``[I, sum D_m]`` unit-norm rows: every modality at unit norm, weighted equally
         (sparse COO when a modality is a bag of words)."""
-        parts = [graph.item_matrix(m) for m in graph.modalities]
-        scale = len(parts) ** -0.5
+        scale = len(graph.modalities) ** -0.5
+        parts = [unit_rows(graph.item_matrix(m)) * scale for m in graph.modalities]
         if not any(p.is_sparse for p in parts):
-            return torch.cat([F.normalize(p.float(), dim=1) * scale for p in parts], dim=1)
-        unit = []
-        for p in parts:
-            p = p.coalesce() if p.is_sparse else p.float().to_sparse()
-            norm = torch.zeros(p.size(0), device=p.device).index_add_(0, p.indices()[0], p.values().float() ** 2)
-            values = p.values().float() / norm.sqrt().clamp(min=1e-12)[p.indices()[0]] * scale
-            unit.append(torch.sparse_coo_tensor(p.indices(), values, p.shape))
-        return torch.cat(unit, dim=1).coalesce()
+            return torch.cat(parts, dim=1)
+        return torch.cat([p if p.is_sparse else p.to_sparse() for p in parts], dim=1).coalesce()
 
     def embed(self, graph: RecGraph) -> tuple[Tensor, Tensor]:
         """User side: the ``[U, I]`` training interactions (sparse COO); item side: the

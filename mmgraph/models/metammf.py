@@ -212,19 +212,14 @@ class MetaMMF(FeatureRecommender):
 
     def item_id_rows(self, graph: RecGraph) -> Tensor:
         """The graph items' ID embeddings ``[I, id_dim]``: the learned default for cold items
-        and for items beyond the table."""
-        ids = graph.item_ids
-        if ids is None and graph.num_items > self.num_items:  # new items appended to the graph
-            ids = torch.arange(graph.num_items, device=self.item_id.weight.device)
-        cold = graph.cold
-        if ids is not None and graph.num_items > self.num_items:
-            beyond = ids >= self.num_items
-            cold = beyond if cold is None else cold | beyond
-            ids = ids.masked_fill(beyond, 0)
-        rows = self.rows(self.item_id, ids)
-        if cold is None:
+        (:attr:`RecGraph.cold`, which also marks the items :meth:`RecGraph.with_new_items`
+        appends beyond the table)."""
+        rows = self.rows(self.item_id, graph.item_ids)
+        if rows.size(0) < graph.num_items:  # appended items: no table rows (and cold)
+            rows = torch.cat([rows, rows.new_zeros(graph.num_items - rows.size(0), rows.size(1))])
+        if graph.cold is None:
             return rows
-        return torch.where(cold.unsqueeze(1), self.default_item_id.to(rows.dtype), rows)
+        return torch.where(graph.cold.unsqueeze(1), self.default_item_id.to(rows.dtype), rows)
 
     def propagate(self, graph: RecGraph, user: Tensor, item: Tensor) -> tuple[Tensor, Tensor]:
         """Final user-item propagation: GraphSAGE-mean layers (paper) or LightGCN smoothing."""

@@ -6,7 +6,7 @@ import torch
 from torch import Tensor
 
 
-def _unit_rows(x: Tensor) -> Tensor:
+def unit_rows(x: Tensor) -> Tensor:
     """Rows scaled to unit L2 norm (zero rows stay zero); dense, or sparse COO kept sparse."""
     if not x.is_sparse:
         return torch.nn.functional.normalize(x.float(), dim=1)
@@ -43,7 +43,7 @@ def cosine_knn(x: Tensor, k: int, block_size: int | None = None,
     if not 1 <= k <= m:
         raise ValueError(f"cosine_knn: k must be in [1, {m}], got {k}")
     block_size = block_size or max(1, (1 << 24) // m)
-    unit = _unit_rows(x)
+    unit = unit_rows(x)
     keys = unit if among is None else unit.index_select(0, among)
     csr = keys.coalesce().to_sparse_csr() if unit.is_sparse else None
     index = torch.empty(n, k, dtype=torch.long, device=x.device)

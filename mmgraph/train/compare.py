@@ -109,6 +109,12 @@ def sweep(dataset: str, model: str, *, seeds: int = 3, grid: str, **kwargs) -> t
     return compare(dataset, [model], seeds=seeds, grid=grid, kind="sweep", **kwargs)
 
 
+def mean_std(runs: list[dict], split: str, keys) -> dict[str, tuple[float, float]]:
+    """``{key: (mean, std)}`` of ``run[split][key]`` over ``runs`` (one per seed)."""
+    return {k: (statistics.mean(r[split][k] for r in runs), statistics.pstdev(r[split][k] for r in runs))
+            for k in keys}
+
+
 def _compare_one(name, dataset, points, seeds, options, sets, metric, runs_dir, log) -> dict:
     """One model: every grid point it takes, ``seeds`` runs each; the point best on validation."""
     if not model_class(name).trainable:  # popularity: evaluated on each seed's data, nothing to train
@@ -116,7 +122,7 @@ def _compare_one(name, dataset, points, seeds, options, sets, metric, runs_dir, 
         for seed in range(seeds):
             exp = Experiment.build(resolve_config(dataset, sets=list(sets) + [f"train.seed={seed}"], model=name,
                                                   **options))
-            runs.append({"valid": exp.evaluate("valid"), "test": exp.evaluate("test")})
+            runs.append(exp.evaluate_splits(["valid", "test"]))
         log(f"{name}: nothing to train, evaluated on {seeds} seed(s)")
         return {"selected": {}, "tried": [], "runs": runs, "epoch_seconds": None, "eval_seconds": None,
                 "synthetic": exp.data_info["synthetic"], "protocol": exp.protocol()}
@@ -138,9 +144,7 @@ def _compare_one(name, dataset, points, seeds, options, sets, metric, runs_dir, 
             tried.append({"point": point, "valid": None, "error": str(exc)})
             continue
         valid = statistics.mean(r["valid"][metric] for r in runs)
-        keys = [k for k in runs[0]["valid"] if "@" in k]
-        spread = {k: [statistics.mean(r["valid"][k] for r in runs), statistics.pstdev(r["valid"][k] for r in runs)]
-                  for k in keys}
+        spread = mean_std(runs, "valid", [k for k in runs[0]["valid"] if "@" in k])
         tried.append({"point": point, "valid": valid, "valid_metrics": spread, "runs": runs})
         log(f"{name} {point or 'defaults'}: mean valid {metric} {valid:.4f} over {seeds} seed(s)")
     done = [t for t in tried if t["valid"] is not None]
@@ -170,8 +174,7 @@ def _rows(results: dict):
     for name, r in results["models"].items():
         if not r["runs"]:
             continue
-        values = {k: [run["test"][k] for run in r["runs"]] for k in COLUMNS}
-        yield name, r, {k: (statistics.mean(v), statistics.pstdev(v)) for k, v in values.items()}
+        yield name, r, mean_std(r["runs"], "test", COLUMNS)
 
 
 def _cell(pair) -> str:
@@ -188,10 +191,7 @@ def _sweep_rows(results: dict):
     (r,) = results["models"].values()
     for t in r["tried"]:
         selected = t["point"] == r["selected"] and t["valid"] is not None
-        test = None
-        if selected:
-            test = {k: (statistics.mean(run["test"][k] for run in r["runs"]),
-                        statistics.pstdev(run["test"][k] for run in r["runs"])) for k in COLUMNS}
+        test = mean_std(r["runs"], "test", COLUMNS) if selected else None
         yield _point(t["point"]), selected, t.get("valid_metrics"), test, t.get("error")
 
 

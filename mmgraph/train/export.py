@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import numpy as np
 import torch
 
 from mmgraph.errors import MMGraphError
-from mmgraph.train.checkpoint import atomic_write_text
+from mmgraph.train.checkpoint import atomic_write_bytes, atomic_write_text
 from mmgraph.train.trainer import Experiment
 
 
@@ -44,10 +45,9 @@ def export(exp: Experiment, out: Path) -> list[str]:
             arrays["item_meta"] = meta
     out.mkdir(parents=True, exist_ok=True)
     for name, x in arrays.items():
-        tmp = out / f".{name}.npy.tmp"
-        with open(tmp, "wb") as f:
-            np.save(f, x.float().cpu().numpy(), allow_pickle=False)
-        tmp.replace(out / f"{name}.npy")
+        buffer = io.BytesIO()
+        np.save(buffer, x.float().cpu().numpy(), allow_pickle=False)
+        atomic_write_bytes(buffer.getvalue(), out / f"{name}.npy")
     _ids_file(exp.raw_ids[0], exp.graph.num_users, out / "user_ids.txt")
     _ids_file(exp.raw_ids[1], exp.graph.num_items, out / "item_ids.txt")
     info = {"dataset": exp.data_info["dataset"], "synthetic": exp.data_info["synthetic"],

@@ -65,21 +65,20 @@ def full_ranking(
     total_hits = {k: torch.zeros((), dtype=torch.float64, device=device) for k in ks}
     n_users = users.numel()
     mine = users[ranks.rank::ranks.world]
-    order = None  # column order in which topk meets the items: ties go to the earlier ones
+    columns = None  # the candidates, in the order topk meets them (ties go to the earlier ones)
     if candidates is not None:
         order = torch.randperm(num_items, generator=torch.Generator().manual_seed(0)).to(device)
+        columns = order[candidates[order]]
     for start in range(0, mine.numel(), batch_size):
         batch = mine[start:start + batch_size]
         scores = score_fn(batch).float()
-        if candidates is not None:
-            scores.masked_fill_(~candidates, float("-inf"))
         for sets in exclude:
             row, col = sets.rows(batch)
             scores[row, col] = float("-inf")
-        if order is None:
+        if columns is None:
             top = torch.topk(scores, kmax, dim=1).indices
         else:
-            top = order[torch.topk(scores[:, order], kmax, dim=1).indices]
+            top = columns[torch.topk(scores[:, columns], kmax, dim=1).indices]
         hits = held_out.contains(batch.unsqueeze(1), top).double()  # [B, kmax]
         n_true = counts[batch].double()
         for k in ks:

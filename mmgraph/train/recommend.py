@@ -11,9 +11,21 @@ from mmgraph.errors import MMGraphError
 from mmgraph.train.trainer import Experiment
 
 
-def _raw(ids: np.ndarray | None, index: int):
+def _raw(ids, index: int):
     value = index if ids is None else ids[index]
     return value.item() if isinstance(value, np.generic) else value
+
+
+def _rows(raw_users: list[str], top, item_ids) -> list[dict]:
+    """``{"user", "rank", "item", "score"}`` rows of a ``topk`` result, items by source id
+    (``item_ids[index]``, or the index); a user's ``-inf`` tail (items all seen) is left out."""
+    rows = []
+    for n, raw in enumerate(raw_users):
+        for rank, (score, item) in enumerate(zip(top.values[n].tolist(), top.indices[n].tolist()), 1):
+            if score == float("-inf"):
+                break
+            rows.append({"user": str(raw).strip(), "rank": rank, "item": _raw(item_ids, item), "score": score})
+    return rows
 
 
 def user_index(exp: Experiment, raw_users: list[str]) -> torch.Tensor:
@@ -47,18 +59,10 @@ def recommend(exp: Experiment, raw_users: list[str], k: int = 10, exclude_seen: 
     user_emb, item_emb = exp.model.embed(exp.graph)
     scores = exp.model.full_scores(user_emb.float(), item_emb.float(), users).float()
     if exclude_seen:
-        for sets in exp.splits.values():
-            row, col = sets.rows(users)
+        for split in ("train", "valid", "test"):  # the *_cold splits are parts of these
+            row, col = exp.splits[split].rows(users)
             scores[row, col] = float("-inf")
-    top = torch.topk(scores, min(k, exp.graph.num_items), dim=1)
-    rows = []
-    for n, raw in enumerate(raw_users):
-        for rank, (score, item) in enumerate(zip(top.values[n].tolist(), top.indices[n].tolist()), 1):
-            if score == float("-inf"):  # the user has seen (nearly) every item
-                break
-            rows.append({"user": str(raw).strip(), "rank": rank, "item": _raw(exp.raw_ids[1], item),
-                         "score": score})
-    return rows
+    return _rows(raw_users, torch.topk(scores, min(k, exp.graph.num_items), dim=1), exp.raw_ids[1])
 
 
 def read_new_items(exp: Experiment, folder: Path) -> tuple[dict[str, torch.Tensor], list]:
@@ -68,6 +72,7 @@ def read_new_items(exp: Experiment, folder: Path) -> tuple[dict[str, torch.Tenso
     ``item_index.txt`` with each row's item id (default: ``new-<row>``)."""
     from mmgraph.data import load_records
     from mmgraph.data.features import normalize_like
+    from mmgraph.data.generic import read_item_index
     from mmgraph.data.npz_split import feature_paths
     from mmgraph.data.records import check_features, feature_rows
     from mmgraph.data.safe_load import load_npy
@@ -107,7 +112,7 @@ def read_new_items(exp: Experiment, folder: Path) -> tuple[dict[str, torch.Tenso
     index = folder / "item_index.txt"
     ids = [f"new-{r}" for r in range(rows)]
     if index.is_file():
-        ids = [line.strip() for line in index.read_text().splitlines() if line.strip()]
+        ids = read_item_index(index)
         if len(ids) != rows:
             raise MMGraphError(f"{index}: {len(ids)} ids for {rows} feature rows; give one id per row")
     return feats, ids
@@ -126,7 +131,4 @@ def recommend_new(exp: Experiment, raw_users: list[str], folder: str | Path, k: 
     exp.model.eval()
     user_emb, item_emb = exp.model.embed(graph)
     scores = exp.model.full_scores(user_emb.float(), item_emb[exp.graph.num_items:].float(), users)
-    top = torch.topk(scores.float(), min(k, len(ids)), dim=1)
-    return [{"user": str(raw).strip(), "rank": rank, "item": ids[item], "score": score}
-            for n, raw in enumerate(raw_users)
-            for rank, (score, item) in enumerate(zip(top.values[n].tolist(), top.indices[n].tolist()), 1)]
+    return _rows(raw_users, torch.topk(scores.float(), min(k, len(ids)), dim=1), ids)

@@ -360,7 +360,7 @@ class Trainer:
         from mmgraph.train.plots import curves
 
         try:
-            curves([(self.run_dir.name, self.write_metrics())], self.run_dir / "curves.png",
+            curves([(self.run_dir.name, self.summary())], self.run_dir / "curves.png",
                    self.exp.config.train.metric)
         except MMGraphError as exc:  # matplotlib missing: the run itself is fine
             self.log(f"curves.png not written: {exc}")
@@ -424,7 +424,9 @@ class Trainer:
         self.scalars(self.state["best_epoch"], test=test, test_cold=cold)
         return self.write_metrics(test, cold)
 
-    def write_metrics(self, test: dict | None = None, test_cold: dict | None = None) -> dict:
+    def summary(self, test: dict | None = None, test_cold: dict | None = None) -> dict:
+        """What ``metrics.json`` holds: data, protocol, the best epoch's validation metrics,
+        ``test`` (and ``test_cold``), the per-epoch history and the environment."""
         exp = self.exp
         out = {"dataset": exp.data_info["dataset"], "synthetic": exp.data_info["synthetic"],
                "model": exp.config.model, "protocol": exp.protocol(), "selected_on": exp.config.train.select_on,
@@ -432,7 +434,11 @@ class Trainer:
                "test": test, "history": self.state["history"], "env": self.env}
         if test_cold is not None:
             out["test_cold"] = test_cold
-        if exp.ranks.main:
+        return out
+
+    def write_metrics(self, test: dict | None = None, test_cold: dict | None = None) -> dict:
+        out = self.summary(test, test_cold)
+        if self.exp.ranks.main:
             atomic_write_text(json.dumps(out, indent=1), self.run_dir / "metrics.json")
         return out
 
