@@ -9,6 +9,33 @@ import pytest
 import torch
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+FUZZ_EXAMPLES = {"ci": 60, "heavy": 1000}  # examples per hypothesis property, per tier
+
+
+def pytest_addoption(parser):
+    parser.addoption("--heavy", action="store_true",
+                     help="the heavy tier: also run tests marked heavy (long versions of CI tests) and "
+                          f"{FUZZ_EXAMPLES['heavy']:,} examples per fuzz property instead of "
+                          f"{FUZZ_EXAMPLES['ci']}")
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "heavy: the long version of a CI test; runs with pytest --heavy")
+    try:
+        from hypothesis import settings
+    except ImportError:
+        return
+    for tier, examples in FUZZ_EXAMPLES.items():
+        settings.register_profile(tier, max_examples=examples)
+    settings.load_profile("heavy" if config.getoption("--heavy") else "ci")
+
+
+def pytest_collection_modifyitems(config, items):
+    if not config.getoption("--heavy"):
+        skip = pytest.mark.skip(reason="heavy tier: run with pytest --heavy")
+        for item in items:
+            if "heavy" in item.keywords:
+                item.add_marker(skip)
 
 
 def shared_dataset(name: str) -> Path:

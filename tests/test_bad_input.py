@@ -12,6 +12,7 @@ from click.testing import CliRunner
 from conftest import write_mmgcn
 
 from mmgraph.cli import main
+from mmgraph.data import load_records
 
 
 
@@ -80,7 +81,57 @@ def split_npz(root, **override):
     np.savez(root / "interactions.npz", **{k: np.array(v) for k, v in arrays.items()})
 
 
+def toy(root, *, users=np.repeat(np.arange(5), 10), items=None, shape=(5, 20), features=None):
+    """The MetaMMF toy-sample layout: interactions.npz (user, item, shape) + a_feat_sample.npy."""
+    root.mkdir(parents=True, exist_ok=True)
+    items = (users * 2 + np.tile(np.arange(10), 5)) % 20 if items is None else items
+    np.savez(root / "interactions.npz", user=users, item=items, shape=np.array(shape))
+    np.save(root / "a_feat_sample.npy", np.ones((20, 4), np.float32) if features is None else features)
+    return root
+
+
+def toy_dict(root, value):
+    toy(root)
+    np.save(root / "user_item_dict_sample.npy", value, allow_pickle=True)
+
+
+INTER = "userID\titemID\trating\tx_label\n" + "".join(f"{u}\t{i}\t5\t{lab}\n" for u, i, lab in [
+    (0, 0, 0), (0, 1, 0), (0, 2, 1), (1, 2, 0), (1, 3, 2), (2, 3, 0), (2, 0, 1), (2, 1, 2)])
+
+
+def inter_text(root, text):
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "baby.inter").write_text(text)
+    np.save(root / "image_feat.npy", np.ones((4, 3), np.float32))
+
+
 DATASETS = {  # case -> (make(root), fragments the message must hold)
+    "toy: items beyond the feature rows": (lambda r: toy(r, shape=(5, 30)), ["a_feat_sample.npy", "30 items"]),
+    "toy: NaN features": (lambda r: toy(r, features=feats(np.nan, rows=20)), ["a_feat_sample.npy", "NaN"]),
+    "toy: truncated features": (lambda r: (toy(r), truncate(r / "a_feat_sample.npy", 60)), ["a_feat_sample.npy"]),
+    "toy: negative user id": (lambda r: toy(r, users=np.r_[np.repeat(np.arange(5), 10)[:-1], -1]),
+                              ["interactions.npz", "negative user id -1"]),
+    "toy: fractional ids": (lambda r: toy(r, users=np.repeat(np.arange(5), 10) + 0.5),
+                            ["interactions.npz", "must be integers", "0.5"]),
+    "toy: a bad shape": (lambda r: toy(r, shape=(5,)), ["interactions.npz", "'shape' must hold two"]),
+    "toy: too few interactions per user to split": (lambda r: toy(r, users=np.arange(5), items=np.arange(5)),
+                                                    ["interactions.npz", "split is empty", "5 or more"]),
+    "toy: a dict that is not a dict": (lambda r: toy_dict(r, np.arange(5)),
+                                       ["user_item_dict_sample.npy", "expected a pickled dict"]),
+    "toy: a dict with string ids": (lambda r: toy_dict(r, {0: {"a", 2}}),
+                                    ["user_item_dict_sample.npy", "must be integers"]),
+    "TSV: a quote that never closes": (lambda r: inter_text(r, INTER.replace("0\t0\t5", '"0\t0\t5')),
+                                       ["baby.inter", "never closes"]),
+    "TSV: a quoted tab inside an id": (lambda r: inter_text(r, INTER.replace("0\t0\t5", '"0\t0"\t5\t5')),
+                                       ["baby.inter", "line 2", "is not an integer"]),
+    "TSV: spaces instead of tabs": (lambda r: inter_text(r, INTER.replace("\t", "  ")),
+                                    ["baby.inter", "separated by tabs"]),
+    "TSV: a NUL byte (binary file)": (lambda r: inter_text(r, INTER.replace("1\t2", "1\x00\t2")),
+                                      ["baby.inter", "NUL byte"]),
+    "CSV: not UTF-8": (lambda r: (generic(r), (r / "interactions.csv").write_bytes("user,item\nJos\xe9,1\n".encode(
+        "latin-1"))), ["interactions.csv", "not a UTF-8"]),
+    "CSV: a field over the csv module's limit": (lambda r: generic(r, text="user,item\n" + "1" * 200_000 + ",1\n"),
+                                                 ["interactions.csv", "field limit", "every quote"]),
     "MMRec: no x_label column": (lambda r: mmrec(r, header="userID\titemID\trating\tlabel"), ["baby.inter", "x_label"]),
     "MMRec: non-numeric id": (lambda r: mmrec(r, cell="1\tabc\t5\t0"), ["baby.inter"]),
     "MMRec: item beyond the feature rows": (lambda r: mmrec(r, cell="1\t9\t5\t0"), ["baby.inter", "9"]),
@@ -130,6 +181,20 @@ def test_broken_dataset(tmp_path, case, command):
     result = cli(*command.split(), "toy", "--root", root, *extra)
     one_line_exit_2(result, *fragments)
     assert not out.exists()
+
+
+def test_tsv_quoting_and_line_endings_that_are_fine(tmp_path):
+    # quoted ids, CRLF line ends, blank lines and a trailing tab load as the plain file does
+    variants = {"plain": INTER, "quoted": INTER.replace("0\t0\t5", '"0"\t"0"\t5'),
+                "crlf": INTER.replace("\n", "\r\n"), "blank lines": INTER.replace("\n", "\n\n"),
+                "trailing tab": INTER.replace("\n", "\t\n")}
+    loaded = {}
+    for name, text in variants.items():
+        inter_text(tmp_path / name, text)
+        loaded[name] = load_records("baby", tmp_path / name, use_cache=False)
+    for rec in loaded.values():
+        for split in ("train", "val", "test"):
+            assert np.array_equal(getattr(rec, split), getattr(loaded["plain"], split))
 
 
 def test_repairs_are_notes_not_errors(tmp_path):
@@ -208,13 +273,14 @@ class Payload:
         return (os.makedirs, (self.marker,))
 
 
-@pytest.mark.parametrize("slot", ["user_item_dict.npy", "val_full.npy", "test_full.npy"])
-def test_a_crafted_pickle_in_every_mmgcn_slot_is_refused_unrun(tmp_path, slot):
-    root = write_mmgcn(tmp_path / "data")
+@pytest.mark.parametrize("slot", ["user_item_dict.npy", "val_full.npy", "test_full.npy",
+                                  "user_item_dict_sample.npy"])  # the last: the toy sample's
+def test_a_crafted_pickle_in_every_pickled_slot_is_refused_unrun(tmp_path, slot):
+    root = toy(tmp_path / "data") if "sample" in slot else write_mmgcn(tmp_path / "data")
     marker = tmp_path / "payload_ran"
     evil = np.empty(2, dtype=object)
     evil[0], evil[1] = [0, 4], Payload(marker)
-    np.save(root / slot, {0: Payload(marker)} if slot == "user_item_dict.npy" else evil, allow_pickle=True)
+    np.save(root / slot, {0: Payload(marker)} if "dict" in slot else evil, allow_pickle=True)
     one_line_exit_2(cli("datasets", "info", "toy", "--root", root), slot, "refused")
     assert not marker.exists()
 

@@ -46,10 +46,17 @@ def same_run(metrics, reference):
     assert metrics["best_epoch"] == reference["best_epoch"] and metrics["test"] == reference["test"]
 
 
+HEAVY = pytest.mark.heavy  # pytest --heavy: every batch of epoch 2 (10 at this scale), and more
+
+
 @pytest.mark.parametrize("fault, epochs_done", [
-    ("batch:2:3", 1),          # in the middle of epoch 2
+    ("batch:2:3", 1),          # in the middle of epoch 2 (steps count from 0)
     ("save:last.pt#2", 1),     # while writing epoch 2's last.pt
     ("save:best.pt#1", 0),     # while writing the first best.pt: nothing to resume yet
+    *[pytest.param(f"batch:2:{step}", 1, marks=HEAVY) for step in (0, 1, 2, 4, 5, 6, 7, 8, 9)],
+    pytest.param("batch:1:4", 0, marks=HEAVY),        # before any checkpoint
+    pytest.param("batch:3:9", 2, marks=HEAVY),        # the last batch of the last epoch
+    pytest.param("save:last.pt#3", 2, marks=HEAVY),   # the last checkpoint write
 ])
 def test_sigkill_then_resume_finishes_like_an_uninterrupted_run(tmp_path, uninterrupted, fault, epochs_done):
     killed = cli(TRAIN, tmp_path, fault)

@@ -1,6 +1,7 @@
 """Property-based fuzzing (hypothesis) of the loaders and the restricted unpickler: random bytes
 and random valid-looking arrays either load correctly or raise the package's own error, never an
-unrelated exception, never a hang (each example has a 2 s deadline)."""
+unrelated exception, never a hang (each example has a 2 s deadline).  60 examples per property
+in CI; ``pytest --heavy`` runs 1,000."""
 
 import numpy as np
 import pytest
@@ -14,7 +15,8 @@ from hypothesis import HealthCheck, example, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 from hypothesis.extra import numpy as hnp  # noqa: E402
 
-FUZZ = settings(max_examples=60, deadline=2000, suppress_health_check=[HealthCheck.function_scoped_fixture])
+# examples per property: 60 in CI, 1,000 with pytest --heavy (the profiles are in conftest.py)
+FUZZ = settings(deadline=2000, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
 def loads_or_our_error(load, *args, **kwargs):
@@ -75,6 +77,37 @@ def test_random_valid_looking_arrays_load_or_raise_our_error(tmp_path, users, sh
     if rec is not None:
         assert rec.train.shape[1] > 0 and np.isfinite(rec.features["visual"]).all()
         assert rec.features["visual"].shape[0] == rec.num_items
+
+
+@st.composite
+def id_arrays(draw):
+    """Small arrays that look like id columns: any of a few dtypes, 0 to 2 dimensions."""
+    dtype = draw(st.sampled_from([np.int64, np.int32, np.uint8, np.float64, np.bool_]))
+    shape = draw(hnp.array_shapes(min_dims=0, max_dims=2, min_side=0, max_side=12))
+    elements = {np.float64: st.floats(-2, 15) | st.just(np.nan), np.bool_: st.booleans(),
+                np.uint8: st.integers(0, 15)}.get(dtype, st.integers(-2, 15))
+    return draw(hnp.arrays(dtype, shape, elements=elements))
+
+
+SPLIT_KEYS = ["train_user", "train_item", "val_full_user", "val_full_item", "test_full_user", "test_full_item"]
+
+
+@FUZZ
+@given(layout=st.sampled_from(["split-npz", "toy"]), arrays=st.lists(id_arrays(), min_size=7, max_size=7),
+       with_shape=st.booleans())
+def test_random_npz_folders_load_or_raise_our_error(tmp_path_factory, layout, arrays, with_shape):
+    root = tmp_path_factory.mktemp("npz")
+    keys = SPLIT_KEYS if layout == "split-npz" else ["user", "item"]
+    contents = dict(zip(keys + ["shape"], arrays[:len(keys)] + arrays[-1:]))
+    if not with_shape:
+        del contents["shape"]
+    np.savez(root / "interactions.npz", **contents)
+    if layout == "toy":
+        np.save(root / "a_feat_sample.npy", np.ones((16, 2), np.float32))
+    rec = loads_or_our_error(load_records, "fuzz", root, use_cache=False)
+    if rec is not None:
+        assert rec.train.shape[1] > 0 and rec.val.shape[1] > 0 and rec.test.shape[1] > 0
+        assert rec.train.min() >= 0 and rec.train[1].max() < rec.num_items
 
 
 @FUZZ

@@ -23,7 +23,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from mmgraph.data.records import BagOfWords, RecData, as_int_ids, build_records, feature_rows
+from mmgraph.data.records import (BagOfWords, RecData, as_int_ids, build_records, check_ids, declared_shape,
+                                  feature_rows)
 from mmgraph.data.safe_load import load_npy, load_pt
 from mmgraph.data.splits import describe_split, split_per_user
 from mmgraph.errors import DataError
@@ -234,12 +235,17 @@ def load_metammf_toy(root: str | Path, name: str | None = None, *, seed: int = 0
     else:
         raise DataError(f"{root}: no interactions found; put {TOY_INTERACTIONS[0]} (or "
                         f"{TOY_INTERACTIONS[1]} with user/item arrays) there")
+    users, items = as_int_ids(users, str(src)), as_int_ids(items, str(src))
+    if users.size == 0:
+        raise DataError(f"{src}: no interactions; it needs one (user, item) pair per interaction")
+    for ids, what in ((users, "user"), (items, "item")):  # the split below indexes by them
+        check_ids(ids, np.iinfo(np.int64).max, what, str(src))
     feature_paths = find_features(root)
     features, bag_pairs = read_features(feature_paths)
     rows = feature_rows(features, feature_paths)
-    num_users = int(shape[0]) if shape is not None else int(users.max()) + 1
-    num_items = (int(shape[1]) if shape is not None else rows if rows is not None
-                 else int(items.max()) + 1)
+    shape = declared_shape(shape, str(src))
+    num_users = shape[0] if shape else int(users.max()) + 1
+    num_items = shape[1] if shape else rows if rows is not None else int(items.max()) + 1
     train, val, test = split_per_user(users, items, seed=seed)
     files = {s: str(src) for s in ("train", "val", "test")} | {m: str(p) for m, p in feature_paths.items()}
     return build_records(name, num_users=num_users, num_items=num_items, train=train, val=val,

@@ -50,7 +50,8 @@ def load_mmrec(root: str | Path, name: str | None = None) -> RecData:
     missing = [c for c in COLUMNS if c not in names]
     if missing:
         raise DataError(f"{path}: missing column(s) {', '.join(missing)} in the header "
-                        f"({', '.join(names)}); an .inter file needs {', '.join(COLUMNS)}")
+                        f"({', '.join(names)}); an .inter file needs {', '.join(COLUMNS)}"
+                        + (", separated by tabs" if len(names) == 1 else ""))
     users, items, labels = (to_numbers(columns[names.index(c)], path, c) for c in COLUMNS)
     bad = ~np.isin(labels, (0, 1, 2))
     if bad.any():

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mmgraph.data.records import RecData, build_records, feature_rows
+from mmgraph.data.records import RecData, as_int_ids, build_records, declared_shape, feature_rows
 from mmgraph.data.safe_load import load_npy
 from mmgraph.errors import DataError
 
@@ -51,14 +51,20 @@ def load_split_npz(root: str | Path, name: str | None = None, *, held_out: str =
     missing = [f"{k}_{part}" for k in keys.values() for part in ("user", "item") if f"{k}_{part}" not in arrays]
     if missing:
         raise DataError(f"{path}: missing arrays {', '.join(missing)}")
-    pairs = {s: np.stack([arrays[f"{k}_user"], arrays[f"{k}_item"]]) for s, k in keys.items()}
+    pairs = {}
+    for s, k in keys.items():
+        users, items = np.ravel(arrays[f"{k}_user"]), np.ravel(arrays[f"{k}_item"])
+        if users.size != items.size:
+            raise DataError(f"{path}: '{k}_user' has {users.size} entries but '{k}_item' has "
+                            f"{items.size}; they must pair up one to one")
+        pairs[s] = np.stack([users, items])
     paths = feature_paths(root)
     features = {m: load_npy(p) for m, p in paths.items()}
     rows = feature_rows(features, paths)
-    shape = arrays.get("shape")
-    everything = np.concatenate(list(pairs.values()), axis=1)
-    num_users = int(shape[0]) if shape is not None else int(everything[0].max()) + 1
-    num_items = int(shape[1]) if shape is not None else rows or int(everything[1].max()) + 1
+    shape = declared_shape(arrays.get("shape"), str(path))
+    everything = as_int_ids(np.concatenate(list(pairs.values()), axis=1), str(path))
+    num_users = shape[0] if shape else int(everything[0].max(initial=-1)) + 1
+    num_items = shape[1] if shape else rows or int(everything[1].max(initial=-1)) + 1
     files = {s: f"{path} [{k}_*]" for s, k in keys.items()} | {m: str(p) for m, p in paths.items()}
     # the cold items: those of the cold held-out sets (CLCRec's cold_set), never trained on
     cold = [arrays[k] for k in ("val_cold_item", "test_cold_item") if k in arrays]

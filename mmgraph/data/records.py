@@ -86,11 +86,25 @@ def as_int_ids(values, where: str) -> np.ndarray:
         except (TypeError, ValueError):
             raise DataError(f"{where}: ids must be integers, found non-numeric values") from None
     if arr.size and not np.issubdtype(arr.dtype, np.integer):
-        if (not np.issubdtype(arr.dtype, np.floating) or not np.all(np.isfinite(arr))
-                or np.any(arr != np.round(arr))):
+        flat = arr.ravel()
+        bad = (np.ones(flat.shape, bool) if not np.issubdtype(arr.dtype, np.floating)
+               else ~np.isfinite(flat) | (flat != np.round(flat)))
+        if bad.any():
             raise DataError(f"{where}: ids must be integers, found dtype {arr.dtype} values such as "
-                            f"{arr.ravel()[0]!r}; store user and item ids as integers")
+                            f"{flat[bad][0].item()!r}; store user and item ids as integers")
     return arr.astype(np.int64, copy=False)
+
+
+def declared_shape(shape, where: str) -> tuple[int, int] | None:
+    """An npz's optional ``shape`` array as ``(num_users, num_items)``, validated."""
+    if shape is None:
+        return None
+    arr = np.asarray(shape).ravel()
+    real = np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)
+    if arr.size != 2 or not real or not np.all(arr > 0) or np.any(arr % 1):
+        raise DataError(f"{where}: 'shape' must hold two positive counts (users, items), got "
+                        f"{arr.tolist()}; fix it or leave it out")
+    return int(arr[0]), int(arr[1])
 
 
 def _as_pairs(pairs, where: str) -> np.ndarray:
@@ -234,8 +248,11 @@ def build_records(
                              f"test interactions ({where[s]})")
                 arr = arr[:, ~in_test]
         if arr.shape[1] == 0:
+            fix = ("give it held-out interactions" if split_protocol.startswith("fixed") else
+                   f"the {split_protocol} holds out nothing from users with few interactions; "
+                   "give users more interactions (5 or more for a 0.1 share)")
             raise DataError(f"{where[s]}: the {SPLIT_TITLES[s]} split is empty (after removing users "
-                            "without training interactions); give it held-out interactions")
+                            f"without training interactions); {fix}")
         out[s] = arr
 
     feats = {}

@@ -1,7 +1,7 @@
 """Fault injection for the reliability tests: ``MMGRAPH_FAULT=POINT`` kills the process with
 SIGKILL when it reaches ``POINT``, and ``MMGRAPH_FAULT=POINT#N`` the ``N``-th time it does.
-Points: ``batch:EPOCH:STEP`` (after a training batch's forward pass) and ``save:NAME`` (halfway
-through writing the checkpoint ``NAME``).  Unset, a point costs one environment lookup."""
+Points: ``batch:EPOCH:STEP`` (after the training step on batch STEP, counted from 0) and
+``save:NAME`` (halfway through writing the checkpoint ``NAME``).  Unset, a point costs one environment lookup."""
 
 from __future__ import annotations
 
