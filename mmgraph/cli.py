@@ -6,6 +6,7 @@ status 2; ``--debug`` shows the traceback instead.
 
 from __future__ import annotations
 
+import errno
 import json
 import time
 import warnings
@@ -15,6 +16,9 @@ import click
 
 from mmgraph import __version__
 from mmgraph.errors import MMGraphError
+
+
+OUT_OF_ROOM = {errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS}
 
 
 class _Group(click.Group):
@@ -27,6 +31,12 @@ class _Group(click.Group):
             if (ctx.find_root().params or {}).get("debug"):
                 raise
             click.echo(f"error: {exc}", err=True)
+            ctx.exit(2)
+        except OSError as exc:  # a write the library does not wrap (log.txt, TensorBoard) on a full disk
+            if exc.errno not in OUT_OF_ROOM or (ctx.find_root().params or {}).get("debug"):
+                raise
+            click.echo(f"error: {exc.filename or 'an output file'}: {exc.strerror}; free some disk space or "
+                       "check the folder's permissions, then run again", err=True)
             ctx.exit(2)
         except click.UsageError as exc:  # a bad option or argument: one line too, with the way out
             if (ctx.find_root().params or {}).get("debug"):

@@ -18,5 +18,9 @@ class UnsafeFileError(DataError):
     """A file asked to run code or build objects outside the allowed set while loading."""
 
 
+class WriteError(MMGraphError, OSError):
+    """An output file could not be written (a full disk, no permission); no partial file is left."""
+
+
 class DataWarning(UserWarning):
     """Something in the data was repaired (duplicates removed, users dropped); loading goes on."""

@@ -198,12 +198,16 @@ def test_tsv_quoting_and_line_endings_that_are_fine(tmp_path):
 
 
 def test_repairs_are_notes_not_errors(tmp_path):
-    # duplicate interactions and a user with no training interaction: repaired with a note
+    # duplicate interactions, and a user whose only interaction is held out: repaired with a note
     root = generic(tmp_path / "data")
     with open(root / "interactions.csv", "a") as f:
         f.write("0,0\n0,0\n")
     result = cli("datasets", "info", "toy", "--root", root)
     assert result.exit_code == 0 and "repeated interactions" in result.output
+    mmrec(tmp_path / "mmrec", rows=MMREC_ROWS + [(3, 0, 2)])  # user 3: one test interaction, no training
+    result = cli("datasets", "info", "toy", "--root", tmp_path / "mmrec")
+    assert result.exit_code == 0, result.output
+    assert "dropped 1 test interactions of 1 users with no training interaction" in result.output
 
 
 # Broken options, per command ---------------------------------------------------------------------

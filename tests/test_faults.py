@@ -155,3 +155,57 @@ def test_a_disk_filling_up_mid_run_keeps_the_complete_checkpoints(tmp_path, monk
     assert result.exit_code == 2 and "No space left on device" in result.output and "then --resume" in result.output
     assert not list(run.glob(".*.tmp-*"))  # no partial file left behind
     assert torch.load(run / "last.pt", weights_only=True)["state"]["epoch"] == 1
+
+
+def no_room_for(monkeypatch, name):
+    """Atomic writes of files called ``name`` fail as on a full disk (at the final rename)."""
+    import errno
+
+    import mmgraph.train.checkpoint as checkpoint
+
+    replace = os.replace
+
+    def full(src, dst):
+        if Path(dst).name == name:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return replace(src, dst)
+
+    monkeypatch.setattr(checkpoint.os, "replace", full)
+
+
+QUICK = ["kwai", "--synthetic", "--scale", "0.01", "--device", "cpu"]
+
+
+@pytest.mark.parametrize("args, name", [
+    (["export", "RUN", "--out", "OUT"], "export.json"),
+    (["compare", *QUICK, "--models", "popularity", "--seeds", "1", "--out", "OUT"], "table.md"),
+    (["sweep", *QUICK, "--model", "lightgcn", "--grid", "lr=1e-3", "--set", "train.epochs=1", "--out", "OUT"],
+     "table.csv"),
+])
+def test_a_full_disk_when_writing_results_is_one_line_and_leaves_nothing_partial(tmp_path, monkeypatch, args, name):
+    run = tmp_path / "run"
+    if "RUN" in args:
+        assert CliRunner().invoke(main, TRAIN + ["--epochs", "1", "--out", str(run)]).exit_code == 0
+        (run,) = run.iterdir()
+    args = [str(run) if a == "RUN" else str(tmp_path / "out") if a == "OUT" else a for a in args]
+    no_room_for(monkeypatch, name)
+    result = CliRunner().invoke(main, args)
+    out = result.output.strip()  # progress lines, then the error
+    assert result.exit_code == 2 and out.count("error:") == 1 and "Traceback" not in out, out
+    last = out.splitlines()[-1]
+    assert f"{name}: cannot write it (No space left on device)" in last and "free some disk space" in last
+    assert not [p for p in tmp_path.rglob(".*") if ".tmp-" in p.name]
+
+
+def test_a_full_disk_in_a_plain_write_is_one_line_too(tmp_path, monkeypatch):
+    import errno
+
+    from mmgraph.train.trainer import Trainer
+
+    def log(self, msg):
+        raise OSError(errno.ENOSPC, "No space left on device", str(self.run_dir / "log.txt"))
+
+    monkeypatch.setattr(Trainer, "log", log)
+    result = CliRunner().invoke(main, TRAIN + ["--out", str(tmp_path)])
+    assert result.exit_code == 2 and result.output.count("\n") == 1, result.output
+    assert "log.txt: No space left on device; free some disk space" in result.output

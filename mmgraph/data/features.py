@@ -70,9 +70,9 @@ def parse_pca(spec, modalities: list[str]) -> dict[str, int]:
     unknown = sorted(set(mapping) - set(modalities))
     if unknown:
         raise DataError(f"PCA names unknown modalities {', '.join(unknown)}; the dataset has "
-                        f"{', '.join(modalities)}")
+                        f"{', '.join(modalities)}; name those in data.pca")
     if any(d <= 0 for d in mapping.values()):
-        raise DataError(f"PCA dims must be positive, got {mapping}")
+        raise DataError(f"PCA dims must be positive, got {mapping}; write modality=dim with dim >= 1")
     return mapping
 
 

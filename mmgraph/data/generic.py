@@ -48,7 +48,8 @@ def read_npz_pairs(path: Path):
                 "time": table[:, 2] if table.shape[1] == 3 else None}
     users, items = np.asarray(pick["user"]).ravel(), np.asarray(pick["item"]).ravel()
     if users.size != items.size:
-        raise DataError(f"{path}: 'user' has {users.size} entries but 'item' has {items.size}")
+        raise DataError(f"{path}: 'user' has {users.size} entries but 'item' has {items.size}; they must "
+                        "pair up one to one")
     shape = arrays.get("shape")
     return users, items, pick["time"], shape
 
@@ -57,7 +58,8 @@ def _pick_column(names: list[str], wanted: str | None, candidates: tuple[str, ..
                  role: str, default: int | None):
     if wanted is not None:
         if wanted not in names:
-            raise DataError(f"{path}: no column '{wanted}' for {role}s; columns are {', '.join(names)}")
+            raise DataError(f"{path}: no column '{wanted}' for {role}s; columns are {', '.join(names)}; "
+                        "name one of those")
         return names.index(wanted)
     lower = [n.lower() for n in names]
     for c in candidates:
@@ -70,13 +72,14 @@ def read_interactions(path: str | Path, *, user_col=None, item_col=None, time_co
     """``(raw_users, raw_items, timestamps or None)`` from a CSV / TSV / npz file."""
     path = Path(path)
     if not path.exists():
-        raise DataError(f"{path}: interactions file not found")
+        raise DataError(f"{path}: interactions file not found; check the path")
     if path.suffix == ".npz":
         users, items, times, _ = read_npz_pairs(path)
         return users, items, times
     names, cols = read_table(path, header=header, header_names=USER_NAMES + ITEM_NAMES + TIME_NAMES)
     if len(names) < 2:
-        raise DataError(f"{path}: needs at least two columns (user, item), found {len(names)}")
+        raise DataError(f"{path}: needs at least two columns (user, item), found {len(names)}; "
+                        "separate them with a comma or a tab")
     u = _pick_column(names, user_col, USER_NAMES, path, "user", 0)
     i = _pick_column(names, item_col, ITEM_NAMES, path, "item", 1)
     t = _pick_column(names, time_col, TIME_NAMES, path, "timestamp", None)
@@ -88,7 +91,8 @@ def read_interactions(path: str | Path, *, user_col=None, item_col=None, time_co
 def read_item_index(path: Path) -> np.ndarray:
     """The raw item ids of an index file, one per line (distinct, in row order)."""
     if not path.exists():
-        raise DataError(f"{path}: item index file not found")
+        raise DataError(f"{path}: item index file not found; give a text file with the raw item id of "
+                        "each feature row, one per line")
     lines = [ln.strip() for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()]
     ids = ids_column(lines)
     if np.unique(ids).size != ids.size:
@@ -198,5 +202,6 @@ def load_generic_dir(root: str | Path, name: str | None = None, *, split: str = 
     root = Path(root)
     inter, feats, index = generic_dir_files(root)
     if inter is None:
-        raise DataError(f"{root}: no {' / '.join(GENERIC_NAMES)} found")
+        raise DataError(f"{root}: no {' / '.join(GENERIC_NAMES)} found; put the interactions table "
+                        "there under one of those names")
     return load_generic(inter, feats, name=name or root.name, item_index=index, split=split, seed=seed)

@@ -54,9 +54,11 @@ def read_matrix(path: Path):
         obj = obj.detach().cpu()
         obj = (obj.to_dense() if obj.layout != torch.strided else obj).numpy()
     if not isinstance(obj, np.ndarray):
-        raise DataError(f"{path}: expected one tensor or array, found {type(obj).__name__}")
+        raise DataError(f"{path}: expected one tensor or array, found {type(obj).__name__}; save the "
+                        "features as one [items, dim] tensor or array")
     if obj.dtype == object:
-        raise DataError(f"{path}: expected a numeric matrix, found an object array")
+        raise DataError(f"{path}: expected a numeric matrix, found an object array; save it as a "
+                        "float [items, dim] array")
     return obj
 
 
@@ -75,7 +77,7 @@ def _read_ragged(path: Path) -> tuple[np.ndarray, np.ndarray]:
     rows = load_npy(path)
     if rows.ndim == 0 or (rows.dtype != object and rows.ndim != 2):
         raise DataError(f"{path}: expected one row [user, item, item, ...] per user, got an array "
-                        f"of shape {rows.shape}")
+                        f"of shape {rows.shape}; save an object array of such rows")
     users, items = [], []
     for k, row in enumerate(rows):
         row = as_int_ids(np.asarray(row, dtype=object if isinstance(row, (list, tuple)) else None).ravel(),
@@ -92,7 +94,7 @@ def _read_train(path: Path) -> tuple[np.ndarray, np.ndarray]:
     arr = load_npy(path)
     if arr.ndim != 2 or arr.shape[1] != 2:
         raise DataError(f"{path}: expected an integer [E, 2] array of (user, item) rows, got shape "
-                        f"{arr.shape}")
+                        f"{arr.shape}; save the training pairs as one [E, 2] integer array")
     arr = as_int_ids(arr, str(path))
     return arr[:, 0], arr[:, 1]
 
@@ -101,13 +103,15 @@ def _dict_pairs(path: Path) -> tuple[np.ndarray, np.ndarray]:
     obj = load_npy(path)
     obj = obj.item() if obj.dtype == object and obj.ndim == 0 else obj
     if not isinstance(obj, dict):
-        raise DataError(f"{path}: expected a pickled dict user -> items, found {type(obj).__name__}")
+        raise DataError(f"{path}: expected a pickled dict user -> items, found {type(obj).__name__}; "
+                        "save {user: [items]}, or pairs in interactions.npz")
     users, items = [], []
     for u, its in obj.items():
         try:
             its = list(its)
         except TypeError:
-            raise DataError(f"{path}: user {u!r} maps to {type(its).__name__}, not a list of items") from None
+            raise DataError(f"{path}: user {u!r} maps to {type(its).__name__}, not a list of items; map "
+                        "each user to a list or set of item ids") from None
         its = as_int_ids(np.asarray(its, dtype=object), f"{path} (user {u!r})")
         users.append(np.full(its.size, as_int_ids(np.asarray([u], dtype=object), f"{path} (keys)")[0]))
         items.append(its)

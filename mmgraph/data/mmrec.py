@@ -57,7 +57,7 @@ def load_mmrec(root: str | Path, name: str | None = None) -> RecData:
     if bad.any():
         line = int(np.nonzero(bad)[0][0]) + 2
         raise DataError(f"{path}: line {line}: x_label {labels[bad][0]} is not 0 (train), "
-                        "1 (validation) or 2 (test)")
+                        "1 (validation) or 2 (test); fix that line")
     paths = feature_files(root)
     features = {m: load_npy(p) for m, p in paths.items()}
     rows = feature_rows(features, paths)

@@ -46,11 +46,13 @@ def load_split_npz(root: str | Path, name: str | None = None, *, held_out: str =
     except FileNotFoundError:
         raise DataError(f"{path}: file not found") from None
     except Exception as exc:
-        raise DataError(f"{path}: cannot read as .npz ({type(exc).__name__}: {exc})") from exc
+        raise DataError(f"{path}: cannot read as .npz ({type(exc).__name__}: {exc}); re-create "
+                        "it with np.savez and plain numeric arrays") from exc
     keys = {"train": "train", "val": f"val_{held_out}", "test": f"test_{held_out}"}
     missing = [f"{k}_{part}" for k in keys.values() for part in ("user", "item") if f"{k}_{part}" not in arrays]
     if missing:
-        raise DataError(f"{path}: missing arrays {', '.join(missing)}")
+        raise DataError(f"{path}: missing arrays {', '.join(missing)}; a split npz needs (user, item) "
+                        "arrays for train, validation and test")
     pairs = {}
     for s, k in keys.items():
         users, items = np.ravel(arrays[f"{k}_user"]), np.ravel(arrays[f"{k}_item"])

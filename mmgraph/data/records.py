@@ -84,7 +84,8 @@ def as_int_ids(values, where: str) -> np.ndarray:
         try:
             arr = arr.astype(np.float64)
         except (TypeError, ValueError):
-            raise DataError(f"{where}: ids must be integers, found non-numeric values") from None
+            raise DataError(f"{where}: ids must be integers, found non-numeric values; store user and "
+                            "item ids as integers") from None
     if arr.size and not np.issubdtype(arr.dtype, np.integer):
         flat = arr.ravel()
         bad = (np.ones(flat.shape, bool) if not np.issubdtype(arr.dtype, np.floating)
@@ -110,7 +111,8 @@ def declared_shape(shape, where: str) -> tuple[int, int] | None:
 def _as_pairs(pairs, where: str) -> np.ndarray:
     arr = np.asarray(pairs)
     if arr.ndim != 2 or arr.shape[0] != 2:
-        raise DataError(f"{where}: expected (user, item) pairs of shape [2, E], got {arr.shape}")
+        raise DataError(f"{where}: expected (user, item) pairs of shape [2, E], got {arr.shape}; "
+                        "stack users and items as two rows")
     return as_int_ids(arr, where)
 
 
@@ -126,8 +128,8 @@ def feature_rows(features: Mapping[str, np.ndarray], paths: Mapping[str, object]
                             f"got {type(x).__name__} of shape {shape}; save one row per item")
     rows = {x.shape[0] for x in features.values()}
     if len(rows) > 1:
-        raise DataError("feature files disagree on the item count: " + ", ".join(
-            f"{paths[m]} has {x.shape[0]} rows" for m, x in features.items()))
+        counts = ", ".join(f"{paths[m]} has {x.shape[0]} rows" for m, x in features.items())
+        raise DataError(f"feature files disagree on the item count: {counts}; each needs one row per item")
     return rows.pop() if rows else None
 
 
@@ -140,7 +142,7 @@ def check_ids(ids: np.ndarray, count: int, what: str, where: str, fix: str = "")
         raise DataError(f"{where}: negative {what} id {lo}; ids must be 0-based non-negative integers")
     if hi >= count:
         raise DataError(f"{where}: {what} id {hi} is out of range for {count} {what}s"
-                        + (f"; {fix}" if fix else ""))
+                        + f"; {fix or 'ids must be 0-based and below the count'}")
 
 
 def check_features(x, name: str, num_items: int, where: str) -> np.ndarray:
@@ -155,7 +157,7 @@ def check_features(x, name: str, num_items: int, where: str) -> np.ndarray:
         raise DataError(f"{where}: {name} features have {x.shape[0]} rows but the dataset has "
                         f"{num_items} items; there must be one row per item id")
     if x.shape[1] == 0:
-        raise DataError(f"{where}: {name} features have 0 columns")
+        raise DataError(f"{where}: {name} features have 0 columns; give them columns or drop the file")
     # float16 sums overflow, float64 doubles memory for no gain in recommendation models.
     x = np.ascontiguousarray(x, dtype=np.float32)
     for start in range(0, x.shape[0], 16384):  # chunked: no [I, D] boolean temporary
@@ -265,7 +267,7 @@ def build_records(
         check_ids(idx[0], num_items, "item", src)
         check_ids(idx[1], bag.num_words, "word", src)
         if idx.shape[1] == 0:
-            raise DataError(f"{src}: the {m} bag of words is empty")
+            raise DataError(f"{src}: the {m} bag of words is empty; give items their words or drop the file")
         checked_bags[m] = BagOfWords(idx, int(bag.num_words))
 
     if cold_items is not None:
@@ -277,7 +279,8 @@ def build_records(
                             "interactions; cold items must be held out of training entirely")
     for ids, count, what in ((user_ids, num_users, "user"), (item_ids, num_items, "item")):
         if ids is not None and len(ids) != count:
-            raise DataError(f"{name}: {what} id map has {len(ids)} entries for {count} {what}s")
+            raise DataError(f"{name}: {what} id map has {len(ids)} entries for {count} {what}s; give one "
+                        f"raw id per {what}")
 
     return RecData(name=name, num_users=int(num_users), num_items=int(num_items),
                    train=out["train"], val=out["val"], test=out["test"], features=feats,

@@ -76,7 +76,8 @@ class RestrictedUnpickler(pickle.Unpickler):
         return obj
 
     def persistent_load(self, pid: Any) -> Any:
-        raise UnsafeFileError(f"{self.source}: refused to load, pickle uses persistent ids")
+        raise UnsafeFileError(f"{self.source}: refused to load, pickle uses persistent ids; convert it to a "
+                                 "plain .npy array where you trust it")
 
 
 class _Bounded:
@@ -176,10 +177,11 @@ def load_pt(path: str | Path) -> Any:
             raise UnsafeFileError(
                 f"{path}: refused to load, it holds objects other than tensors and plain "
                 "containers (torch.load weights_only=True); only trust files you made") from exc
-        raise DataError(f"{path}: cannot read this file ({_short(exc)}); it may be truncated") from exc
+        raise DataError(f"{path}: cannot read this file ({_short(exc)}); it may be truncated, so "
+                        "re-create or re-download it") from exc
     except (MemoryError, KeyboardInterrupt):
         raise
     except Exception as exc:  # torch raises RuntimeError, EOFError, ... on a damaged file
         raise DataError(
             f"{path}: cannot read this file ({type(exc).__name__}: {_short(exc)}); it may be "
-            "truncated or not a torch.save file") from exc
+            "truncated or not a torch.save file; re-create or re-download it") from exc

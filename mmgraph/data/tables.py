@@ -54,7 +54,7 @@ def read_table(path: str | Path, *, delimiter: str | None = None,
     for k, r in enumerate(body):
         if len(r) != width:
             raise DataError(f"{path}: line {k + 1 + int(header)} has {len(r)} fields, expected "
-                            f"{width} like the {'header' if header else 'first line'}")
+                            f"{width} like the {'header' if header else 'first line'}; fix its delimiters")
     columns = [list(c) for c in zip(*body)] if body else [[] for _ in names]
     return names, columns
 
@@ -72,8 +72,9 @@ def to_numbers(values: list[str], path: Path, column: str, *, integer: bool = Tr
                 parse(v)
             except ValueError:
                 raise DataError(f"{path}: line {k + line_offset}, column '{column}': {v!r} is not "
-                                f"{what}") from None
-        raise DataError(f"{path}: column '{column}' holds a value out of the {dtype.__name__} range") from None
+                                f"{what}; fix that cell") from None
+        raise DataError(f"{path}: column '{column}' holds a value out of the {dtype.__name__} range; "
+                              "use smaller ids") from None
 
 
 def to_times(values: list[str], path: Path, column: str, line_offset: int = 2) -> np.ndarray:

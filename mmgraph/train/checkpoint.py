@@ -11,30 +11,45 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from mmgraph.errors import MMGraphError
+from mmgraph.errors import MMGraphError, WriteError
 from mmgraph.train.faults import fault_point
 
 
-def atomic_save(obj, path: Path) -> None:
-    """``torch.save`` to a temporary file beside ``path``, fsync, then rename over it."""
+def _atomic(path: Path, write) -> None:
+    """``write(f)`` to a temporary file beside ``path``, fsync, then rename it over ``path``.
+
+    Any failure removes the temporary file, so ``path`` is either the old file or the new one,
+    never a partial one; an :class:`OSError` (a full disk, no permission) becomes a one-line
+    :class:`~mmgraph.errors.WriteError`.
+    """
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
         with open(tmp, "wb") as f:
-            torch.save(obj, f)
-            fault_point(f"save:{path.name}")  # tests kill the process here: mid-write
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as exc:
+        raise WriteError(f"{path}: cannot write it ({exc.strerror or exc}); nothing partial was left; "
+                         "free some disk space or check the folder's permissions, then run again") from exc
     finally:
         if tmp.exists():
             tmp.unlink()
 
 
+def atomic_save(obj, path: Path) -> None:
+    """``torch.save`` ``obj`` to ``path`` atomically (see :func:`_atomic`)."""
+
+    def write(f):
+        torch.save(obj, f)
+        fault_point(f"save:{path.name}")  # tests kill the process here: mid-write
+
+    _atomic(path, write)
+
+
 def atomic_write_bytes(data: bytes, path: Path) -> None:
-    """Write to a temporary file beside ``path``, then rename over it."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    """Write ``data`` to ``path`` atomically (see :func:`_atomic`)."""
+    _atomic(path, lambda f: f.write(data))
 
 
 def atomic_write_text(text: str, path: Path) -> None:
@@ -100,4 +115,4 @@ def new_run_dir(out: Path, dataset: str, model: str) -> Path:
             return path
         except FileExistsError:
             continue
-    raise MMGraphError(f"{out}: could not find a free run folder name for {stem}")
+    raise MMGraphError(f"{out}: could not find a free run folder name for {stem}; pass another --out")

@@ -103,7 +103,7 @@ def sweep(dataset: str, model: str, *, seeds: int = 3, grid: str, **kwargs) -> t
     std for every point, test metrics for the point selected on validation only (MMRec-style
     selection on test never happens here).  Same files and arguments as :func:`compare`."""
     if not model_class(model).trainable:
-        raise MMGraphError(f"model '{model}' has nothing to train, so nothing to sweep")
+        raise MMGraphError(f"model '{model}' has nothing to train, so nothing to sweep; choose a trained --model")
     if not parse_grid(grid)[0]:
         raise ConfigError("--grid is empty; give at least one axis, e.g. --grid 'lr=0.005,0.02'")
     return compare(dataset, [model], seeds=seeds, grid=grid, kind="sweep", **kwargs)

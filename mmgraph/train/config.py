@@ -235,7 +235,7 @@ def read_config_file(path: str | Path) -> dict:
     except ConfigError:
         raise
     except Exception as exc:  # parser errors of the three formats
-        raise ConfigError(f"{path}: cannot parse ({type(exc).__name__}: {exc})") from exc
+        raise ConfigError(f"{path}: cannot parse ({type(exc).__name__}: {exc}); fix its syntax") from exc
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: the top level must be a mapping with data / model / train sections")
     return data

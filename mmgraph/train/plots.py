@@ -85,7 +85,7 @@ def read_run(run_dir: str | Path) -> dict:
     except (OSError, ValueError) as exc:
         raise MMGraphError(f"{path}: unreadable ({exc}); is the run still writing it?") from None
     if not metrics.get("history"):
-        raise MMGraphError(f"{path}: no epoch finished yet, nothing to plot")
+        raise MMGraphError(f"{path}: no epoch finished yet, nothing to plot; wait for the first epoch")
     return metrics
 
 

@@ -106,7 +106,8 @@ def read_new_items(exp: Experiment, folder: Path) -> tuple[dict[str, torch.Tenso
         x = check_features(raw[m], m, rows, str(paths[m]))
         dim = exp.graph.features[m].size(1)
         if x.shape[1] != dim:
-            raise MMGraphError(f"{paths[m]}: {m} features have {x.shape[1]} columns, the run's have {dim}")
+            raise MMGraphError(f"{paths[m]}: {m} features have {x.shape[1]} columns, the run's have {dim}; "
+                                f"give raw features of the kind the run was trained on")
         x = normalize_like(x, reference[m] if reference is not None else x, d.normalize)
         feats[m] = torch.from_numpy(x).to(exp.device)
     index = folder / "item_index.txt"

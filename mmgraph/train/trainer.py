@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 
 import mmgraph
 from mmgraph.data import EDGE, load_dataset
-from mmgraph.errors import MMGraphError
+from mmgraph.errors import MMGraphError, WriteError
 from mmgraph.models import RecGraph, Recommender, build_model
 from mmgraph.train.checkpoint import (atomic_save, atomic_write_text, load_checkpoint, rng_state,
                                       seed_everything, set_rng_state)
@@ -275,10 +275,11 @@ class Trainer:
             return
         try:
             atomic_save(obj, self.run_dir / name)
-        except OSError as exc:  # e.g. the disk filled up during training
+        except WriteError as exc:  # e.g. the disk filled up during training
             kept = ", ".join(n for n in ("last.pt", "best.pt") if (self.run_dir / n).exists()) or "none"
-            raise MMGraphError(f"{self.run_dir / name}: cannot write the checkpoint ({exc.strerror or exc}); "
-                               f"complete checkpoints kept: {kept}; free some space, then --resume") from exc
+            cause = exc.__cause__
+            raise WriteError(f"{self.run_dir / name}: cannot write the checkpoint ({cause.strerror or cause}); "
+                             f"complete checkpoints kept: {kept}; free some space, then --resume") from cause
 
     # Loop ----------------------------------------------------------------------------------
     def train_epoch(self, epoch: int) -> float:
