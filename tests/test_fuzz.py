@@ -52,6 +52,7 @@ def test_random_bytes_after_a_valid_npy_header(tmp_path, data):
 @FUZZ
 @given(data=st.binary(max_size=400))
 @example(data=b"\x95\x00\x00\x00\x00\x00\x00\x00\x01")  # found by this test: a frame of 2^56 bytes
+@example(data=b"\x96\x00\x00\x00\x00\x00\x00\x00\x01")  # found by --heavy: a bytearray of 2^56
 def test_random_pickles_never_run_and_raise_our_error(tmp_path, data):
     # a valid object-array header with random pickle bytes behind it
     loads_or_our_error(load_npy, behind_header(tmp_path / "x.npy", np.array([[1, 2]], dtype=object), data))

@@ -93,7 +93,8 @@ class _Bounded:
         return data
 
     def readinto(self, buffer) -> int:
-        n = self.f.readinto(memoryview(buffer).cast("B")[: self.left])
+        with memoryview(buffer) as view, view.cast("B") as flat, flat[: self.left] as part:
+            n = self.f.readinto(part)  # views released at once: the unpickler may free the buffer
         self.left -= n
         return n
 
@@ -103,12 +104,21 @@ class _Bounded:
         return line
 
 
+def _unpickle(f, path: Path) -> Any:
+    """The rest of the open file ``f`` through :class:`RestrictedUnpickler`, reads bounded."""
+    try:
+        return RestrictedUnpickler(_Bounded(f), source=str(path)).load()
+    except MemoryError:  # e.g. BYTEARRAY8 allocates its declared size before reading it
+        raise DataError(f"{path}: the pickle in it declares more data than memory holds; the file is "
+                        "damaged (or too large for this machine), so re-create or re-download it") from None
+
+
 def load_pickle(path: str | Path) -> Any:
     """Unpickle ``path`` (a raw pickle file) with :class:`RestrictedUnpickler`."""
     path = Path(path)
     with _reading(path):
         with open(path, "rb") as f:
-            return RestrictedUnpickler(_Bounded(f), source=str(path)).load()
+            return _unpickle(f, path)
 
 
 class _reading:
@@ -154,7 +164,7 @@ def load_npy(path: str | Path, *, mmap: bool = False) -> Any:
             else:
                 shape, fortran, dtype = npy_format.read_array_header_2_0(f)
             if dtype.hasobject:
-                obj = RestrictedUnpickler(_Bounded(f), source=str(path)).load()
+                obj = _unpickle(f, path)
                 if not isinstance(obj, np.ndarray):
                     obj = np.asarray(obj, dtype=object)
                 return obj
