@@ -24,3 +24,12 @@ class WriteError(MMGraphError, OSError):
 
 class DataWarning(UserWarning):
     """Something in the data was repaired (duplicates removed, users dropped); loading goes on."""
+
+
+def short_message(exc: BaseException, limit: int = 160) -> str:
+    """An exception's text on one line, cut to ``limit`` characters, for quoting in an error."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    if len(lines) > 1 and lines[0].startswith("Error(s) in loading"):  # torch: the detail is next
+        lines = lines[1:]
+    text = " ".join(" ".join(lines).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -3,6 +3,7 @@ options.  Each case must give exit code 2, one line that names the file or optio
 and write nothing.  Then untrusted files: crafted pickles in every pickled slot and crafted
 checkpoints.  (Property-based fuzzing of the loaders: tests/test_fuzz.py.)"""
 
+import json
 import os
 
 import numpy as np
@@ -259,6 +260,45 @@ def test_bad_option(tmp_path, run_dir, args, fragments):
     before = sorted(p.name for p in run_dir.iterdir())
     one_line_exit_2(cli(*args, *out), *fragments)
     assert not (tmp_path / "runs").exists() and sorted(p.name for p in run_dir.iterdir()) == before
+
+
+def edit_config(run, change):
+    cfg = json.loads((run / "config.json").read_text())
+    change(cfg)
+    (run / "config.json").write_text(json.dumps(cfg))
+
+
+DAMAGED_RUNS = {  # case -> (damage(run), fragments the message must hold)
+    "config.json not JSON": (lambda r: (r / "config.json").write_text("{nope"), ["config.json", "restore config.json"]),
+    "config.json a list": (lambda r: (r / "config.json").write_text("[1, 2]"), ["config.json", "not a mapping"]),
+    "config.json with a list for a section": (lambda r: edit_config(r, lambda c: c.update(train=[1])),
+                                              ["config.json", "section 'train' must be a mapping"]),
+    "best.pt truncated": (lambda r: (r / "best.pt").write_bytes((r / "best.pt").read_bytes()[:100]),
+                          ["best.pt", "damaged or not a checkpoint"]),
+    "best.pt missing": (lambda r: (r / "best.pt").unlink(), ["best.pt", "checkpoint not found"]),
+    "another model in config.json": (lambda r: edit_config(r, lambda c: c.update(model="lightgcn")),  # a name alone
+                                     ["best.pt", "does not fit", "Missing key(s)"]),
+    "the data changed since training": (lambda r: edit_config(r, lambda c: c["data"].update(scale=0.02)),
+                                        ["best.pt", "does not fit", "size mismatch"]),
+}
+
+
+@pytest.mark.parametrize("command, case", [(cmd, case) for cmd in ("evaluate", "recommend", "export", "train --resume")
+                                           for case in DAMAGED_RUNS  # resume reads last.pt, not best.pt
+                                           if not (cmd == "train --resume" and case.startswith("best.pt"))])
+def test_a_damaged_run_folder(tmp_path, run_dir, command, case):
+    import shutil
+
+    damage, fragments = DAMAGED_RUNS[case]
+    if command == "train --resume":
+        fragments = [f.replace("best.pt", "last.pt") for f in fragments]
+    run = tmp_path / "run"
+    shutil.copytree(run_dir, run)
+    damage(run)
+    before = sorted(p.name for p in run.iterdir())
+    extra = {"recommend": ["--user", "0"], "export": ["--out", tmp_path / "export"]}.get(command, [])
+    one_line_exit_2(cli(*command.split(), run, *extra), *fragments)
+    assert sorted(p.name for p in run.iterdir()) == before and not (tmp_path / "export").exists()
 
 
 def test_debug_shows_the_traceback():

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 from numpy.lib import format as npy_format
 
-from mmgraph.errors import DataError, UnsafeFileError
+from mmgraph.errors import DataError, UnsafeFileError, short_message
 
 
 def _numpy_global(name: str) -> Any:
@@ -138,14 +138,9 @@ class _reading:
         if isinstance(exc, MemoryError) or not isinstance(exc, Exception):
             return False
         raise DataError(
-            f"{self.path}: cannot read this file ({type(exc).__name__}: {_short(exc)}); it may be "
+            f"{self.path}: cannot read this file ({type(exc).__name__}: {short_message(exc)}); it may be "
             "truncated or in another format, so re-create or re-download it") from exc
 
-
-
-def _short(exc: BaseException, limit: int = 160) -> str:
-    text = " ".join(str(exc).split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def load_npy(path: str | Path, *, mmap: bool = False) -> Any:
@@ -187,11 +182,11 @@ def load_pt(path: str | Path) -> Any:
             raise UnsafeFileError(
                 f"{path}: refused to load, it holds objects other than tensors and plain "
                 "containers (torch.load weights_only=True); only trust files you made") from exc
-        raise DataError(f"{path}: cannot read this file ({_short(exc)}); it may be truncated, so "
+        raise DataError(f"{path}: cannot read this file ({short_message(exc)}); it may be truncated, so "
                         "re-create or re-download it") from exc
     except (MemoryError, KeyboardInterrupt):
         raise
     except Exception as exc:  # torch raises RuntimeError, EOFError, ... on a damaged file
         raise DataError(
-            f"{path}: cannot read this file ({type(exc).__name__}: {_short(exc)}); it may be "
+            f"{path}: cannot read this file ({type(exc).__name__}: {short_message(exc)}); it may be "
             "truncated or not a torch.save file; re-create or re-download it") from exc

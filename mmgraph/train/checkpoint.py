@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from mmgraph.errors import MMGraphError, WriteError
+from mmgraph.errors import MMGraphError, WriteError, short_message
 from mmgraph.train.faults import fault_point
 
 
@@ -67,9 +67,24 @@ def load_checkpoint(path: Path, device) -> dict:
                            f"values{' (' + refused + ')' if refused else ''}; only load checkpoints written "
                            "by mmgraph") from exc
     except Exception as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        raise MMGraphError(f"{path}: cannot load the checkpoint ({type(exc).__name__}: {first}); it is "
-                           "damaged or not a checkpoint; use another run's, or retrain") from exc
+        raise MMGraphError(f"{path}: cannot load the checkpoint ({type(exc).__name__}: {short_message(exc)}); it "
+                           "is damaged or not a checkpoint; use another run's, or retrain") from exc
+
+
+def load_into(model, ckpt, path: Path, optimizer=None) -> None:
+    """Load the checkpoint ``ckpt`` (read from ``path``) into ``model`` and ``optimizer``.
+
+    A checkpoint that does not fit (the run's data or config changed since it was written, or it
+    is not mmgraph's) is a one-line :class:`MMGraphError`.
+    """
+    try:
+        model.load_state_dict(ckpt["model"])
+        if optimizer is not None:
+            optimizer.load_state_dict(ckpt["optimizer"])
+    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+        raise MMGraphError(f"{path}: the checkpoint does not fit the model the run's config.json and data build "
+                           f"now ({type(exc).__name__}: {short_message(exc)}); the data or the config changed "
+                           "since training: restore them, or retrain") from exc
 
 
 def rng_state(generator: torch.Generator) -> dict:

@@ -108,12 +108,16 @@ class RunConfig:
         unknown = sorted(set(d) - {"data", "model", "train"})
         if unknown:
             raise ConfigError(f"{source}: unknown section(s) {', '.join(unknown)}; use data, model, train")
-        model = dict(d.get("model") or {})
+        model = d.get("model") or {}
+        model = {"name": model} if isinstance(model, str) else model  # `model: lightgcn` names it
+        for section, values in (("model", model), ("data", d.get("data") or {}), ("train", d.get("train") or {})):
+            if not isinstance(values, dict):
+                raise ConfigError(f"{source}: section '{section}' must be a mapping, got "
+                                  f"{type(values).__name__}; write {section}: {{key: value, ...}}")
+        model = dict(model)
         cfg = cls(model=str(model.pop("name", "metammf")), model_args=model)
         for section in ("data", "train"):
             values = d.get(section) or {}
-            if not isinstance(values, dict):
-                raise ConfigError(f"{source}: section '{section}' must be a mapping")
             for key, value in values.items():
                 set_option(cfg, f"{section}.{key}", value, source)
         return cfg

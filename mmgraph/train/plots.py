@@ -95,7 +95,7 @@ def plot_runs(run_dirs: Sequence[str | Path], out: str | Path, metric: str | Non
     if metric is None:  # the first run's selection metric
         try:
             metric = json.loads((Path(run_dirs[0]) / "config.json").read_text())["train"]["metric"]
-        except (OSError, ValueError, KeyError):
+        except (OSError, ValueError, KeyError, TypeError):  # no or a damaged config.json
             metric = "recall@20"
     known = {key for _, m in runs for h in m["history"] for key in h.get("valid", {})}
     if metric not in known:

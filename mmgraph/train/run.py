@@ -7,8 +7,8 @@ import shutil
 from pathlib import Path
 from typing import Any, Iterable
 
-from mmgraph.errors import MMGraphError
-from mmgraph.train.checkpoint import atomic_write_text, load_checkpoint, new_run_dir
+from mmgraph.errors import MMGraphError, short_message
+from mmgraph.train.checkpoint import atomic_write_text, load_checkpoint, load_into, new_run_dir
 from mmgraph.train.config import RunConfig, parse_assignment, read_config_file, set_option
 from mmgraph.train.distributed import broadcast, teardown
 from mmgraph.train.trainer import Experiment, Trainer
@@ -48,7 +48,15 @@ def saved_config(run_dir: Path) -> RunConfig:
     saved = run_dir / "config.json"
     if not saved.is_file():
         raise MMGraphError(f"{run_dir}: not a run folder (no config.json); pass the folder `train` made")
-    return RunConfig.from_dict(json.loads(saved.read_text()), str(saved))
+    try:
+        raw = json.loads(saved.read_text())
+    except (OSError, ValueError) as exc:
+        raw = exc
+    if not isinstance(raw, dict):
+        what = f"{type(raw).__name__}: {short_message(raw)}" if isinstance(raw, Exception) else "not a mapping"
+        raise MMGraphError(f"{saved}: cannot read the run's configuration ({what}); the run folder is damaged: "
+                           "restore config.json, or retrain")
+    return RunConfig.from_dict(raw, str(saved))
 
 
 def train_run(cfg: RunConfig, out: str | Path = "runs", *, resume: str | Path | None = None,
@@ -101,7 +109,7 @@ def load_run(run_dir: str | Path, device: str | None = None) -> Experiment:
     if device is not None:
         cfg.train.device = device
     exp = Experiment.build(cfg)
-    exp.model.load_state_dict(load_checkpoint(run_dir / "best.pt", exp.device)["model"])
+    load_into(exp.model, load_checkpoint(run_dir / "best.pt", exp.device), run_dir / "best.pt")
     return exp
 
 

@@ -20,7 +20,7 @@ import mmgraph
 from mmgraph.data import EDGE, load_dataset
 from mmgraph.errors import MMGraphError, WriteError
 from mmgraph.models import RecGraph, Recommender, build_model
-from mmgraph.train.checkpoint import (atomic_save, atomic_write_text, load_checkpoint, rng_state,
+from mmgraph.train.checkpoint import (atomic_save, atomic_write_text, load_checkpoint, load_into, rng_state,
                                       seed_everything, set_rng_state)
 from mmgraph.train.config import RunConfig
 from mmgraph.train.distributed import Dist, all_sum, data_parallel, load_on_main, local_device, setup
@@ -259,8 +259,7 @@ class Trainer:
             stale.unlink()
             self.log(f"removed {stale.name}, an unfinished write of a killed run")
         ckpt = self._load("last.pt")
-        self.exp.model.load_state_dict(ckpt["model"])
-        self.optimizer.load_state_dict(ckpt["optimizer"])
+        load_into(self.exp.model, ckpt, self.run_dir / "last.pt", self.optimizer)
         self.state = dict(ckpt["state"]) | {"history": json.loads(ckpt["history"])}
         set_rng_state(ckpt["rng"], self.generator)
         self.log(f"resumed from {self.run_dir / 'last.pt'} after epoch {self.state['epoch']}")
@@ -410,7 +409,7 @@ class Trainer:
             self.write_metrics()
         if self.state["best_epoch"] is None:
             raise MMGraphError("no validation evaluation happened; raise train.epochs or lower train.eval_every")
-        exp.model.load_state_dict(self._load("best.pt")["model"])
+        load_into(exp.model, self._load("best.pt"), self.run_dir / "best.pt")
         self.plot()
         if not test:
             return self.write_metrics()
