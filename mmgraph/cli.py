@@ -265,7 +265,13 @@ def recommend(run_dir, users, users_file, k, exclude_seen, new_items, fmt, devic
     if users_file is not None:
         if not users_file.is_file():
             raise MMGraphError(f"{users_file}: no such file; give a text file with one user id per line")
-        users += [line.strip() for line in users_file.read_text().splitlines() if line.strip()]
+        try:
+            listed = [line.strip() for line in users_file.read_text(encoding="utf-8").splitlines() if line.strip()]
+        except UnicodeDecodeError as exc:
+            raise MMGraphError(f"{users_file}: not UTF-8 text ({exc.reason}); give one user id per line") from None
+        if not listed:
+            raise MMGraphError(f"{users_file}: no user ids in it; give one user id per line")
+        users += listed
     if not users:
         raise click.UsageError("give --user ID (repeatable) or --users-file FILE")
     if new_items is not None and not new_items.is_dir():  # before loading the run

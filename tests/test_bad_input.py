@@ -234,6 +234,16 @@ OPTIONS = [
     (["train", "kwai", *SYN, "--cold-items", "2"], ["cold-item fraction"]),
     (["train", "kwai", *SYN, "--set", "on_nan=ignore"], ["train.on_nan must be"]),
     (["train", "kwai", *SYN, "--set", "select_on=test"], ["train.select_on must be"]),
+    (["train", "kwai", *SYN, "--seed", "-1"], ["train.seed must be in [0, 2^32)"]),
+    (["train", "kwai", *SYN, "--set", "dropout=2"], ["dropout=2.0 must be in [0, 1)"]),
+    (["train", "kwai", *SYN, "--model", "lightgcn", "--set", "num_layers=-1"], ["num_layers=-1 must be >= 0"]),
+    (["train", "kwai", *SYN, "--set", "cp_rank=abc"], ["model.cp_rank='abc' is not a valid int"]),
+    (["train", "kwai", *SYN, "--config", "CONFIG:model: {cp_rank: abc}"], ["model.cp_rank='abc' is not a valid int"]),
+    (["train", "kwai", *SYN, "--config", "CONFIG:train: [1"], ["cannot parse", "fix its syntax"]),
+    (["train", "kwai", *SYN, "--config", "CONFIG:train: 3"], ["section 'train' must be a mapping"]),
+    (["recommend", "RUN", "--users-file", "CONFIG:"], ["no user ids in it"]),
+    (["sweep", "kwai", *SYN, "--model", "lightgcn", "--grid", "lr=0.01,abc"],
+     ["--grid point {'lr': 'abc'}", "is not a valid float"]),
     (["compare", "nosuch", "--models", "bprmf"], ["unknown dataset 'nosuch'"]),
     (["compare", "kwai", *SYN, "--models", "gat"], ["unknown model 'gat'"]),
     (["sweep", "kwai", *SYN, "--grid", "nonsense=1,2"], ["nonsense is not an option"]),
@@ -255,7 +265,13 @@ OPTIONS = [
 
 @pytest.mark.parametrize("args, fragments", OPTIONS, ids=[" ".join(a[:3]) + f" #{k}" for k, (a, _) in enumerate(OPTIONS)])
 def test_bad_option(tmp_path, run_dir, args, fragments):
-    args = [str(run_dir) if a == "RUN" else str(tmp_path / a) if a.startswith("OUT") else a for a in args]
+    args = list(args)
+    for k, a in enumerate(args):
+        if a.startswith("CONFIG:"):  # a small file with this text: a config file or a users file
+            (tmp_path / "given.yaml").write_text(a[len("CONFIG:"):] + "\n")
+            args[k] = "given.yaml"
+    args = [str(run_dir) if a == "RUN" else str(tmp_path / a) if a.startswith("OUT") or a == "given.yaml" else a
+            for a in args]
     out = ["--out", str(tmp_path / "runs")] if args[0] in ("train", "compare", "sweep") else []
     before = sorted(p.name for p in run_dir.iterdir())
     one_line_exit_2(cli(*args, *out), *fragments)

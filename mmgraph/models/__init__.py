@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import inspect
+import math
+from typing import Callable
 
 from mmgraph.errors import MMGraphError
 from mmgraph.models.base import Recommender
@@ -39,13 +41,37 @@ def model_class(name: str) -> type[Recommender]:
     return MODELS[name]
 
 
-def build_model(name: str, graph: RecGraph, **options) -> Recommender:
-    """Model ``name`` sized for ``graph``; options are checked against its signature."""
+def _allowed_range(key: str) -> tuple[str, Callable[[float], bool]]:
+    """What a numeric model option may be, by its name's convention across the models."""
+    if key.endswith("dropout"):
+        return "in [0, 1)", lambda v: 0 <= v < 1
+    if "layers" in key:
+        return ">= 0", lambda v: v >= 0
+    if key.endswith(("dim", "rank", "hidden", "k")) or key in ("hyperedges", "routing"):
+        return ">= 1", lambda v: v >= 1
+    return "a finite number >= 0", lambda v: math.isfinite(v) and v >= 0
+
+
+def check_options(name: str, options: dict) -> None:
+    """:class:`MMGraphError` for an option model ``name`` does not take, or a number out of its
+    range (sizes >= 1, layer counts >= 0, dropout in [0, 1), weights finite and >= 0); the
+    model's constructor checks the rest."""
     known = model_options(name)
     unknown = sorted(set(options) - set(known))
     if unknown:
         raise MMGraphError(f"unknown option(s) {', '.join(unknown)} for model '{name}'; "
                            f"it takes {', '.join(known)}")
+    for key, value in options.items():
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            want, ok = _allowed_range(key)
+            if not ok(value):
+                raise MMGraphError(f"model '{name}': {key}={value} must be {want}; see `python cli.py options "
+                                   f"--model {name}`")
+
+
+def build_model(name: str, graph: RecGraph, **options) -> Recommender:
+    """Model ``name`` sized for ``graph``; options are checked (:func:`check_options`)."""
+    check_options(name, options)
     try:
         return model_class(name).from_graph(graph, **options)
     except ValueError as exc:  # the model's own argument checks
@@ -53,4 +79,4 @@ def build_model(name: str, graph: RecGraph, **options) -> Recommender:
 
 
 __all__ = ["BM3", "ContentKNN", "BPRMF", "FREEDOM", "GRCN", "LATTICE", "LGMRec", "MMGCN", "MODELS", "LightGCN", "MetaMMF", "Popularity", "RecGraph", "SampledGraph",
-           "Recommender", "VBPR", "build_model", "model_options"]
+           "Recommender", "VBPR", "build_model", "check_options", "model_options"]

@@ -14,7 +14,7 @@ from typing import Callable, Iterable
 
 from mmgraph.data import load_records
 from mmgraph.errors import MMGraphError
-from mmgraph.models import model_class
+from mmgraph.models import check_options, model_class
 from mmgraph.train.checkpoint import atomic_write_text, new_run_dir
 from mmgraph.train.config import ConfigError, RunConfig, option_key, parse_assignment
 from mmgraph.train.run import load_run, resolve_config, train_run
@@ -76,6 +76,14 @@ def compare(dataset: str, models: Iterable[str], *, seeds: int = 3, grid: str = 
     if unknown:
         raise ConfigError(f"--grid: {', '.join(unknown)} is not an option of any of {', '.join(models)}; "
                           "see `python cli.py options --model NAME`")
+    for name in models:  # ... and so do bad values at any grid point
+        for point in _points_of(name, points):
+            try:
+                cfg = _point_config(dataset, name, point, 0, sets, options)
+                cfg.train.check()
+                check_options(cfg.model, cfg.model_args)
+            except MMGraphError as exc:
+                raise ConfigError(f"--grid point {point} for {name}: {exc}") from exc
     folder = new_run_dir(Path(out), base.data.name, kind)
     results = {"kind": kind, "dataset": dataset, "seeds": seeds, "grid": grid, "metric": base.train.metric,
                "selection": f"mean validation {base.train.metric}", "options": options, "sets": sets, "models": {}}
@@ -115,6 +123,20 @@ def mean_std(runs: list[dict], split: str, keys) -> dict[str, tuple[float, float
             for k in keys}
 
 
+def _points_of(name: str, points: list[dict]) -> list[dict]:
+    """Model ``name``'s distinct points: the grid without the axes it does not take."""
+    distinct = {}
+    for point in points:
+        mine = {k: v for k, v in point.items() if _applies(k, name)}
+        distinct.setdefault(json.dumps(mine, sort_keys=True, default=str), mine)
+    return list(distinct.values())
+
+
+def _point_config(dataset, name, point, seed, sets, options) -> RunConfig:
+    return resolve_config(dataset, sets=list(sets) + [f"{k}={v}" for k, v in point.items()] + [f"train.seed={seed}"],
+                          model=name, **options)
+
+
 def _compare_one(name, dataset, points, seeds, options, sets, metric, runs_dir, log) -> dict:
     """One model: every grid point it takes, ``seeds`` runs each; the point best on validation."""
     if not model_class(name).trainable:  # popularity: evaluated on each seed's data, nothing to train
@@ -126,17 +148,12 @@ def _compare_one(name, dataset, points, seeds, options, sets, metric, runs_dir, 
         log(f"{name}: nothing to train, evaluated on {seeds} seed(s)")
         return {"selected": {}, "tried": [], "runs": runs, "epoch_seconds": None, "eval_seconds": None,
                 "synthetic": exp.data_info["synthetic"], "protocol": exp.protocol()}
-    distinct = {}  # this model's points: the grid without the axes it does not take
-    for point in points:
-        mine = {k: v for k, v in point.items() if _applies(k, name)}
-        distinct.setdefault(json.dumps(mine, sort_keys=True, default=str), mine)
     tried = []
-    for point in distinct.values():
-        point_sets = list(sets) + [f"{k}={v}" for k, v in point.items()]
+    for point in _points_of(name, points):
         try:
             runs = []
             for seed in range(seeds):
-                cfg = resolve_config(dataset, sets=point_sets + [f"train.seed={seed}"], model=name, **options)
+                cfg = _point_config(dataset, name, point, seed, sets, options)
                 run_dir, metrics = train_run(cfg, runs_dir, quiet=True, test=False)  # test: selected point only
                 runs.append(metrics | {"run_dir": str(run_dir)})
         except MMGraphError as exc:  # e.g. a diverging learning rate: recorded, not selected

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from mmgraph.errors import MMGraphError
+from mmgraph.errors import MMGraphError, short_message
 from mmgraph.train.metrics import METRICS
 
 
@@ -70,6 +70,8 @@ class TrainConfig:
         for key in ("epochs", "batch_size", "num_negatives", "eval_every", "patience", "eval_batch_size"):
             if getattr(self, key) is not None and getattr(self, key) < 1:
                 raise ConfigError(f"train.{key} must be >= 1, got {getattr(self, key)}")
+        if not 0 <= self.seed < 2**32:
+            raise ConfigError(f"train.seed must be in [0, 2^32), got {self.seed}")
         if not self.ks or min(self.ks) < 1:
             raise ConfigError(f"train.ks must be positive cut-offs, got {self.ks}")
         if self.sampler not in ("full", "neighbor"):
@@ -109,15 +111,15 @@ class RunConfig:
         if unknown:
             raise ConfigError(f"{source}: unknown section(s) {', '.join(unknown)}; use data, model, train")
         model = d.get("model") or {}
-        model = {"name": model} if isinstance(model, str) else model  # `model: lightgcn` names it
-        for section, values in (("model", model), ("data", d.get("data") or {}), ("train", d.get("train") or {})):
+        sections = {"model": {"name": model} if isinstance(model, str) else model,  # `model: NAME`
+                    "data": d.get("data") or {}, "train": d.get("train") or {}}
+        for section, values in sections.items():
             if not isinstance(values, dict):
                 raise ConfigError(f"{source}: section '{section}' must be a mapping, got "
                                   f"{type(values).__name__}; write {section}: {{key: value, ...}}")
-        model = dict(model)
-        cfg = cls(model=str(model.pop("name", "metammf")), model_args=model)
-        for section in ("data", "train"):
-            values = d.get(section) or {}
+        sections["model"] = dict(sections["model"])
+        cfg = cls(model=str(sections["model"].pop("name", "metammf")))
+        for section, values in sections.items():  # the model first: its options depend on it
             for key, value in values.items():
                 set_option(cfg, f"{section}.{key}", value, source)
         return cfg
@@ -193,8 +195,12 @@ def set_option(cfg: RunConfig, key: str, value: Any, source: str = "--set") -> N
         return
     key = option_key(cfg, key, source)
     section, _, name = key.partition(".")
-    if section == "model":
-        cfg.model_args[name] = value
+    if section == "model":  # coerced to the type of the model's default, where it has one
+        from mmgraph.models import model_options
+
+        default = model_options(cfg.model)[name]
+        cfg.model_args[name] = value if default is None or isinstance(default, str) else _coerce(
+            value, default, key, source)
         return
     obj = getattr(cfg, section)
     current = getattr(obj, name)
@@ -239,7 +245,7 @@ def read_config_file(path: str | Path) -> dict:
     except ConfigError:
         raise
     except Exception as exc:  # parser errors of the three formats
-        raise ConfigError(f"{path}: cannot parse ({type(exc).__name__}: {exc}); fix its syntax") from exc
+        raise ConfigError(f"{path}: cannot parse ({type(exc).__name__}: {short_message(exc)}); fix its syntax") from exc
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: the top level must be a mapping with data / model / train sections")
     return data
