@@ -317,6 +317,23 @@ def test_a_damaged_run_folder(tmp_path, run_dir, command, case):
     assert sorted(p.name for p in run.iterdir()) == before and not (tmp_path / "export").exists()
 
 
+def test_data_changed_since_training_is_said(tmp_path):
+    root = generic(tmp_path / "data")
+    result = cli("train", "mine", "--root", root, "--epochs", "1", "--quiet", "--out", tmp_path / "runs")
+    assert result.exit_code == 0, result.output
+    (run,) = (tmp_path / "runs").iterdir()
+    fingerprint = json.loads((run / "metrics.json").read_text())["data_fingerprint"]
+    assert fingerprint and all(torch.load(run / name, weights_only=True)["data"] == fingerprint
+                               for name in ("best.pt", "last.pt"))
+    assert "changed since" not in cli("evaluate", run).output  # the same data: nothing to say
+    text = (root / "interactions.csv").read_text()
+    (root / "interactions.csv").write_text(text.replace("\n0,1\n", "\n0,11\n", 1))  # same shapes, other data
+    result = cli("evaluate", run)
+    assert result.exit_code == 0 and "changed since this run was trained" in result.output
+    one_line_exit_2(cli("train", "--resume", run, "--epochs", "2"), "changed since this run started",
+                    "start a new run")
+
+
 def test_debug_shows_the_traceback():
     result = cli("--debug", "train", "nosuch")
     assert result.exception is not None and not isinstance(result.exception, SystemExit)

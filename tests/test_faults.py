@@ -195,6 +195,8 @@ def test_a_full_disk_when_writing_results_is_one_line_and_leaves_nothing_partial
     last = out.splitlines()[-1]
     assert f"{name}: cannot write it (No space left on device)" in last and "free some disk space" in last
     assert not [p for p in tmp_path.rglob(".*") if ".tmp-" in p.name]
+    if args[0] == "export":  # all or nothing
+        assert not (tmp_path / "out").exists()
 
 
 def test_a_full_disk_in_a_plain_write_is_one_line_too(tmp_path, monkeypatch):

@@ -32,10 +32,16 @@ def file_digest(path: Path, chunk: int = 1 << 23) -> str:
     return h.hexdigest()
 
 
-def cache_key(kind: str, files: list[Path], options: dict) -> str:
-    payload = {"kind": kind, "version": FORMAT_VERSION, "options": options,
-               "files": {p.name: file_digest(p) for p in sorted(files)}}
+def data_fingerprint(kind: str, files: list[Path], options: dict) -> str:
+    """24 hex digits of SHA-256 over a dataset's source files and loading options: it changes
+    when any source byte or option does.  Runs keep it to notice data changed under them."""
+    payload = {"kind": kind, "options": options, "files": {p.name: file_digest(p) for p in sorted(files)}}
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:24]
+
+
+def cache_key(fingerprint: str) -> str:
+    """The cache entry of the data with ``fingerprint`` in this version of the cache format."""
+    return hashlib.sha256(f"{fingerprint}-v{FORMAT_VERSION}".encode()).hexdigest()[:24]
 
 
 def cache_root(data_root: Path) -> Path:

@@ -28,6 +28,7 @@ def to_hetero(rec: RecData) -> HeteroData:
     * ``data.name``, ``data.synthetic``, ``data.source``, ``data.split_protocol``, and
       ``data.user_ids`` / ``data.item_ids`` (raw ids of the source, or ``None`` if identity);
     * ``data.cold_items``: int64 ids of the items held out of training (or ``None``).
+    * ``data.fingerprint``: the source files' digest (:attr:`RecData.fingerprint`).
     """
     data = HeteroData()
     data["user"].num_nodes = rec.num_users
@@ -47,6 +48,7 @@ def to_hetero(rec: RecData) -> HeteroData:
     data.synthetic = rec.synthetic
     data.source = rec.source
     data.split_protocol = rec.split_protocol
+    data.fingerprint = rec.fingerprint
     data.user_ids = rec.user_ids
     data.item_ids = rec.item_ids
     data.cold_items = None if rec.cold_items is None else torch.from_numpy(np.asarray(rec.cold_items))

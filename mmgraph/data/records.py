@@ -63,6 +63,9 @@ class RecData:
     # Cold-start items (sorted ids): held out of training entirely, so models meet them through
     # their features alone; evaluated by ranking among these items only.  ``None``: no cold split.
     cold_items: np.ndarray | None = None
+    # SHA-256 of the source files and loading options (``cache.data_fingerprint``); ``None`` for
+    # synthetic stand-ins and loads without the cache.
+    fingerprint: str | None = None
 
     @property
     def modalities(self) -> list[str]:

@@ -177,20 +177,22 @@ def load_records(
     options = {"format": fmt, "name": name, "normalize": normalize, "pca": pca, "cold_items": cold_items or None,
                "split": split if fmt in SPLITTING_FORMATS else None,
                "seed": seed if fmt in SPLITTING_FORMATS else None}
-    entry = None
+    entry = fingerprint = None
     if use_cache:
-        entry = cache.cache_root(root) / f"{fmt}-{cache.cache_key(fmt, source_files(root, fmt), options)}"
+        fingerprint = cache.data_fingerprint(fmt, source_files(root, fmt), options)
+        entry = cache.cache_root(root) / f"{fmt}-{cache.cache_key(fingerprint)}"
         hit = cache.load(entry)
         if hit is not None:
             rec, to_read = hit
             if to_read:
                 _reread_features(fmt, root, rec, to_read)
-            rec.source = str(root)
+            rec.source, rec.fingerprint = str(root), fingerprint
             return rec
     rec = _read(fmt, root, name, split, seed)
     if cold_items:
         rec = cold_item_split(rec, cold_items, seed)
     changed = _preprocess(rec, normalize, pca, seed)
+    rec.fingerprint = fingerprint
     if entry is not None:
         try:
             cache.save(rec, entry, with_features=changed)

@@ -43,14 +43,23 @@ def export(exp: Experiment, out: Path) -> list[str]:
         arrays["item_fused"] = fused
         if meta is not None:
             arrays["item_meta"] = meta
+    created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
-    for name, x in arrays.items():
-        buffer = io.BytesIO()
-        np.save(buffer, x.float().cpu().numpy(), allow_pickle=False)
-        atomic_write_bytes(buffer.getvalue(), out / f"{name}.npy")
-    _ids_file(exp.raw_ids[0], exp.graph.num_users, out / "user_ids.txt")
-    _ids_file(exp.raw_ids[1], exp.graph.num_items, out / "item_ids.txt")
-    info = {"dataset": exp.data_info["dataset"], "synthetic": exp.data_info["synthetic"],
-            "model": exp.config.model, "shapes": {k: list(v.shape) for k, v in arrays.items()}}
-    atomic_write_text(json.dumps(info, indent=1), out / "export.json")
+    try:
+        for name, x in arrays.items():
+            buffer = io.BytesIO()
+            np.save(buffer, x.float().cpu().numpy(), allow_pickle=False)
+            atomic_write_bytes(buffer.getvalue(), out / f"{name}.npy")
+        _ids_file(exp.raw_ids[0], exp.graph.num_users, out / "user_ids.txt")
+        _ids_file(exp.raw_ids[1], exp.graph.num_items, out / "item_ids.txt")
+        info = {"dataset": exp.data_info["dataset"], "synthetic": exp.data_info["synthetic"],
+                "data_fingerprint": exp.data_info["fingerprint"], "model": exp.config.model,
+                "shapes": {k: list(v.shape) for k, v in arrays.items()}}
+        atomic_write_text(json.dumps(info, indent=1), out / "export.json")
+    except BaseException:  # all or nothing: the folder was empty (or absent) before
+        for path in out.iterdir():
+            path.unlink()
+        if created:
+            out.rmdir()
+        raise
     return sorted(p.name for p in out.iterdir())

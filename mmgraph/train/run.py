@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import shutil
+import warnings
 from pathlib import Path
 from typing import Any, Iterable
 
-from mmgraph.errors import MMGraphError, short_message
+from mmgraph.errors import DataWarning, MMGraphError, short_message
 from mmgraph.train.checkpoint import atomic_write_text, load_checkpoint, load_into, new_run_dir
 from mmgraph.train.config import RunConfig, parse_assignment, read_config_file, set_option
 from mmgraph.train.distributed import broadcast, teardown
@@ -109,7 +110,11 @@ def load_run(run_dir: str | Path, device: str | None = None) -> Experiment:
     if device is not None:
         cfg.train.device = device
     exp = Experiment.build(cfg)
-    load_into(exp.model, load_checkpoint(run_dir / "best.pt", exp.device), run_dir / "best.pt")
+    ckpt = load_checkpoint(run_dir / "best.pt", exp.device)
+    load_into(exp.model, ckpt, run_dir / "best.pt")
+    if exp.data_changed_since(ckpt):
+        warnings.warn(f"{run_dir}: the data at {cfg.data.root or cfg.data.name} changed since this run was trained "
+                      "(its files' digest differs); what follows is for the data as it is now", DataWarning)
     return exp
 
 

@@ -101,7 +101,8 @@ class Experiment:
         if config.train.select_on not in splits:
             raise MMGraphError(f"train.select_on={config.train.select_on}: the dataset has no cold items; "
                                "add --cold-items FRACTION or select on valid")
-        info = {"dataset": data.name, "synthetic": data.synthetic, "split": data.split_protocol}
+        info = {"dataset": data.name, "synthetic": data.synthetic, "split": data.split_protocol,
+                "fingerprint": getattr(data, "fingerprint", None)}
         neighbors = None
         if config.train.sampler == "neighbor":
             neighbors = NeighborBatches(graph, fanout(config, model))
@@ -110,6 +111,12 @@ class Experiment:
             model.sparse_grads = not ranks.enabled
         raw_ids = (getattr(data, "user_ids", None), getattr(data, "item_ids", None))
         return cls(config, device, info, graph, model, splits, ranks, neighbors, raw_ids)
+
+    def data_changed_since(self, ckpt: dict) -> bool:
+        """Whether the data loaded now differs from the data ``ckpt`` was trained on (by the
+        source files' digest; unknown, so ``False``, for synthetic data and older checkpoints)."""
+        then, now = ckpt.get("data"), self.data_info["fingerprint"]
+        return bool(then and now and then != now)
 
     def evaluate(self, split: str, ks=None) -> dict:
         """Full-ranking metrics on ``valid`` or ``test`` (see :mod:`mmgraph.train.metrics`);
@@ -251,7 +258,8 @@ class Trainer:
     def _checkpoint(self) -> dict:
         return {"model": self.exp.model.state_dict(), "optimizer": self.optimizer.state_dict(),
                 "state": {k: v for k, v in self.state.items() if k != "history"},
-                "history": json.dumps(self.state["history"]), "rng": rng_state(self.generator)}
+                "history": json.dumps(self.state["history"]), "rng": rng_state(self.generator),
+                "data": self.exp.data_info["fingerprint"]}
 
     def resume(self) -> None:
         # a process killed while writing left its temporary file (never the checkpoint itself)
@@ -259,6 +267,11 @@ class Trainer:
             stale.unlink()
             self.log(f"removed {stale.name}, an unfinished write of a killed run")
         ckpt = self._load("last.pt")
+        if self.exp.data_changed_since(ckpt):
+            where = self.exp.config.data.root or self.exp.data_info["dataset"]
+            raise MMGraphError(f"{self.run_dir}: the data at {where} changed since this run started (its files' "
+                               "digest differs); resuming would train on other data; restore the data, or start "
+                               "a new run")
         load_into(self.exp.model, ckpt, self.run_dir / "last.pt", self.optimizer)
         self.state = dict(ckpt["state"]) | {"history": json.loads(ckpt["history"])}
         set_rng_state(ckpt["rng"], self.generator)
@@ -393,7 +406,8 @@ class Trainer:
                 improved = best is None or valid[metric] > best[metric]
                 if improved:
                     self.state.update(best_epoch=epoch, best_valid=valid, bad_evals=0)
-                    self._save({"model": exp.model.state_dict(), "epoch": epoch}, "best.pt")
+                    self._save({"model": exp.model.state_dict(), "epoch": epoch,
+                                "data": exp.data_info["fingerprint"]}, "best.pt")
                 else:
                     self.state["bad_evals"] += 1
                 self.log(f"epoch {epoch:3d}  loss {loss:.4f}  {cfg.select_on} {metric} {valid[metric]:.4f}  "
@@ -429,6 +443,7 @@ class Trainer:
         ``test`` (and ``test_cold``), the per-epoch history and the environment."""
         exp = self.exp
         out = {"dataset": exp.data_info["dataset"], "synthetic": exp.data_info["synthetic"],
+               "data_fingerprint": exp.data_info["fingerprint"],
                "model": exp.config.model, "protocol": exp.protocol(), "selected_on": exp.config.train.select_on,
                "best_epoch": self.state["best_epoch"], "valid": self.state["best_valid"],
                "test": test, "history": self.state["history"], "env": self.env}
