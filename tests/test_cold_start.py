@@ -210,8 +210,15 @@ def write_new_items(folder, rec, rows):
         np.save(folder / f"{m}.npy", np.asarray(x)[rows])
 
 
-def test_recommend_new_items_scores_them_as_the_run_scores_its_cold_items(cold_run, tmp_path):
-    run_dir, _ = cold_run
+def pca_run(tmp_path):
+    cfg = resolve_config("kwai", sets=["data.pca=8"], **{
+        "data.synthetic": True, "data.scale": 0.02, "data.cold_items": 0.2, "train.epochs": 1, "train.device": "cpu"})
+    return train_run(cfg, tmp_path / "runs", quiet=True)
+
+
+@pytest.mark.parametrize("run", ["standardized", "standardized, then PCA to 8 dims"])
+def test_recommend_new_items_scores_them_as_the_run_scores_its_cold_items(cold_run, tmp_path, run):
+    run_dir, _ = cold_run if run == "standardized" else pca_run(tmp_path)
     exp = load_run(run_dir)
     d = exp.config.data
     raw = load_records(d.name, synthetic=True, scale=d.scale, seed=0, cold_items=d.cold_items, normalize="none")
@@ -228,7 +235,7 @@ def test_recommend_new_items_scores_them_as_the_run_scores_its_cold_items(cold_r
         got = {r["item"]: r["score"] for r in mine}
         want = {f"video{c}": s for c, s in zip(cold, expected[n].tolist())}
         assert got.keys() == want.keys()
-        assert all(abs(got[i] - want[i]) < 1e-4 for i in got)  # standardized with the run's statistics
+        assert all(abs(got[i] - want[i]) < 1e-4 for i in got)  # the run's statistics (and PCA)
         assert [r["score"] for r in mine] == sorted(got.values(), reverse=True)
     out = CliRunner().invoke(main, ["recommend", str(run_dir), "--user", "0", "--new-items",
                                     str(tmp_path / "new"), "--k", "3"])

@@ -39,15 +39,28 @@ def normalize_like(x: np.ndarray, reference: np.ndarray, how: str) -> np.ndarray
     return ((x - reference.mean(axis=0, keepdims=True)) / np.where(std > 0, std, 1.0)).astype(np.float32)
 
 
-def pca(x: np.ndarray, dim: int, seed: int = 0) -> np.ndarray:
-    """Project ``x`` [I, D] on its top ``dim`` principal components (scikit-learn PCA)."""
+def _pca(x: np.ndarray, dim: int, seed: int):
+    """The (unfitted) scikit-learn PCA that :func:`pca` fits on ``x``."""
     from sklearn.decomposition import PCA
 
-    if dim >= min(x.shape):
-        return x
     # Exact SVD where it is cheap; seeded randomized SVD for large matrices (e.g. 86k x 2048).
     solver = "randomized" if x.size > 2e7 and dim < 0.8 * min(x.shape) else "full"
-    return PCA(n_components=dim, svd_solver=solver, random_state=seed).fit_transform(x).astype(np.float32, copy=False)
+    return PCA(n_components=dim, svd_solver=solver, random_state=seed)
+
+
+def pca(x: np.ndarray, dim: int, seed: int = 0) -> np.ndarray:
+    """Project ``x`` [I, D] on its top ``dim`` principal components (scikit-learn PCA)."""
+    if dim >= min(x.shape):
+        return x
+    return _pca(x, dim, seed).fit_transform(x).astype(np.float32, copy=False)
+
+
+def pca_like(x: np.ndarray, reference: np.ndarray, dim: int, seed: int = 0) -> np.ndarray:
+    """``x`` (e.g. new items) projected as :func:`pca` projected ``reference`` (the dataset's
+    items): the same seeded fit on ``reference``, applied to ``x``."""
+    if dim >= min(reference.shape):
+        return x
+    return _pca(reference, dim, seed).fit(reference).transform(x).astype(np.float32, copy=False)
 
 
 def parse_pca(spec, modalities: list[str]) -> dict[str, int]:

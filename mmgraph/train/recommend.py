@@ -68,10 +68,10 @@ def recommend(exp: Experiment, raw_users: list[str], k: int = 10, exclude_seen: 
 def read_new_items(exp: Experiment, folder: Path) -> tuple[dict[str, torch.Tensor], list]:
     """The features of items the run never saw, from ``folder``: one ``<modality>.npy`` (or
     ``<modality>_feat.npy``) per dense modality of the run's dataset, one row per new item, raw
-    as the dataset's files (they are normalized as the run normalized its items), and optionally
-    ``item_index.txt`` with each row's item id (default: ``new-<row>``)."""
+    as the dataset's files (they are normalized, and reduced by PCA, as the run treated its
+    items), and optionally ``item_index.txt`` with each row's item id (default: ``new-<row>``)."""
     from mmgraph.data import load_records
-    from mmgraph.data.features import normalize_like
+    from mmgraph.data.features import normalize, normalize_like, parse_pca, pca_like
     from mmgraph.data.generic import read_item_index
     from mmgraph.data.npz_split import feature_paths
     from mmgraph.data.records import check_features, feature_rows
@@ -86,9 +86,6 @@ def read_new_items(exp: Experiment, folder: Path) -> tuple[dict[str, torch.Tenso
         raise MMGraphError(f"--new-items: the run's {', '.join(exp.graph.bags)} modality is a bag of words; "
                            "new items can be given only for dense features")
     d = exp.config.data
-    if d.pca:
-        raise MMGraphError(f"--new-items: the run reduced its features with PCA (data.pca={d.pca}), whose "
-                           "projection is not saved; train without data.pca to score new items")
     paths = feature_paths(folder)
     wanted = list(exp.graph.features)
     missing = [m for m in wanted if m not in paths]
@@ -97,18 +94,21 @@ def read_new_items(exp: Experiment, folder: Path) -> tuple[dict[str, torch.Tenso
                            f"modality of the run ({', '.join(wanted)}), one row per new item")
     raw = {m: load_npy(paths[m]) for m in wanted}
     rows = feature_rows(raw, paths)
+    seed, reduce = exp.config.train.seed, parse_pca(d.pca, wanted)
     reference = None
-    if d.normalize == "standard":  # the statistics of the items the run normalized
-        reference = load_records(d.name, d.root, synthetic=d.synthetic, scale=d.scale, seed=exp.config.train.seed,
+    if d.normalize == "standard" or reduce:  # the run's items, raw: their statistics and PCA fit
+        reference = load_records(d.name, d.root, synthetic=d.synthetic, scale=d.scale, seed=seed,
                                  split=d.split, normalize="none", cold_items=d.cold_items).features
     feats = {}
     for m in wanted:
         x = check_features(raw[m], m, rows, str(paths[m]))
-        dim = exp.graph.features[m].size(1)
+        dim = (reference[m] if reference is not None else exp.graph.features[m]).shape[1]
         if x.shape[1] != dim:
             raise MMGraphError(f"{paths[m]}: {m} features have {x.shape[1]} columns, the run's have {dim}; "
                                 f"give raw features of the kind the run was trained on")
         x = normalize_like(x, reference[m] if reference is not None else x, d.normalize)
+        if m in reduce:  # the run's PCA, refitted as it was fitted (same items, same seed)
+            x = pca_like(x, normalize(reference[m], d.normalize), reduce[m], seed)
         feats[m] = torch.from_numpy(x).to(exp.device)
     index = folder / "item_index.txt"
     ids = [f"new-{r}" for r in range(rows)]
