@@ -35,8 +35,9 @@ class _Group(click.Group):
         except OSError as exc:  # a write the library does not wrap (log.txt, TensorBoard) on a full disk
             if exc.errno not in OUT_OF_ROOM or (ctx.find_root().params or {}).get("debug"):
                 raise
-            click.echo(f"error: {exc.filename or 'an output file'}: {exc.strerror}; free some disk space or "
-                       "check the folder's permissions, then run again", err=True)
+            fix = ("free some disk space" if exc.errno in (errno.ENOSPC, errno.EDQUOT)
+                   else "check the permissions of the file and its folder")
+            click.echo(f"error: {exc.filename or 'a file'}: {exc.strerror}; {fix}, then run again", err=True)
             ctx.exit(2)
         except click.UsageError as exc:  # a bad option or argument: one line too, with the way out
             if (ctx.find_root().params or {}).get("debug"):

@@ -25,9 +25,9 @@ def pytest_configure(config):
         from hypothesis import settings
     except ImportError:
         return
-    for tier, examples in FUZZ_EXAMPLES.items():
-        settings.register_profile(tier, max_examples=examples)
-    settings.load_profile("heavy" if config.getoption("--heavy") else "ci")
+    for tier, examples in FUZZ_EXAMPLES.items():  # on top of the loaded profile (hypothesis' own "ci" on CI)
+        settings.register_profile(f"mmgraph-{tier}", parent=settings(), max_examples=examples)
+    settings.load_profile("mmgraph-heavy" if config.getoption("--heavy") else "mmgraph-ci")
 
 
 def pytest_collection_modifyitems(config, items):

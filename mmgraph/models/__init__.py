@@ -35,6 +35,13 @@ def model_options(name: str) -> dict[str, object]:
             if p.default is not inspect.Parameter.empty and k != "self"}
 
 
+def model_option_types(name: str) -> dict[str, str]:
+    """The keyword options of model ``name`` with their annotations (``"int | None"``, ...)."""
+    params = inspect.signature(model_class(name).__init__).parameters
+    return {k: str(p.annotation) for k, p in params.items()
+            if p.default is not inspect.Parameter.empty and k != "self"}
+
+
 def model_class(name: str) -> type[Recommender]:
     if name not in MODELS:
         raise MMGraphError(f"unknown model '{name}'; choose one of {', '.join(MODELS)}")
@@ -46,6 +53,8 @@ def _allowed_range(key: str) -> tuple[str, Callable[[float], bool]]:
     if key.endswith("dropout"):
         return "in [0, 1)", lambda v: 0 <= v < 1
     if "layers" in key:
+        return ">= 0", lambda v: v >= 0
+    if key in ("id_dim", "fused_dim"):  # MetaMMF's ablations: no item ID, or no content
         return ">= 0", lambda v: v >= 0
     if key.endswith(("dim", "rank", "hidden", "k")) or key in ("hyperedges", "routing"):
         return ">= 1", lambda v: v >= 1
@@ -74,7 +83,7 @@ def build_model(name: str, graph: RecGraph, **options) -> Recommender:
     check_options(name, options)
     try:
         return model_class(name).from_graph(graph, **options)
-    except ValueError as exc:  # the model's own argument checks
+    except (ValueError, TypeError) as exc:  # the model's own argument checks
         raise MMGraphError(f"model '{name}': {exc}") from exc
 
 

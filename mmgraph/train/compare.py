@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from mmgraph.data import load_records
-from mmgraph.errors import MMGraphError
+from mmgraph.errors import MMGraphError, WriteError
 from mmgraph.models import check_options, model_class
 from mmgraph.train.checkpoint import atomic_write_text, new_run_dir
 from mmgraph.train.config import ConfigError, RunConfig, option_key, parse_assignment
@@ -156,6 +156,8 @@ def _compare_one(name, dataset, points, seeds, options, sets, metric, runs_dir, 
                 cfg = _point_config(dataset, name, point, seed, sets, options)
                 run_dir, metrics = train_run(cfg, runs_dir, quiet=True, test=False)  # test: selected point only
                 runs.append(metrics | {"run_dir": str(run_dir)})
+        except WriteError:  # a full disk is not a property of the grid point
+            raise
         except MMGraphError as exc:  # e.g. a diverging learning rate: recorded, not selected
             log(f"{name} {point or 'defaults'}: failed ({exc})")
             tried.append({"point": point, "valid": None, "error": str(exc)})

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import json
 import math
+import os
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -133,12 +134,16 @@ def _field_type(obj, name: str) -> str:
     return str(next(f.type for f in fields(obj) if f.name == name))
 
 
-def _coerce(value: Any, current: Any, key: str, source: str) -> Any:
-    """Convert ``value`` to the type of the option's current value where that is clear."""
-    if current is None or value is None:
-        return value
+def _coerce(value: Any, hint: str, key: str, source: str) -> Any:
+    """``value`` as the option's declared type ``hint`` (its annotation: ``int``, ``float | None``,
+    ``Sequence[int] | None``, ...); :class:`ConfigError` when it is not one."""
+    if value is None:
+        if "None" in hint or hint == "Any":
+            return None
+        raise ConfigError(f"{source}: {key} cannot be None; give a {hint} value")
+    base = hint.replace(" | None", "")
     try:
-        if isinstance(current, bool):
+        if base == "bool":
             if isinstance(value, str):
                 if value.lower() in ("true", "1", "yes"):
                     return True
@@ -146,16 +151,20 @@ def _coerce(value: Any, current: Any, key: str, source: str) -> Any:
                     return False
                 raise ValueError
             return bool(value)
-        if isinstance(current, int) and not isinstance(value, bool):
-            if isinstance(value, float) and not value.is_integer():
+        if base in ("int", "float"):
+            if isinstance(value, bool) or (base == "int" and isinstance(value, float) and not value.is_integer()):
                 raise ValueError
-            return int(value)
-        if isinstance(current, float):
-            return float(value)
-        if isinstance(current, list):
-            return list(value) if not isinstance(value, (str, int)) else [int(v) for v in str(value).split(",")]
+            return int(value) if base == "int" else float(value)
+        if base in ("list", "Sequence[int]", "Sequence[float]"):
+            item = float if base == "Sequence[float]" else int
+            parts = str(value).split(",") if isinstance(value, (str, int, float)) else list(value)
+            return [item(v) for v in parts]
+        if base == "str" and isinstance(value, os.PathLike):
+            return os.fspath(value)
+        if (base == "str" and not isinstance(value, str)) or (base.startswith("Mapping") and not isinstance(value, dict)):
+            raise ValueError
     except (TypeError, ValueError):
-        raise ConfigError(f"{source}: {key}={value!r} is not a valid {type(current).__name__}") from None
+        raise ConfigError(f"{source}: {key}={value!r} is not a valid {base}") from None
     return value
 
 
@@ -195,18 +204,13 @@ def set_option(cfg: RunConfig, key: str, value: Any, source: str = "--set") -> N
         return
     key = option_key(cfg, key, source)
     section, _, name = key.partition(".")
-    if section == "model":  # coerced to the type of the model's default, where it has one
-        from mmgraph.models import model_options
+    if section == "model":  # the model constructor's annotation
+        from mmgraph.models import model_option_types
 
-        default = model_options(cfg.model)[name]
-        cfg.model_args[name] = value if default is None or isinstance(default, str) else _coerce(
-            value, default, key, source)
+        cfg.model_args[name] = _coerce(value, model_option_types(cfg.model)[name], key, source)
         return
     obj = getattr(cfg, section)
-    current = getattr(obj, name)
-    if current is None:  # an optional option (``float | None``...): coerce to its declared type
-        current = {"float": 0.0, "int": 0}.get(_field_type(obj, name).split(" ")[0])
-    setattr(obj, name, _coerce(value, current, key, source))
+    setattr(obj, name, _coerce(value, _field_type(obj, name), key, source))
 
 
 def parse_assignment(text: str) -> tuple[str, Any]:

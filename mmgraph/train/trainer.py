@@ -291,7 +291,8 @@ class Trainer:
             kept = ", ".join(n for n in ("last.pt", "best.pt") if (self.run_dir / n).exists()) or "none"
             cause = exc.__cause__
             raise WriteError(f"{self.run_dir / name}: cannot write the checkpoint ({cause.strerror or cause}); "
-                             f"complete checkpoints kept: {kept}; free some space, then --resume") from cause
+                             f"complete checkpoints kept: {kept}; free some space, then "
+                             f"{'--resume' if 'last.pt' in kept else 'start a new run'}") from cause
 
     # Loop ----------------------------------------------------------------------------------
     def train_epoch(self, epoch: int) -> float:
