@@ -14,7 +14,7 @@ from typing import Mapping
 import numpy as np
 
 from mmgraph.data.npz_split import feature_paths
-from mmgraph.data.records import RecData, build_records, feature_rows
+from mmgraph.data.records import RecData, build_records, feature_rows, paired
 from mmgraph.data.safe_load import load_npy
 from mmgraph.data.splits import cold_item_split, describe_split, split_per_user
 from mmgraph.data.tables import ids_column, read_table, to_times
@@ -46,10 +46,7 @@ def read_npz_pairs(path: Path):
                             f"'timestamp'), or one [E, 2|3] array; found {', '.join(arrays) or 'none'}")
         pick = {"user": table[:, 0], "item": table[:, 1],
                 "time": table[:, 2] if table.shape[1] == 3 else None}
-    users, items = np.asarray(pick["user"]).ravel(), np.asarray(pick["item"]).ravel()
-    if users.size != items.size:
-        raise DataError(f"{path}: 'user' has {users.size} entries but 'item' has {items.size}; they must "
-                        "pair up one to one")
+    users, items = paired(pick["user"], pick["item"], str(path))
     shape = arrays.get("shape")
     return users, items, pick["time"], shape
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mmgraph.data.records import RecData, as_int_ids, build_records, declared_shape, feature_rows
+from mmgraph.data.records import RecData, as_int_ids, build_records, declared_shape, feature_rows, paired
 from mmgraph.data.safe_load import load_npy
 from mmgraph.errors import DataError
 
@@ -53,13 +53,8 @@ def load_split_npz(root: str | Path, name: str | None = None, *, held_out: str =
     if missing:
         raise DataError(f"{path}: missing arrays {', '.join(missing)}; a split npz needs (user, item) "
                         "arrays for train, validation and test")
-    pairs = {}
-    for s, k in keys.items():
-        users, items = np.ravel(arrays[f"{k}_user"]), np.ravel(arrays[f"{k}_item"])
-        if users.size != items.size:
-            raise DataError(f"{path}: '{k}_user' has {users.size} entries but '{k}_item' has "
-                            f"{items.size}; they must pair up one to one")
-        pairs[s] = np.stack([users, items])
+    pairs = {s: np.stack(paired(arrays[f"{k}_user"], arrays[f"{k}_item"], str(path), f"{k}_"))
+             for s, k in keys.items()}
     paths = feature_paths(root)
     features = {m: load_npy(p) for m, p in paths.items()}
     rows = feature_rows(features, paths)

@@ -111,6 +111,16 @@ def declared_shape(shape, where: str) -> tuple[int, int] | None:
     return int(arr[0]), int(arr[1])
 
 
+def paired(users, items, where: str, prefix: str = "") -> tuple[np.ndarray, np.ndarray]:
+    """Two id arrays (npz ``<prefix>user`` / ``<prefix>item``), flattened; :class:`DataError` when
+    their lengths differ."""
+    users, items = np.ravel(users), np.ravel(items)
+    if users.size != items.size:
+        raise DataError(f"{where}: '{prefix}user' has {users.size} entries but '{prefix}item' has {items.size}; "
+                        "they must pair up one to one")
+    return users, items
+
+
 def _as_pairs(pairs, where: str) -> np.ndarray:
     arr = np.asarray(pairs)
     if arr.ndim != 2 or arr.shape[0] != 2:

@@ -35,16 +35,20 @@ def read_table(path: str | Path, *, delimiter: str | None = None,
                 raise DataError(f"{path}: the file is empty; it needs a header and one interaction per row")
             f.seek(0)
             delim = delimiter or guess_delimiter(path, first)
-            rows = [r for r in csv.reader(f, delimiter=delim, skipinitialspace=delim == " ") if r]
+            reader = csv.reader(f, delimiter=delim, skipinitialspace=delim == " ")
+            rows = list(reader)
+            spans = reader.line_num != len(rows)  # a field that spans lines: a quote never closed
+            f.seek(0)
+            binary = "\x00" in f.read()
     except UnicodeDecodeError as exc:
         raise DataError(f"{path}: not a UTF-8 text table ({exc.reason}); save it as CSV/TSV text") from exc
     except csv.Error as exc:
         raise DataError(f"{path}: cannot parse as a delimited table ({exc}); check that it is the "
                         "interactions table and that every quote (\") closes") from exc
-    for k, r in enumerate(rows):
-        if any("\n" in c or "\r" in c or "\x00" in c for c in r):
-            raise DataError(f"{path}: row {k + 1} has a field that spans lines or holds a NUL byte: a "
-                            "quote (\") that never closes, or a binary file; remove the stray quote")
+    if spans or binary:
+        raise DataError(f"{path}: a field spans lines or holds a NUL byte: a quote (\") that never "
+                        "closes, or a binary file; remove the stray quote")
+    rows = [r for r in rows if r]
     wanted = {h.lower() for h in header_names}
     if header is None:
         header = any(c.strip().lower() in wanted for c in rows[0])

@@ -142,8 +142,7 @@ def _compare_one(name, dataset, points, seeds, options, sets, metric, runs_dir, 
     if not model_class(name).trainable:  # popularity: evaluated on each seed's data, nothing to train
         runs = []
         for seed in range(seeds):
-            exp = Experiment.build(resolve_config(dataset, sets=list(sets) + [f"train.seed={seed}"], model=name,
-                                                  **options))
+            exp = Experiment.build(_point_config(dataset, name, {}, seed, sets, options))
             runs.append(exp.evaluate_splits(["valid", "test"]))
         log(f"{name}: nothing to train, evaluated on {seeds} seed(s)")
         return {"selected": {}, "tried": [], "runs": runs, "epoch_seconds": None, "eval_seconds": None,

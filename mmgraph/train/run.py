@@ -49,14 +49,14 @@ def saved_config(run_dir: Path) -> RunConfig:
     saved = run_dir / "config.json"
     if not saved.is_file():
         raise MMGraphError(f"{run_dir}: not a run folder (no config.json); pass the folder `train` made")
+    damaged = (f"{saved}: cannot read the run's configuration ({{}}); the run folder is damaged: restore "
+               "config.json, or retrain")
     try:
         raw = json.loads(saved.read_text())
     except (OSError, ValueError) as exc:
-        raw = exc
+        raise MMGraphError(damaged.format(f"{type(exc).__name__}: {short_message(exc)}")) from exc
     if not isinstance(raw, dict):
-        what = f"{type(raw).__name__}: {short_message(raw)}" if isinstance(raw, Exception) else "not a mapping"
-        raise MMGraphError(f"{saved}: cannot read the run's configuration ({what}); the run folder is damaged: "
-                           "restore config.json, or retrain")
+        raise MMGraphError(damaged.format("not a mapping"))
     return RunConfig.from_dict(raw, str(saved))
 
 
