@@ -91,3 +91,36 @@ def test_layers_compile_and_match_eager(name):
         layer = MetaLinear(6, 3, 2) if name == "MetaLinear" else CPMetaLinear(6, 3, 2, rank=4)
         args = (torch.randn(5, 6), torch.randn(5, 2))
     assert torch.allclose(torch.compile(layer)(*args), layer(*args), atol=1e-5)
+
+
+@pytest.mark.parametrize("mode", ["cp", "full"])
+def test_dynamic_share_at_initialisation_for_standardized_inputs(mode):
+    # the extractor emits unit-RMS meta vectors for inputs with unit second moment, so the meta
+    # layers start at their init_ratio: every item's fusion is the shared one plus a small part
+    torch.manual_seed(0)
+    shares, stds = [], []
+    for _ in range(10):
+        fusion = MetaFusion({"visual": 96, "acoustic": 32}, 32, [64], mode=mode, init_ratio=0.1)
+        xs = {"visual": torch.randn(1024, 96), "acoustic": torch.randn(1024, 32)}
+        with torch.no_grad():
+            share, meta = fusion.dynamic_shares(xs)
+        shares.append(share.mean(0))
+        stds.append(meta.pow(2).mean().sqrt())
+    assert torch.stack(stds).mean().item() == pytest.approx(1.0, rel=0.15)
+    for layer_share in torch.stack(shares).mean(0).tolist():
+        assert layer_share == pytest.approx(0.1, rel=0.25)
+    # the diagnostic pass gives the same output as the forward
+    assert torch.allclose(fusion(xs), fusion._run(xs, None, [])[0], atol=1e-6)
+    # zero dynamic tensors: a static fusion, share exactly zero
+    for p in fusion.layers[0].meta_parameters()[-1:] if mode == "cp" else fusion.layers[0].meta_parameters():
+        torch.nn.init.zeros_(p)
+    assert fusion.dynamic_shares(xs)[0][:, 0].abs().max() == 0
+
+
+def test_meta_parameters_are_the_hypernetwork():
+    fusion = MetaFusion([4, 3], 2, [5], bias=False)
+    meta = {id(p) for p in fusion.meta_parameters()}
+    assert meta >= {id(p) for p in fusion.extractor.parameters()}
+    assert all(id(layer.lin.weight) not in meta and layer.lin.bias is None for layer in fusion.layers)
+    assert len(meta) == 4 + 3 * len(fusion.layers)
+    assert MetaInfoExtractor(7, 5, None).lin1.out_channels == 7  # None: the released d -> d -> k

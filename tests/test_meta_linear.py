@@ -78,3 +78,30 @@ def test_repr_and_reset():
     before = layer.factor_in.clone()
     layer.reset_parameters()
     assert not torch.equal(before, layer.factor_in)
+
+
+@pytest.mark.parametrize("make", [lambda: MetaLinear(64, 48, 5), lambda: CPMetaLinear(64, 48, 5, rank=8),
+                                  lambda: MetaLinear(200, 16, 3, init_ratio=0.3),
+                                  lambda: CPMetaLinear(16, 200, 7, rank=4, init_ratio=0.3)])
+def test_dynamic_term_starts_at_init_ratio_of_the_static_term(make):
+    # for unit-scale inputs and unit-RMS meta vectors: E||h dW_i|| / E||h W|| = init_ratio, averaged
+    # over fresh initialisations (one draw of the weights fluctuates by about 1 / sqrt(d_in d_out))
+    torch.manual_seed(0)
+    ratios = []
+    for _ in range(20):
+        layer = make()
+        x, s = torch.randn(512, layer.in_channels), torch.randn(512, layer.meta_channels)
+        static, dynamic = layer.parts(x, s)
+        ratios.append((dynamic.pow(2).sum() / static.pow(2).sum()).sqrt())
+    assert torch.stack(ratios).mean().item() == pytest.approx(layer.init_ratio, rel=0.1)
+    # the parts are the layer: static (no bias) + dynamic + bias
+    assert torch.allclose(layer(x, s), static + dynamic + layer.lin.bias, atol=1e-5)
+
+
+def test_meta_parameters_are_the_dynamic_tensors_only():
+    full, cp = MetaLinear(4, 3, 2), CPMetaLinear(4, 3, 2, rank=2, bias=False)
+    assert [id(p) for p in full.meta_parameters()] == [id(full.meta_weight)]
+    assert {id(p) for p in cp.meta_parameters()} == {id(cp.factor_in), id(cp.factor_out), id(cp.factor_meta)}
+    assert cp.lin.bias is None
+    with pytest.raises(ValueError, match="init_ratio"):
+        MetaLinear(4, 3, 2, init_ratio=-1)

@@ -146,20 +146,30 @@ def test_unwritable_output_folder(tmp_path):
     assert result.exit_code == 2 and "cannot create the output folder" in result.output
 
 
-def test_embeddings_and_networks_get_their_own_rate_and_decay():
+def test_embeddings_networks_and_meta_get_their_own_rate_and_decay():
     cfg = config(**{"train.lr": 0.02, "train.network_lr_scale": 0.25, "train.network_weight_decay": 0.01,
-                    "train.weight_decay": 1e-6})
+                    "train.weight_decay": 1e-6, "train.meta_lr_scale": 0.5, "train.meta_weight_decay": 0.0})
     model = Experiment.build(cfg).model
     groups = model.parameter_groups()
     names = {id(p): n for n, p in model.named_parameters()}
-    # free tables: user / item ID embeddings, the per-modality user preferences, word embeddings
+    # free tables: user / item ID embeddings, the per-modality user preferences, word embeddings,
+    # and the learned default item ID of cold items
     assert {names[id(p)] for p in groups["embeddings"]} == {
-        "user.weight", "item_id.weight", "inputs.text.textual.embedding.weight",
+        "user.weight", "item_id.weight", "inputs.text.textual.embedding.weight", "default_item_id",
         *(f"encoders.{m}.user_preference.weight" for m in ("visual", "acoustic", "textual"))}
-    assert len(groups["embeddings"]) + len(groups["network"]) == len(list(model.parameters()))
+    # the hypernetwork: the extractor and every meta tensor (CP factors), never the static weights
+    meta = {names[id(p)] for p in groups["meta"]}
+    assert meta == {*(f"fusion.extractor.lin{i}.{w}" for i in (1, 2) for w in ("weight", "bias")),
+                    *(f"fusion.layers.{k}.factor_{f}" for k in (0, 1) for f in ("in", "out", "meta"))}
+    assert "fusion.layers.0.lin.weight" in {names[id(p)] for p in groups["network"]}
+    every = [id(p) for g in groups.values() for p in g]
+    assert sorted(every) == sorted(id(p) for p in model.parameters())  # each parameter exactly once
     opt = make_optimizer(model, cfg.train)
-    assert [(g["lr"], g["weight_decay"]) for g in opt.param_groups] == [(0.02, 1e-6), (0.005, 0.01)]
-    # a model with no networks (LightGCN) has one group
+    assert [(g["name"], g["lr"], g["weight_decay"]) for g in opt.param_groups] == [
+        ("embeddings", 0.02, 1e-6), ("network", 0.005, 0.01), ("meta", 0.01, 0.0)]
+    # the static fusion has no meta group; a model with no networks (LightGCN) has one group
+    static = Experiment.build(config(**{"model.fusion": "static"})).model
+    assert not static.parameter_groups()["meta"]
     assert len(make_optimizer(Experiment.build(config("lightgcn")).model, cfg.train).param_groups) == 1
 
 

@@ -84,12 +84,37 @@ class Recommender(Module):
             return torch.zeros((), device=rows[0].device)
         return weight * sum(r.pow(2).sum(-1).mean() for r in rows)
 
+    def embedding_parameters(self) -> list[Parameter]:
+        """Free per-user / per-item / per-word vectors (every embedding table by default)."""
+        return [m.weight for m in self.modules() if isinstance(m, (Embedding, EmbeddingBag))]
+
+    def meta_parameters(self) -> list[Parameter]:
+        """A hypernetwork's parameters (MetaMMF's meta information extractor and the meta
+        layers' dynamic tensors); none by default."""
+        return []
+
     def parameter_groups(self) -> dict[str, list[Parameter]]:
-        """``"embeddings"``: free lookup tables (user, item, word embeddings); ``"network"``:
-        every other parameter (feature projections, fusion, hypernetwork).  The trainer can give
-        the two their own learning rate and weight decay."""
-        tables = {id(m.weight) for m in self.modules() if isinstance(m, (Embedding, EmbeddingBag))}
-        groups: dict[str, list[Parameter]] = {"embeddings": [], "network": []}
+        """Every parameter in exactly one group: ``"embeddings"`` (:meth:`embedding_parameters`),
+        ``"meta"`` (:meth:`meta_parameters`) and ``"network"`` (every other one: feature
+        projections, static fusion, graph layers).  The trainer gives each group its own
+        learning rate and weight decay (``train.lr`` / ``weight_decay``, ``train.network_*``,
+        ``train.meta_*``)."""
+        group_of = {id(p): "embeddings" for p in self.embedding_parameters()}
+        for p in self.meta_parameters():
+            if id(p) in group_of:
+                raise ValueError(f"{type(self).__name__}: a parameter is declared both an embedding and a meta parameter")
+            group_of[id(p)] = "meta"
+        groups: dict[str, list[Parameter]] = {"embeddings": [], "network": [], "meta": []}
         for p in self.parameters():
-            groups["embeddings" if id(p) in tables else "network"].append(p)
+            groups[group_of.get(id(p), "network")].append(p)
         return groups
+
+    def diagnostics(self, graph: RecGraph) -> dict:
+        """Numbers that describe the model's state (e.g. how dynamic MetaMMF's fusion is),
+        recorded at every validation in ``metrics.json``'s history; none by default."""
+        return {}
+
+    def item_diagnostics(self, graph: RecGraph) -> dict[str, Tensor]:
+        """Per-item arrays ``[I, ...]`` that ``export`` writes beside the embeddings (e.g.
+        MetaMMF's meta vectors and dynamic shares); none by default."""
+        return {}

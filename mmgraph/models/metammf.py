@@ -37,7 +37,11 @@ class MetaMMF(FeatureRecommender):
     * ``"paper-gcn"``: the paper's MetaMMF_GCN as the released code builds it: fuse first
       (meta layers on the concatenated features, 2276->1024->512->256->32 on MovieLens), item
       ID 32, user 64, then two GraphSAGE-mean layers (here :class:`~mmgraph.nn.ModalityConv`
-      with ``normalization="mean", combine="add"``, which is SAGEConv) with dropout.
+      with ``normalization="mean", combine="add"``, which is SAGEConv), LeakyReLU between them,
+      dropout 0.5 after the first and 0.2 after the second.  As released: the meta information
+      extractor is :math:`d \to d \to k` on the concatenated features, the meta layers have no
+      bias, the fusion has no dropout, and there is no explicit L2 term (the released code
+      relies on Adam's weight decay 1e-6; ``configs/metammf_paper_gcn.toml`` sets it).
     * ``"paper-mf"``: the same without graph layers (MetaMMF_MF).
 
     Where the released code differs from the paper: its "CP" meta layer multiplies one fixed
@@ -63,12 +67,25 @@ class MetaMMF(FeatureRecommender):
         fused_dim (int): Fused vector size. (default: 32)
         id_dim (int, optional): Item ID embedding size, 64 (design) or 32 (paper); the user
             embedding has ``fused_dim + id_dim``.
-        meta_hidden (int): Hidden size of the meta information extractor. (default: 64)
+        meta_hidden (int, optional): Hidden size of the meta information extractor: 64 (design)
+            or the size of its input (paper, as released).
+        meta_bias (bool, optional): Static biases in the meta layers: yes (design), no (paper).
+        init_ratio (float): Each meta layer's dynamic-to-static ratio at initialisation for
+            unit-RMS meta vectors (:class:`~mmgraph.nn.MetaLinear`). (default: 0.1)
         word_dim (int): Word embedding size of bag-of-words modalities. (default: 64)
-        dropout (float): Dropout between layers. (default: 0.1)
+        dropout (float): Dropout between the per-modality graph layers (design). (default: 0.1)
+        fusion_dropout (float, optional): Dropout between fusion layers: ``dropout`` (design)
+            or 0 (paper).
+        graph_dropout (list of float, optional): Dropout after each GraphSAGE layer of
+            ``propagation="sage"``; default 0.5 after every layer but the last, 0.2 after it
+            (the released 0.5 / 0.2).
+        propagation_dims (list of int, optional): Output size of each GraphSAGE layer (the
+            first release: 128 -> 128 -> 64); default: the input size for every layer.  The
+            user and item vectors are their last layer's.
         normalization (str): Adjacency normalization of the design variant. (default: "gcn")
         combine (str): :class:`~mmgraph.nn.ModalityConv` combine (design). (default: "add")
-        reg_weight (float): Weight of the L2 penalty on the batch's ID embeddings. (default: 1e-4)
+        reg_weight (float, optional): Weight of the L2 penalty on the batch's ID embeddings:
+            1e-4 (design) or 0 (paper).
         propagation (str, optional): Final propagation of the user and item vectors over the
             user-item graph: ``"lightgcn"`` (parameter-free smoothing; the design default),
             ``"sage"`` (GraphSAGE-mean layers; paper-gcn) or ``"none"`` (paper-mf).
@@ -94,13 +111,16 @@ class MetaMMF(FeatureRecommender):
                  fusion: str = "meta-cp", meta_dim: int = 5, cp_rank: int = 16,
                  hidden_dim: int = 64, num_layers: int = 1,
                  fusion_hidden: Sequence[int] | None = None, fused_dim: int = 32, id_dim: int | None = None,
-                 meta_hidden: int = 64, word_dim: int = 64, dropout: float = 0.1,
-                 normalization: str = "gcn", combine: str = "add", reg_weight: float = 1e-4,
+                 meta_hidden: int | None = None, meta_bias: bool | None = None, init_ratio: float = 0.1,
+                 word_dim: int = 64, dropout: float = 0.1, fusion_dropout: float | None = None,
+                 graph_dropout: Sequence[float] | None = None, propagation_dims: Sequence[int] | None = None,
+                 normalization: str = "gcn", combine: str = "add", reg_weight: float | None = None,
                  propagation: str | None = None, propagation_layers: int | None = None,
                  id_dropout: float = 0.0):
         super().__init__()
         if variant not in VARIANTS:
             raise ValueError(f"MetaMMF: variant must be one of {VARIANTS}, got '{variant}'")
+        paper = variant != "design"
         if fusion not in FUSIONS:
             raise ValueError(f"MetaMMF: fusion must be one of {FUSIONS}, got '{fusion}'")
         propagation = propagation or {"design": "lightgcn", "paper-gcn": "sage", "paper-mf": "none"}[variant]
@@ -111,6 +131,17 @@ class MetaMMF(FeatureRecommender):
         if id_dim is None:
             id_dim = 64 if variant == "design" else 32
         self.propagation, self.propagation_layers = propagation, propagation_layers
+        sage_layers = propagation_layers if propagation == "sage" else 0
+        if graph_dropout is None:
+            graph_dropout = [0.5] * (sage_layers - 1) + [0.2] if sage_layers else []
+        if len(graph_dropout) != sage_layers or not all(0 <= p < 1 for p in graph_dropout):
+            raise ValueError(f"graph_dropout={list(graph_dropout)} must give one rate in [0, 1) per "
+                             f"GraphSAGE layer ({sage_layers})")
+        reg_weight = (0.0 if paper else 1e-4) if reg_weight is None else reg_weight
+        fusion_dropout = (0.0 if paper else dropout) if fusion_dropout is None else fusion_dropout
+        meta_bias = not paper if meta_bias is None else meta_bias
+        meta_hidden = (None if paper else 64) if meta_hidden is None else meta_hidden
+        self.graph_dropout = list(graph_dropout)
         self.num_users, self.num_items = num_users, num_items
         self.variant, self.fusion_kind = variant, fusion
         if not 0 <= id_dropout < 1:
@@ -130,18 +161,23 @@ class MetaMMF(FeatureRecommender):
             self.encoders = ModuleDict()
             fusion_in = dict(self.input_dims)
         if fusion == "static":
-            self.fusion = StaticFusion(fusion_in, fused_dim, fusion_hidden, dropout=dropout)
+            self.fusion = StaticFusion(fusion_in, fused_dim, fusion_hidden, dropout=fusion_dropout)
         else:
             self.fusion = MetaFusion(fusion_in, fused_dim, fusion_hidden, meta_channels=meta_dim,
                                      meta_in_channels=meta_in, meta_hidden_channels=meta_hidden,
-                                     mode=fusion.removeprefix("meta-"), rank=cp_rank, dropout=dropout)
+                                     mode=fusion.removeprefix("meta-"), rank=cp_rank, dropout=fusion_dropout,
+                                     bias=meta_bias, init_ratio=init_ratio)
         self.item_id = Embedding(num_items, id_dim)
         self.default_item_id = Parameter(torch.zeros(id_dim))
         self.user = Embedding(num_users, fused_dim + id_dim)
-        dim = fused_dim + id_dim
+        dims = [fused_dim + id_dim]
+        dims += list(propagation_dims) if propagation_dims is not None else dims * sage_layers
+        if len(dims) != sage_layers + 1 or min(dims) < 1:
+            raise ValueError(f"propagation_dims={list(propagation_dims or [])} must give one size >= 1 per "
+                             f"GraphSAGE layer ({sage_layers})")
         self.graph_layers = ModuleList(
-            [ModalityConv(dim, dim, combine="add", normalize=False)  # on the cached "mean" adjacency
-             for _ in range(propagation_layers if propagation == "sage" else 0)])
+            [ModalityConv(a, b, combine="add", normalize=False)  # on the cached "mean" adjacency
+             for a, b in zip(dims[:-1], dims[1:])])
         self.reset_parameters()
 
     @property
@@ -164,9 +200,9 @@ class MetaMMF(FeatureRecommender):
         torch.nn.init.zeros_(self.default_item_id)
         torch.nn.init.normal_(self.user.weight, std=0.1)
 
-    def fuse(self, graph: RecGraph) -> tuple[Tensor, Tensor | None]:
-        r"""Each item's fusion output ``[I, fused_dim]`` and meta vector :math:`\mathbf{s}_i`
-        ``[I, meta_dim]`` (``None`` for the static fusion), before the final propagation."""
+    def fusion_inputs(self, graph: RecGraph, n: int | None = None) -> tuple[dict[str, Tensor], list[Tensor]]:
+        """What the fusion reads for the first ``n`` items (all for ``None``): the per-modality
+        representations and the meta input (the raw modality inputs, as parts)."""
         raw = self.inputs(graph)
         meta_input = list(raw.values())  # the extractor multiplies the parts: no [I, sum d] copy
         # (the paper variants' fusion still concatenates its raw inputs; the design variant's are small)
@@ -175,11 +211,15 @@ class MetaMMF(FeatureRecommender):
             reps = {m: self.encoders[m](x, adj, graph.user_ids, self.sparse_grads)[1] for m, x in raw.items()}
         else:
             reps = raw
+        return {m: r[:n] for m, r in reps.items()}, [x[:n] for x in meta_input]
+
+    def fuse(self, graph: RecGraph) -> tuple[Tensor, Tensor | None]:
+        r"""Each item's fusion output ``[I, fused_dim]`` and meta vector :math:`\mathbf{s}_i`
+        ``[I, meta_dim]`` (``None`` for the static fusion), before the final propagation."""
         # a sampled subgraph: the seeds' outputs read fused vectors only of items within the
         # final propagation's reach; the fusion skips the rest (zeros)
         n = graph.items_within(self.propagation_layers if self.propagation != "none" else 0)
-        fused, meta = self.fusion({m: r[:n] for m, r in reps.items()}, [x[:n] for x in meta_input],
-                                  return_meta=True)
+        fused, meta = self.fusion(*self.fusion_inputs(graph, n), return_meta=True)
         if n < graph.num_items:
             fused = torch.cat([fused, fused.new_zeros(graph.num_items - n, fused.size(1))])
         return fused, meta
@@ -226,10 +266,11 @@ class MetaMMF(FeatureRecommender):
         x = torch.cat([user, item], dim=0)
         if self.propagation == "sage":
             adj = graph.adjacency("mean")
-            for k, conv in enumerate(self.graph_layers):
+            for k, (conv, p) in enumerate(zip(self.graph_layers, self.graph_dropout)):
                 x = conv(x, adj)
                 if k < len(self.graph_layers) - 1:
-                    x = F.dropout(F.leaky_relu(x), self.dropout, self.training)
+                    x = F.leaky_relu(x)
+                x = F.dropout(x, p, self.training)
         else:  # parameter-free, as LightGCN: mean of the layer-0 .. layer-L representations
             x = smooth(graph.adjacency("gcn"), x, self.propagation_layers)
         return x[: graph.num_users], x[graph.num_users:]
@@ -241,6 +282,33 @@ class MetaMMF(FeatureRecommender):
 
     def regularization(self, users: Tensor, items: Tensor) -> Tensor:
         return self.l2_penalty(self.reg_weight, self.rows(self.user, users), self.rows(self.item_id, items))
+
+    def embedding_parameters(self) -> list[Parameter]:
+        return super().embedding_parameters() + [self.default_item_id]  # an ID vector, not a weight
+
+    def meta_parameters(self) -> list[Parameter]:
+        return self.fusion.meta_parameters() if isinstance(self.fusion, MetaFusion) else []
+
+    @torch.no_grad()
+    def item_diagnostics(self, graph: RecGraph) -> dict[str, Tensor]:
+        """Per item: ``item_fused`` (fusion output), and with a meta fusion ``item_meta`` (the
+        meta vector s_i) and ``item_dynamic_share`` ``[I, L]`` (per meta layer,
+        ||h_i ΔW_i|| / ||h_i W||: how far the item's fusion departs from the shared one)."""
+        out = {"item_fused": self.fuse(graph)[0]}
+        if isinstance(self.fusion, MetaFusion):
+            out["item_dynamic_share"], out["item_meta"] = self.fusion.dynamic_shares(*self.fusion_inputs(graph))
+        return out
+
+    @torch.no_grad()
+    def diagnostics(self, graph: RecGraph) -> dict:
+        """``dynamic_share``: per meta layer, the mean over items of ||h_i ΔW_i|| / ||h_i W||;
+        ``meta_std``: the standard deviation of s_i across items, averaged over its k entries.
+        Both near zero mean the fusion has become static.  Empty for the static fusion."""
+        if not isinstance(self.fusion, MetaFusion):
+            return {}
+        shares, meta = self.fusion.dynamic_shares(*self.fusion_inputs(graph))
+        return {"dynamic_share": [round(v, 6) for v in shares.mean(0).tolist()],
+                "meta_std": round(meta.std(0).mean().item(), 6)}
 
     def sparse_tables(self) -> list:
         return [self.user.weight, self.item_id.weight] + [e.user_preference.weight for e in self.encoders.values()]

@@ -29,10 +29,16 @@ class MetaInfoExtractor(Module):
     parts are multiplied by their slices of :math:`\mathbf{W}_1` and summed, so large feature
     matrices are never copied into one.
 
+    Initialisation: He-normal :math:`\mathbf{W}_1` (variance :math:`2/d_{meta\_in}`),
+    :math:`\mathbf{W}_2` with variance :math:`1/d_{hidden}`, zero biases, so that for inputs
+    with unit second moment per dimension (standardized features) the meta vector starts with
+    unit RMS, the scale the meta layers' ``init_ratio`` refers to.
+
     Args:
         in_channels (int): Size of the meta input.
         meta_channels (int): Size :math:`k` of the meta vector. (default: :obj:`5`)
-        hidden_channels (int): Hidden size. (default: :obj:`64`)
+        hidden_channels (int, optional): Hidden size; :obj:`None` for ``in_channels`` (the
+            released code's :math:`d \to d \to k`). (default: :obj:`64`)
 
     Shapes:
         - **input:** :math:`(N, d_{meta\_in})` or a list of :math:`(N, d_j)` with
@@ -40,16 +46,19 @@ class MetaInfoExtractor(Module):
         - **output:** :math:`(N, k)`
     """
 
-    def __init__(self, in_channels: int, meta_channels: int = 5, hidden_channels: int = 64):
+    def __init__(self, in_channels: int, meta_channels: int = 5, hidden_channels: int | None = 64):
         super().__init__()
-        self.in_channels, self.meta_channels = in_channels, meta_channels
-        self.lin1 = Linear(in_channels, hidden_channels, weight_initializer="kaiming_uniform")
-        self.lin2 = Linear(hidden_channels, meta_channels, weight_initializer="kaiming_uniform")
+        hidden_channels = in_channels if hidden_channels is None else hidden_channels
+        self.in_channels, self.meta_channels, self.hidden_channels = in_channels, meta_channels, hidden_channels
+        self.lin1 = Linear(in_channels, hidden_channels)
+        self.lin2 = Linear(hidden_channels, meta_channels)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        self.lin1.reset_parameters()
-        self.lin2.reset_parameters()
+        torch.nn.init.kaiming_normal_(self.lin1.weight, nonlinearity="relu")
+        torch.nn.init.kaiming_normal_(self.lin2.weight, nonlinearity="linear")
+        torch.nn.init.zeros_(self.lin1.bias)
+        torch.nn.init.zeros_(self.lin2.bias)
 
     def forward(self, x: Union[Tensor, Sequence[Tensor]]) -> Tensor:
         if isinstance(x, Tensor):
@@ -63,7 +72,8 @@ class MetaInfoExtractor(Module):
         return self.lin2(F.relu(h))
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.in_channels}, meta_channels={self.meta_channels})"
+        return (f"{type(self).__name__}({self.in_channels}, meta_channels={self.meta_channels}, "
+                f"hidden_channels={self.hidden_channels})")
 
 
 def _names_and_dims(in_channels: Mapping[str, int] | Sequence[int] | int):
@@ -137,11 +147,16 @@ class MetaFusion(_FusionBase):
         meta_channels (int): Meta vector size :math:`k`. (default: :obj:`5`)
         meta_in_channels (int, optional): Size of the meta input when it is not the
             concatenated modalities. (default: :obj:`None`)
-        meta_hidden_channels (int): Hidden size of the extractor. (default: :obj:`64`)
+        meta_hidden_channels (int, optional): Hidden size of the extractor; :obj:`None` for its
+            input size. (default: :obj:`64`)
         mode (str): ``"full"`` or ``"cp"``. (default: :obj:`"cp"`)
         rank (int): CP rank. (default: :obj:`16`)
         negative_slope (float): LeakyReLU slope. (default: :obj:`0.01`)
         dropout (float): Dropout between layers. (default: :obj:`0.0`)
+        bias (bool): Static biases in the meta layers (the released code has none).
+            (default: :obj:`True`)
+        init_ratio (float): Dynamic-to-static ratio of every meta layer at initialisation, for
+            unit-RMS meta vectors (see :class:`MetaLinear`). (default: :obj:`0.1`)
 
     Shapes:
         - **input:** modalities :math:`\{(N, d_m)\}`, meta input :math:`(N, d_{meta\_in})` or a
@@ -152,8 +167,9 @@ class MetaFusion(_FusionBase):
 
     def __init__(self, in_channels, out_channels: int, hidden_channels: Sequence[int] = (),
                  meta_channels: int = 5, meta_in_channels: int | None = None,
-                 meta_hidden_channels: int = 64, mode: str = "cp", rank: int = 16,
-                 negative_slope: float = 0.01, dropout: float = 0.0):
+                 meta_hidden_channels: int | None = 64, mode: str = "cp", rank: int = 16,
+                 negative_slope: float = 0.01, dropout: float = 0.0, bias: bool = True,
+                 init_ratio: float = 0.1):
         super().__init__(in_channels, out_channels, hidden_channels, negative_slope, dropout)
         if mode not in ("full", "cp"):
             raise ValueError(f"MetaFusion: mode must be 'full' or 'cp', got '{mode}'")
@@ -163,7 +179,8 @@ class MetaFusion(_FusionBase):
             meta_channels, meta_hidden_channels)
         pairs = zip(self.channels[:-1], self.channels[1:])
         self.layers = ModuleList([
-            CPMetaLinear(a, b, meta_channels, rank) if mode == "cp" else MetaLinear(a, b, meta_channels)
+            CPMetaLinear(a, b, meta_channels, rank, bias, init_ratio) if mode == "cp"
+            else MetaLinear(a, b, meta_channels, bias, init_ratio)
             for a, b in pairs])
 
     def reset_parameters(self) -> None:
@@ -171,14 +188,39 @@ class MetaFusion(_FusionBase):
         for layer in self.layers:
             layer.reset_parameters()
 
-    def forward(self, xs: Modalities, meta_input: Union[Tensor, Sequence[Tensor], None] = None,
-                return_meta: bool = False) -> Tensor | tuple[Tensor, Tensor]:
+    def meta_parameters(self) -> list[Tensor]:
+        """The hypernetwork: the extractor and every layer's dynamic tensors (an optimizer may
+        treat them apart from the static weights, e.g. without weight decay)."""
+        return [*self.extractor.parameters(), *(p for layer in self.layers for p in layer.meta_parameters())]
+
+    def _run(self, xs: Modalities, meta_input, shares: list | None = None) -> tuple[Tensor, Tensor]:
         parts = self.modality_list(xs)
         h = torch.cat(parts, dim=-1)
         s = self.extractor(parts if meta_input is None else meta_input)
         for k, layer in enumerate(self.layers):
-            h = self._between(layer(h, s), last=k == len(self.layers) - 1)
+            if shares is None:
+                h = layer(h, s)
+            else:
+                static, dynamic = layer.parts(h, s)
+                shares.append(dynamic.norm(dim=-1) / static.norm(dim=-1).clamp_min(1e-12))
+                h = static + dynamic + (0 if layer.lin.bias is None else layer.lin.bias)
+            h = self._between(h, last=k == len(self.layers) - 1)
+        return h, s
+
+    def forward(self, xs: Modalities, meta_input: Union[Tensor, Sequence[Tensor], None] = None,
+                return_meta: bool = False) -> Tensor | tuple[Tensor, Tensor]:
+        h, s = self._run(xs, meta_input)
         return (h, s) if return_meta else h
+
+    def dynamic_shares(self, xs: Modalities, meta_input: Union[Tensor, Sequence[Tensor], None] = None
+                       ) -> tuple[Tensor, Tensor]:
+        r"""How item-specific each item's fusion is: ``[N, L]`` with
+        :math:`\|\mathbf{h}^{(l)}_i \Delta\mathbf{W}^{(l)}_i\| / \|\mathbf{h}^{(l)}_i \mathbf{W}^{(l)}\|`
+        for every meta layer :math:`l` (0: the fusion is static for that item), and the meta
+        vectors ``[N, k]``.  Same inputs as :meth:`forward`."""
+        shares: list[Tensor] = []
+        _, s = self._run(xs, meta_input, shares)
+        return torch.stack(shares, dim=1), s
 
     def extra_repr(self) -> str:
         rank = f", rank={self.rank}" if self.mode == "cp" else ""

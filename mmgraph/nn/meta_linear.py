@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 from torch.nn import Module, Parameter
 from torch_geometric.nn.dense.linear import Linear
-from torch_geometric.nn.inits import glorot
 
 
 def _check(x: Tensor, meta: Tensor, in_channels: int, meta_channels: int, name: str) -> None:
@@ -17,7 +19,52 @@ def _check(x: Tensor, meta: Tensor, in_channels: int, meta_channels: int, name: 
         raise ValueError(f"{name}: meta has {meta.size(1)} channels, expected {meta_channels}")
 
 
-class MetaLinear(Module):
+class _MetaLayer(Module):
+    """What both meta layers share: the static map (glorot, optional bias), the split of the
+    output into static and dynamic parts, and the initialisation contract.
+
+    ``init_ratio`` :math:`\\rho`: the dynamic term is initialised so that, for inputs with
+    independent entries and meta vectors of unit RMS (:math:`\\mathbb{E}\\,s_{ij}^2 = 1`, what
+    :class:`~mmgraph.nn.MetaInfoExtractor` emits at initialisation for standardized inputs),
+    :math:`\\mathbb{E}\\|\\mathbf{h}_i\\Delta\\mathbf{W}_i\\|^2 = \\rho^2\\,\\mathbb{E}\\|\\mathbf{h}_i
+    \\mathbf{W}\\|^2`: every item starts from the shared fusion plus a small item-specific part.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, meta_channels: int, bias: bool,
+                 init_ratio: float):
+        super().__init__()
+        if not (math.isfinite(init_ratio) and init_ratio >= 0):
+            raise ValueError(f"{type(self).__name__}: init_ratio must be a finite number >= 0, got {init_ratio}")
+        self.in_channels, self.out_channels, self.meta_channels = in_channels, out_channels, meta_channels
+        self.init_ratio = init_ratio
+        self.lin = Linear(in_channels, out_channels, bias=bias, weight_initializer="glorot",
+                          bias_initializer="zeros")
+
+    @property
+    def static_std(self) -> float:
+        """Standard deviation of the glorot-uniform static weights."""
+        return math.sqrt(2.0 / (self.in_channels + self.out_channels))
+
+    def meta_parameters(self) -> list[Parameter]:
+        """The tensors of the dynamic term (the hypernetwork's share of this layer)."""
+        raise NotImplementedError
+
+    def dynamic(self, x: Tensor, meta: Tensor) -> Tensor:
+        """The item-specific term :math:`\\mathbf{h}_i \\Delta\\mathbf{W}_i` ``[N, d_out]``."""
+        raise NotImplementedError
+
+    def parts(self, x: Tensor, meta: Tensor) -> tuple[Tensor, Tensor]:
+        """``(h W, h ΔW_i)``, the static term (without bias) and the dynamic term; the layer's
+        output is their sum plus the bias."""
+        _check(x, meta, self.in_channels, self.meta_channels, type(self).__name__)
+        return F.linear(x, self.lin.weight), self.dynamic(x, meta)
+
+    def forward(self, x: Tensor, meta: Tensor) -> Tensor:
+        _check(x, meta, self.in_channels, self.meta_channels, type(self).__name__)
+        return self.lin(x) + self.dynamic(x, meta)
+
+
+class MetaLinear(_MetaLayer):
     r"""The meta layer of `"Dynamic Multimodal Fusion via Meta-Learning Towards Micro-Video
     Recommendation" <https://arxiv.org/abs/2501.07110>`_ (MetaMMF, ACM TOIS), full form.
 
@@ -33,48 +80,53 @@ class MetaLinear(Module):
     :math:`[N, d_{in}, d_{out}]` are never formed: memory is :math:`O(N k d_{out})`, not
     :math:`O(N d_{in} d_{out})`.
 
+    Initialisation: :math:`\mathbf{W}` glorot, :math:`\mathbf{T}` normal with standard deviation
+    :math:`\rho\,\sigma_W / \sqrt{k}`, so that for unit-RMS meta vectors the dynamic term starts
+    at :math:`\rho` (``init_ratio``) times the static one (a test pins it).
+
     Args:
         in_channels (int): Size :math:`d_{in}` of each input row.
         out_channels (int): Size :math:`d_{out}` of each output row.
         meta_channels (int): Size :math:`k` of the meta vectors.
         bias (bool, optional): Learn the static bias :math:`\mathbf{b}`. (default: :obj:`True`)
+        init_ratio (float, optional): :math:`\rho`, the dynamic-to-static ratio at
+            initialisation. (default: :obj:`0.1`)
 
     Shapes:
         - **input:** rows :math:`(N, d_{in})`, meta vectors :math:`(N, k)`
         - **output:** :math:`(N, d_{out})`
     """
 
-    def __init__(self, in_channels: int, out_channels: int, meta_channels: int, bias: bool = True):
-        super().__init__()
-        self.in_channels = in_channels
-        self.out_channels = out_channels
-        self.meta_channels = meta_channels
-        self.lin = Linear(in_channels, out_channels, bias=bias, weight_initializer="glorot",
-                          bias_initializer="zeros")
+    def __init__(self, in_channels: int, out_channels: int, meta_channels: int, bias: bool = True,
+                 init_ratio: float = 0.1):
+        super().__init__(in_channels, out_channels, meta_channels, bias, init_ratio)
         # T stored as [d_in, k * d_out]: one GEMM computes h T_j for every j.
         self.meta_weight = Parameter(torch.empty(in_channels, meta_channels * out_channels))
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
         self.lin.reset_parameters()
-        glorot(self.meta_weight)
+        std = self.init_ratio * self.static_std / math.sqrt(self.meta_channels)
+        torch.nn.init.normal_(self.meta_weight, std=std)
+
+    def meta_parameters(self) -> list[Parameter]:
+        return [self.meta_weight]
 
     def item_weights(self, meta: Tensor) -> Tensor:
         """The explicit per-item weights :math:`[N, d_{in}, d_{out}]` (for tests and analysis only)."""
         T = self.meta_weight.view(self.in_channels, self.meta_channels, self.out_channels)
         return self.lin.weight.t().unsqueeze(0) + torch.einsum("nk,iko->nio", meta, T)
 
-    def forward(self, x: Tensor, meta: Tensor) -> Tensor:
-        _check(x, meta, self.in_channels, self.meta_channels, type(self).__name__)
+    def dynamic(self, x: Tensor, meta: Tensor) -> Tensor:
         basis = (x @ self.meta_weight).view(-1, self.meta_channels, self.out_channels)
-        return self.lin(x) + torch.bmm(meta.unsqueeze(1), basis).squeeze(1)
+        return torch.bmm(meta.unsqueeze(1), basis).squeeze(1)
 
     def __repr__(self) -> str:
         return (f"{type(self).__name__}({self.in_channels}, {self.out_channels}, "
                 f"meta_channels={self.meta_channels})")
 
 
-class CPMetaLinear(Module):
+class CPMetaLinear(_MetaLayer):
     r"""The MetaMMF meta layer with the basis tensor in rank-:math:`R` CP form
     (`"Dynamic Multimodal Fusion via Meta-Learning Towards Micro-Video Recommendation"
     <https://arxiv.org/abs/2501.07110>`_).
@@ -93,12 +145,20 @@ class CPMetaLinear(Module):
     scalar per item times a fixed matrix, i.e. rank one in the meta mode; this is the true CP
     form.)
 
+    Initialisation: :math:`\mathbf{W}` glorot; :math:`\mathbf{A}`, :math:`\mathbf{C}` normal with
+    variances :math:`1/d_{in}` and :math:`1/k` (unit-scale codes :math:`\mathbf{h}\mathbf{A}`,
+    :math:`\mathbf{C}\mathbf{s}`), and :math:`\mathbf{B}` normal with standard deviation
+    :math:`\rho\,\sigma_W\sqrt{d_{in}/R}`, so that for unit-RMS meta vectors the dynamic term
+    starts at :math:`\rho` (``init_ratio``) times the static one (a test pins it).
+
     Args:
         in_channels (int): Size :math:`d_{in}` of each input row.
         out_channels (int): Size :math:`d_{out}` of each output row.
         meta_channels (int): Size :math:`k` of the meta vectors.
         rank (int): CP rank :math:`R`. (default: :obj:`16`)
         bias (bool, optional): Learn the static bias :math:`\mathbf{b}`. (default: :obj:`True`)
+        init_ratio (float, optional): :math:`\rho`, the dynamic-to-static ratio at
+            initialisation. (default: :obj:`0.1`)
 
     Shapes:
         - **input:** rows :math:`(N, d_{in})`, meta vectors :math:`(N, k)`
@@ -106,16 +166,11 @@ class CPMetaLinear(Module):
     """
 
     def __init__(self, in_channels: int, out_channels: int, meta_channels: int, rank: int = 16,
-                 bias: bool = True):
-        super().__init__()
+                 bias: bool = True, init_ratio: float = 0.1):
         if rank < 1:
             raise ValueError(f"CPMetaLinear: rank must be >= 1, got {rank}")
-        self.in_channels = in_channels
-        self.out_channels = out_channels
-        self.meta_channels = meta_channels
+        super().__init__(in_channels, out_channels, meta_channels, bias, init_ratio)
         self.rank = rank
-        self.lin = Linear(in_channels, out_channels, bias=bias, weight_initializer="glorot",
-                          bias_initializer="zeros")
         self.factor_in = Parameter(torch.empty(in_channels, rank))      # A
         self.factor_out = Parameter(torch.empty(rank, out_channels))    # B
         self.factor_meta = Parameter(torch.empty(rank, meta_channels))  # C
@@ -123,9 +178,13 @@ class CPMetaLinear(Module):
 
     def reset_parameters(self) -> None:
         self.lin.reset_parameters()
-        glorot(self.factor_in)
-        glorot(self.factor_out)
-        glorot(self.factor_meta)
+        torch.nn.init.normal_(self.factor_in, std=self.in_channels ** -0.5)
+        torch.nn.init.normal_(self.factor_meta, std=self.meta_channels ** -0.5)
+        torch.nn.init.normal_(self.factor_out, std=self.init_ratio * self.static_std
+                              * math.sqrt(self.in_channels / self.rank))
+
+    def meta_parameters(self) -> list[Parameter]:
+        return [self.factor_in, self.factor_out, self.factor_meta]
 
     def basis(self) -> Tensor:
         """The full basis tensor :math:`\\mathcal{T}` as ``[d_in, k, d_out]`` (small layers only)."""
@@ -135,9 +194,8 @@ class CPMetaLinear(Module):
         """The explicit per-item weights :math:`[N, d_{in}, d_{out}]` (for tests and analysis only)."""
         return self.lin.weight.t().unsqueeze(0) + torch.einsum("nk,iko->nio", meta, self.basis())
 
-    def forward(self, x: Tensor, meta: Tensor) -> Tensor:
-        _check(x, meta, self.in_channels, self.meta_channels, type(self).__name__)
-        return self.lin(x) + ((x @ self.factor_in) * (meta @ self.factor_meta.t())) @ self.factor_out
+    def dynamic(self, x: Tensor, meta: Tensor) -> Tensor:
+        return ((x @ self.factor_in) * (meta @ self.factor_meta.t())) @ self.factor_out
 
     def __repr__(self) -> str:
         return (f"{type(self).__name__}({self.in_channels}, {self.out_channels}, "

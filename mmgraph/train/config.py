@@ -43,6 +43,9 @@ class TrainConfig:
     weight_decay: float = 1e-6
     network_lr_scale: float = 0.25
     network_weight_decay: float = 0.01
+    # the hypernetwork (MetaMMF's extractor and meta tensors): its own group, undecayed by default
+    meta_lr_scale: float = 0.25
+    meta_weight_decay: float = 0.0
     clip_grad_norm: float | None = None
     on_nan: str = "stop"  # a non-finite loss: "stop" (name the epoch and last good checkpoint) or "skip-batch"
     num_negatives: int = 5
@@ -50,6 +53,7 @@ class TrainConfig:
     patience: int = 10
     metric: str = "recall@20"
     select_on: str = "valid"  # or "valid_cold": the cold items' validation interactions (cold start)
+    select: str = "best"  # "best": the best validation epoch (early stopping); "last": the last epoch, as released
     ks: list = field(default_factory=lambda: [10, 20])
     eval_batch_size: int | None = None
     mask_valid_at_test: bool = True
@@ -64,7 +68,8 @@ class TrainConfig:
 
     def check(self) -> None:
         """Raise :class:`ConfigError` for a value no run can use (before any data is read)."""
-        for key in ("lr", "weight_decay", "network_lr_scale", "network_weight_decay", "clip_grad_norm"):
+        for key in ("lr", "weight_decay", "network_lr_scale", "network_weight_decay", "meta_lr_scale",
+                    "meta_weight_decay", "clip_grad_norm"):
             value = getattr(self, key)
             if value is not None and not (math.isfinite(value) and value >= 0):
                 raise ConfigError(f"train.{key} must be a finite number >= 0, got {value}")
@@ -81,6 +86,8 @@ class TrainConfig:
             raise ConfigError(f"train.fanout takes neighbours per hop, each >= 1 or -1 (all), got {self.fanout}")
         if self.on_nan not in ("stop", "skip-batch"):
             raise ConfigError(f"train.on_nan must be 'stop' or 'skip-batch', got '{self.on_nan}'")
+        if self.select not in ("best", "last"):
+            raise ConfigError(f"train.select must be 'best' (the best validation epoch) or 'last', got '{self.select}'")
         if self.select_on not in ("valid", "valid_cold"):
             raise ConfigError(f"train.select_on must be 'valid' or 'valid_cold', got '{self.select_on}'")
         if self.tensorboard:

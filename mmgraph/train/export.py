@@ -32,17 +32,15 @@ def check_new_folder(out: Path) -> Path:
 @torch.no_grad()
 def export(exp: Experiment, out: Path) -> list[str]:
     """Write ``user_embeddings.npy`` ``[U, d]``, ``item_embeddings.npy`` ``[I, d]`` (what the
-    model scores with), ``user_ids.txt`` / ``item_ids.txt`` (source id of each row) and, for
-    MetaMMF, ``item_meta.npy`` (each item's meta vector s_i) and ``item_fused.npy`` (its fusion
-    output before propagation) into the new folder ``out``; return the file names."""
+    model scores with), ``user_ids.txt`` / ``item_ids.txt`` (source id of each row) and, for each
+    model, the per-item arrays of :meth:`~mmgraph.models.Recommender.item_diagnostics` (MetaMMF:
+    ``item_fused.npy``, its fusion output before propagation, ``item_meta.npy``, each item's meta
+    vector s_i, and ``item_dynamic_share.npy`` ``[I, L]``, how far each item's fusion departs
+    from the shared one per meta layer) into the new folder ``out``; return the file names."""
     out = check_new_folder(out)
     exp.model.eval()
     arrays = dict(zip(("user_embeddings", "item_embeddings"), exp.model.embed(exp.graph)))
-    if hasattr(exp.model, "fuse"):
-        fused, meta = exp.model.fuse(exp.graph)
-        arrays["item_fused"] = fused
-        if meta is not None:
-            arrays["item_meta"] = meta
+    arrays |= exp.model.item_diagnostics(exp.graph)
     created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
     try:

@@ -2,7 +2,8 @@
 
 Protocol (stated in every table): users with at least one held-out interaction; their training
 items masked to -inf (and their validation items at test time, when asked); one ``topk`` at the
-largest K per user batch; all metrics computed on the device.
+largest K per user batch, exact score ties broken in a fixed random order of the items (seed 0,
+the same for every model and run); all metrics computed on the device.
 
 * Precision@K = hits / K, Recall@K = hits / |held-out_u|,
 * NDCG@K with IDCG over min(|held-out_u|, K),
@@ -34,6 +35,7 @@ def full_ranking(
     batch_size: int | None = None,
     ranks: Dist = Dist(),
     candidates: Tensor | None = None,
+    per_user: bool = False,
 ) -> dict[str, float]:
     """Evaluate ``score_fn(users) -> [B, num_items]`` against ``held_out``.
 
@@ -42,11 +44,13 @@ def full_ranking(
     Under ``torchrun`` (``ranks``) each rank scores every ``world``-th user and the totals are
     summed over the ranks, so every rank returns the same metrics.
     ``candidates`` (``[num_items]`` bool) ranks only those items (cold-start evaluation: the
-    cold items); ``held_out`` should then hold only candidate items.  Ties are then broken in a
+    cold items); ``held_out`` should then hold only candidate items.  Ties are broken in a
     fixed random order of the items, not by item id: untrained or zero item vectors tie, and in
     real data item ids follow popularity (CLCRec's cold MovieLens items: Spearman -0.40), which
     index order would reward.
-    Returns ``{"recall@20": ..., ..., "users": n}``.
+    Returns ``{"recall@20": ..., ..., "users": n}``; with ``per_user=True`` also ``"per_user"``:
+    ``{"users": [n] ids, "recall@20": [n], ...}`` (float64 tensors on the CPU, one value per
+    evaluated user, for paired significance tests; one process only).
     """
     ks = sorted(set(int(k) for k in ks))
     if not ks or ks[0] < 1:
@@ -60,40 +64,47 @@ def full_ranking(
     batch_size = batch_size or max(1, (1 << 26) // max(num_items, 1))
     discount = 1.0 / torch.log2(torch.arange(2, kmax + 2, device=device, dtype=torch.float64))
     ideal = torch.cumsum(discount, 0)
-    per_user = [m for m in METRICS if m != "hr"]  # HR is micro: total hits / total held-out items
-    sums = {f"{m}@{k}": torch.zeros((), dtype=torch.float64, device=device) for m in per_user for k in ks}
+    averaged = [m for m in METRICS if m != "hr"]  # HR is micro: total hits / total held-out items
+    sums = {f"{m}@{k}": torch.zeros((), dtype=torch.float64, device=device) for m in averaged for k in ks}
     total_hits = {k: torch.zeros((), dtype=torch.float64, device=device) for k in ks}
     n_users = users.numel()
+    if per_user and ranks.enabled:
+        raise ValueError("per-user metrics are computed in one process; evaluate without torchrun")
     mine = users[ranks.rank::ranks.world]
-    columns = None  # the candidates, in the order topk meets them (ties go to the earlier ones)
+    # the items in the order topk meets them (ties go to the earlier ones): a fixed random order
+    columns = torch.randperm(num_items, generator=torch.Generator().manual_seed(0)).to(device)
     if candidates is not None:
-        order = torch.randperm(num_items, generator=torch.Generator().manual_seed(0)).to(device)
-        columns = order[candidates[order]]
+        columns = columns[candidates[columns]]
+    rows: dict[str, list[Tensor]] = {}
     for start in range(0, mine.numel(), batch_size):
         batch = mine[start:start + batch_size]
         scores = score_fn(batch).float()
         for sets in exclude:
             row, col = sets.rows(batch)
             scores[row, col] = float("-inf")
-        if columns is None:
-            top = torch.topk(scores, kmax, dim=1).indices
-        else:
-            top = columns[torch.topk(scores[:, columns], kmax, dim=1).indices]
+        top = columns[torch.topk(scores[:, columns], kmax, dim=1).indices]
+        del scores
         hits = held_out.contains(batch.unsqueeze(1), top).double()  # [B, kmax]
         n_true = counts[batch].double()
         for k in ks:
             h = hits[:, :k]
             n_hit = h.sum(1)
             idcg = ideal[(torch.clamp(n_true, max=k) - 1).long()]
-            sums[f"precision@{k}"] += (n_hit / k).sum()
-            sums[f"recall@{k}"] += (n_hit / n_true).sum()
-            sums[f"ndcg@{k}"] += ((h * discount[:k]).sum(1) / idcg).sum()
-            sums[f"hit_rate@{k}"] += (n_hit > 0).double().sum()
+            values = {"precision": n_hit / k, "recall": n_hit / n_true,
+                      "ndcg": (h * discount[:k]).sum(1) / idcg, "hit_rate": (n_hit > 0).double()}
+            for name, v in values.items():
+                sums[f"{name}@{k}"] += v.sum()
+                if per_user:
+                    rows.setdefault(f"{name}@{k}", []).append(v.cpu())
             total_hits[k] += n_hit.sum()
+        if per_user:
+            rows.setdefault("users", []).append(batch.cpu())
     totals = all_sum(torch.stack([*sums.values(), *total_hits.values()]), ranks).tolist()
     out = {key: val / n_users for key, val in zip(sums, totals)}
     n_held_out = counts.sum().item()
     for k, hits in zip(ks, totals[len(sums):]):
         out[f"hr@{k}"] = hits / n_held_out
     out["users"] = n_users
-    return out  # METRICS order (hr last), then "users"
+    if per_user:
+        out["per_user"] = {key: torch.cat(parts) for key, parts in rows.items()}
+    return out  # METRICS order (hr last), then "users" (and "per_user")

@@ -43,13 +43,15 @@ def _series(history: list[dict], split: str, key: str) -> tuple[list[int], list[
 
 def curves(runs: Sequence[tuple[str, dict]], path: str | Path, metric: str = "recall@20") -> Path:
     """Training loss and validation ``metric`` (and NDCG at its K; the cold items' validation
-    metric when the runs have one) per epoch, one line per run: ``runs`` are ``(label,
+    metric when the runs have one; MetaMMF's dynamic share per meta layer when recorded) per
+    epoch, one line per run: ``runs`` are ``(label,
     metrics.json contents)``."""
     plt = pyplot()
     k = metric.split("@")[1]
     keys = [metric, f"ndcg@{k}"] if metric != f"ndcg@{k}" else [metric]
     cold = any("valid_cold" in h for _, m in runs for h in m["history"])
-    panels = ["loss"] + keys + ([f"cold {metric}"] if cold else [])
+    dynamic = any("dynamic_share" in h.get("diagnostics", {}) for _, m in runs for h in m["history"])
+    panels = ["loss"] + keys + ([f"cold {metric}"] if cold else []) + (["dynamic"] if dynamic else [])
     fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.4), squeeze=False)
     for label, m in runs:
         history = m["history"]
@@ -57,18 +59,28 @@ def curves(runs: Sequence[tuple[str, dict]], path: str | Path, metric: str = "re
         for ax, key in zip(axes[0][1:], keys):
             ax.plot(*_series(history, "valid", key), marker=".", label=label)
         if cold:
-            axes[0][-1].plot(*_series(history, "valid_cold", metric), marker=".", label=label)
+            axes[0][len(keys) + 1].plot(*_series(history, "valid_cold", metric), marker=".", label=label)
+        if dynamic:  # one line per meta layer: near zero, the fusion has become static
+            shares = [(h["epoch"], h["diagnostics"]["dynamic_share"]) for h in history
+                      if "dynamic_share" in h.get("diagnostics", {})]
+            for layer in range(len(shares[0][1]) if shares else 0):
+                axes[0][-1].plot([e for e, _ in shares], [v[layer] for _, v in shares], marker=".",
+                                 label=f"{label} layer {layer + 1}" if len(runs) > 1 else f"layer {layer + 1}")
         if m.get("best_epoch") and len(runs) == 1:
             for ax in axes[0][1:]:
-                ax.axvline(m["best_epoch"], color="grey", linestyle=":", label="selected epoch")
+                ax.axvline(m.get("selected_epoch") or m["best_epoch"], color="grey", linestyle=":",
+                           label="selected epoch")
     titles = ["training loss (BPR)"] + [f"validation {key}" for key in keys] + (
-        [f"validation {metric}, cold items"] if cold else [])
+        [f"validation {metric}, cold items"] if cold else []) + (
+        ["dynamic share ||h ΔW_i|| / ||h W||"] if dynamic else [])
     for ax, title in zip(axes[0], titles):
         ax.set_title(title, fontsize=10)
         ax.set_xlabel("epoch")
         ax.xaxis.get_major_locator().set_params(integer=True)
         ax.grid(alpha=0.3)
     axes[0][-1].legend(fontsize=8)
+    if dynamic:
+        axes[0][-2].legend(fontsize=8)
     first = runs[0][1]
     data = f"{first['dataset']} ({'SYNTHETIC' if first.get('synthetic') else 'real data'})"
     fig.suptitle(data if len(runs) > 1 else f"{data}, {first['model']}", fontsize=11)

@@ -12,7 +12,7 @@ from mmgraph.errors import DataWarning, MMGraphError, short_message
 from mmgraph.train.checkpoint import atomic_write_text, load_checkpoint, load_into, new_run_dir
 from mmgraph.train.config import RunConfig, parse_assignment, read_config_file, set_option
 from mmgraph.train.distributed import broadcast, teardown
-from mmgraph.train.trainer import Experiment, Trainer
+from mmgraph.train.trainer import Experiment, Trainer, selected_checkpoint
 
 
 def resolve_config(dataset: str | None, *, config_file: str | Path | None = None,
@@ -104,14 +104,16 @@ def train_run(cfg: RunConfig, out: str | Path = "runs", *, resume: str | Path | 
 
 
 def load_run(run_dir: str | Path, device: str | None = None) -> Experiment:
-    """``run_dir``'s experiment rebuilt from its config, with its best checkpoint loaded."""
+    """``run_dir``'s experiment rebuilt from its config, with its selected checkpoint loaded
+    (``best.pt``; ``last.pt`` for ``train.select=last``)."""
     run_dir = Path(run_dir)
     cfg = saved_config(run_dir)
     if device is not None:
         cfg.train.device = device
     exp = Experiment.build(cfg)
-    ckpt = load_checkpoint(run_dir / "best.pt", exp.device)
-    load_into(exp.model, ckpt, run_dir / "best.pt")
+    path = run_dir / selected_checkpoint(cfg)
+    ckpt = load_checkpoint(path, exp.device)
+    load_into(exp.model, ckpt, path)
     if exp.data_changed_since(ckpt):
         warnings.warn(f"{run_dir}: the data at {cfg.data.root or cfg.data.name} changed since this run was trained "
                       "(its files' digest differs); what follows is for the data as it is now", DataWarning)

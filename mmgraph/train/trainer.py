@@ -124,9 +124,10 @@ class Experiment:
         return self.evaluate_splits([split], ks)[split]
 
     @torch.no_grad()
-    def evaluate_splits(self, splits: list[str], ks=None) -> dict[str, dict]:
+    def evaluate_splits(self, splits: list[str], ks=None, per_user: bool = False) -> dict[str, dict]:
         """:meth:`evaluate` for several splits, embedding the graph once; splits this dataset
-        does not have (``*_cold`` without cold items) are left out."""
+        does not have (``*_cold`` without cold items) are left out.  ``per_user=True`` adds each
+        split's per-user metrics (``"per_user"``, see :func:`~mmgraph.train.metrics.full_ranking`)."""
         self.model.eval()
         with self.autocast():
             user, item = self.compiled("embed")(self.graph)
@@ -141,8 +142,15 @@ class Experiment:
             out[split] = full_ranking(lambda users: self.model.full_scores(user, item, users), self.graph.num_items,
                                       self.splits[split], exclude, ks or self.config.train.ks,
                                       self.config.train.eval_batch_size, self.ranks,
-                                      self.graph.cold if split.endswith("_cold") else None)
+                                      self.graph.cold if split.endswith("_cold") else None, per_user)
         return out
+
+    @torch.no_grad()
+    def diagnostics(self) -> dict:
+        """The model's :meth:`~mmgraph.models.Recommender.diagnostics` on the whole graph, in
+        evaluation mode (e.g. MetaMMF's dynamic share per meta layer)."""
+        self.model.eval()
+        return self.model.diagnostics(self.graph)
 
     def compiled(self, method: str) -> Callable:
         """The model's ``method``, through :func:`torch.compile` when ``train.compile`` is on
@@ -160,13 +168,29 @@ class Experiment:
 
     def protocol(self) -> str:
         masked = "train+valid" if self.config.train.mask_valid_at_test else "train"
+        selection = "the last epoch reported (train.select=last); " if self.config.train.select == "last" else ""
         cold = "" if self.graph.cold is None else (
             f"; cold items: {int(self.graph.cold.sum()):,} held out of training (never negatives), their "
             "held-out interactions also ranked among the cold items alone (test_cold)")
         return (f"full ranking over all {self.graph.num_items:,} items; {masked} items masked at test, "
-                f"train items at validation; {self.data_info['split']}; selection on "
+                f"train items at validation; ties in a fixed random item order; {self.data_info['split']}; "
+                f"{selection}selection on "
                 f"{'validation' if self.config.train.select_on == 'valid' else 'validation cold items'} "
                 f"{self.config.train.metric}{cold}")
+
+
+def selected_checkpoint(config: RunConfig) -> str:
+    """The checkpoint a run reports and serves: ``best.pt`` (the best validation epoch) or, with
+    ``train.select=last`` (the released MetaMMF code's practice), ``last.pt``."""
+    return "last.pt" if config.train.select == "last" else "best.pt"
+
+
+def describe(diagnostics: dict | None) -> str:
+    """The epoch line's note on how dynamic the fusion is (empty without diagnostics)."""
+    if not diagnostics or "dynamic_share" not in diagnostics:
+        return ""
+    shares = "/".join(f"{v:.3f}" for v in diagnostics["dynamic_share"])
+    return f"  dynamic share {shares}  s std {diagnostics['meta_std']:.3f}"
 
 
 def fanout(config: RunConfig, model: Recommender) -> list[int]:
@@ -183,10 +207,21 @@ def fanout(config: RunConfig, model: Recommender) -> list[int]:
     return list(given) or [10] * hops
 
 
+def group_settings(cfg) -> dict[str, tuple[float, float]]:
+    """Learning rate and weight decay of each parameter group (:meth:`Recommender.parameter_groups`)."""
+    return {"embeddings": (cfg.lr, cfg.weight_decay),
+            "network": (cfg.lr * cfg.network_lr_scale, cfg.network_weight_decay),
+            "meta": (cfg.lr * cfg.meta_lr_scale, cfg.meta_weight_decay)}
+
+
 def make_optimizer(model: Recommender, cfg) -> torch.optim.Optimizer:
-    """Adam with two parameter groups (:meth:`Recommender.parameter_groups`): embedding tables
-    at ``train.lr`` with ``train.weight_decay``, networks (projections, fusion, hypernetwork) at
-    ``train.lr * train.network_lr_scale`` with ``train.network_weight_decay``.
+    """Adam with one parameter group per kind (:meth:`Recommender.parameter_groups`): embedding
+    tables at ``train.lr`` with ``train.weight_decay``; networks (projections, static fusion,
+    graph layers) at ``train.lr * train.network_lr_scale`` with ``train.network_weight_decay``;
+    a hypernetwork (MetaMMF's extractor and meta tensors) at ``train.lr * train.meta_lr_scale``
+    with ``train.meta_weight_decay`` (default 0: the dynamic term is a product of decayed
+    factors, and coupled decay shrinks it to nothing, which makes the fusion static).  No
+    group's setting reaches another.
 
     With ``train.sampler = "neighbor"`` (in one process) a step reads only the rows of the user /
     item tables its subgraph holds and their gradients are sparse (:attr:`Recommender.sparse_grads`): those
@@ -196,9 +231,12 @@ def make_optimizer(model: Recommender, cfg) -> torch.optim.Optimizer:
     groups = model.parameter_groups()
     sparse = model.sparse_tables() if model.sparse_grads else []
     sparse_ids = {id(t) for t in sparse}
-    settings = {"embeddings": (cfg.lr, cfg.weight_decay),
-                "network": (cfg.lr * cfg.network_lr_scale, cfg.network_weight_decay)}
-    dense = [{"params": kept, "lr": settings[name][0], "weight_decay": settings[name][1]}
+    settings = group_settings(cfg)
+    unknown = sorted(set(groups) - set(settings))
+    if unknown:
+        raise MMGraphError(f"{type(model).__name__} declares parameter group(s) {', '.join(unknown)} that the "
+                           f"trainer has no settings for; use {', '.join(settings)}")
+    dense = [{"params": kept, "lr": settings[name][0], "weight_decay": settings[name][1], "name": name}
              for name, params in groups.items()
              if (kept := [p for p in params if id(p) not in sparse_ids])]
     if not sparse:
@@ -392,7 +430,7 @@ class Trainer:
                      f"({sum(p.numel() for p in exp.model.parameters()):,} parameters) on {exp.device}"
                      + (f" x {exp.ranks.world} processes" if exp.ranks.enabled else ""))
         for epoch in range(start_epoch, cfg.epochs + 1):
-            if self.state["bad_evals"] >= cfg.patience:
+            if self.state["bad_evals"] >= cfg.patience and cfg.select == "best":
                 break
             t0 = time.perf_counter()
             loss = self.train_epoch(epoch)
@@ -402,6 +440,9 @@ class Trainer:
                 t1 = time.perf_counter()
                 record |= exp.evaluate_splits(["valid", "valid_cold"])
                 record["eval_seconds"] = round(time.perf_counter() - t1, 3)
+                diagnostics = exp.diagnostics()
+                if diagnostics:
+                    record["diagnostics"] = diagnostics
                 valid = record[cfg.select_on]
                 best = self.state["best_valid"]
                 improved = best is None or valid[metric] > best[metric]
@@ -413,7 +454,8 @@ class Trainer:
                     self.state["bad_evals"] += 1
                 self.log(f"epoch {epoch:3d}  loss {loss:.4f}  {cfg.select_on} {metric} {valid[metric]:.4f}  "
                          f"ndcg@{metric.split('@')[1]} {valid['ndcg@' + metric.split('@')[1]]:.4f}  "
-                         f"({seconds:.1f} s train, {record['eval_seconds']:.1f} s eval)"
+                         + describe(record.get("diagnostics"))
+                         + f"  ({seconds:.1f} s train, {record['eval_seconds']:.1f} s eval)"
                          + ("  *best*" if improved else ""))
             else:
                 self.log(f"epoch {epoch:3d}  loss {loss:.4f}  ({seconds:.1f} s)")
@@ -424,14 +466,17 @@ class Trainer:
             self.write_metrics()
         if self.state["best_epoch"] is None:
             raise MMGraphError("no validation evaluation happened; raise train.epochs or lower train.eval_every")
-        load_into(exp.model, self._load("best.pt"), self.run_dir / "best.pt")
+        name = selected_checkpoint(exp.config)
+        load_into(exp.model, self._load(name), self.run_dir / name)
         self.plot()
         if not test:
             return self.write_metrics()
         t2 = time.perf_counter()
         tested = exp.evaluate_splits(["test", "test_cold"])
         test, cold = tested["test"], tested.get("test_cold")
-        self.log(f"test at best epoch {self.state['best_epoch']} ({time.perf_counter() - t2:.1f} s): "
+        where = (f"best epoch {self.state['best_epoch']}" if cfg.select == "best"
+                 else f"the last epoch, {self.state['epoch']} (train.select=last)")
+        self.log(f"test at {where} ({time.perf_counter() - t2:.1f} s): "
                  + "  ".join(f"{k} {test[k]:.4f}" for k in test if k.startswith(("recall", "ndcg"))))
         if cold is not None:
             self.log(f"test, cold items only ({int(exp.graph.cold.sum()):,} ranked): "
@@ -443,10 +488,16 @@ class Trainer:
         """What ``metrics.json`` holds: data, protocol, the best epoch's validation metrics,
         ``test`` (and ``test_cold``), the per-epoch history and the environment."""
         exp = self.exp
+        last = exp.config.train.select == "last"
+        selected = self.state["epoch"] if last else self.state["best_epoch"]
+        record = next((h for h in self.state["history"] if h["epoch"] == selected), {})
         out = {"dataset": exp.data_info["dataset"], "synthetic": exp.data_info["synthetic"],
                "data_fingerprint": exp.data_info["fingerprint"],
                "model": exp.config.model, "protocol": exp.protocol(), "selected_on": exp.config.train.select_on,
-               "best_epoch": self.state["best_epoch"], "valid": self.state["best_valid"],
+               "select": exp.config.train.select, "selected_epoch": selected,
+               "best_epoch": self.state["best_epoch"],
+               "valid": record.get("valid") if last else self.state["best_valid"],
+               "diagnostics": record.get("diagnostics"),
                "test": test, "history": self.state["history"], "env": self.env}
         if test_cold is not None:
             out["test_cold"] = test_cold
