@@ -4,7 +4,9 @@ import numpy as np
 import pytest
 import torch
 
+from mmgraph.errors import MMGraphError
 from mmgraph.train import UserItemSets, full_ranking, sample_negatives
+from mmgraph.train.significance import paired_test
 
 
 def reference(scores, train, held_out, ks):
@@ -87,3 +89,52 @@ def test_item_sets_rows_and_contains():
     assert row.tolist() == [0, 0, 2] and item.tolist() == [0, 5, 1]
     assert sets.contains(torch.tensor([2, 2, 1]), torch.tensor([5, 1, 0])).tolist() == [True, False, False]
     assert sets.counts().tolist() == [1, 0, 2]
+
+
+def test_negatives_are_exact_for_users_who_have_seen_nearly_everything():
+    # user 0 has seen every item but 7 (item 8 is cold): rejection alone keeps invalid draws;
+    # the exact fallback (forced here with max_rounds=0) never does
+    n = 10
+    pairs = torch.tensor([[0] * 8 + [1], [0, 1, 2, 3, 4, 5, 6, 9, 0]])
+    train = UserItemSets(pairs, 2, n)
+    cold = torch.zeros(n, dtype=torch.bool)
+    cold[8] = True
+    users = torch.tensor([0, 1] * 200)
+    for rounds in (0, 50):
+        neg = sample_negatives(train, users, 4, torch.Generator().manual_seed(1), max_rounds=rounds, exclude=cold)
+        assert set(neg[users == 0].unique().tolist()) == {7}
+        assert set(neg[users == 1].unique().tolist()) == set(range(1, 8)) | {9}
+    with pytest.raises(MMGraphError, match="user 0 has trained on every item"):
+        full = UserItemSets(torch.stack([torch.zeros(9, dtype=torch.long), torch.tensor([0, 1, 2, 3, 4, 5, 6, 7, 9])]), 1, n)
+        sample_negatives(full, torch.tensor([0]), 1, torch.Generator().manual_seed(0), exclude=cold)
+
+
+def test_per_user_metrics_average_to_the_reported_ones():
+    torch.manual_seed(0)
+    U, I = 40, 30
+    held = UserItemSets(torch.stack([torch.randint(0, U, (120,)), torch.randint(0, I, (120,))]), U, I)
+    scores = torch.randn(U, I)
+    out = full_ranking(lambda users: scores[users].clone(), I, held, [], ks=[5, 10], batch_size=7, per_user=True)
+    rows = out["per_user"]
+    assert torch.equal(rows["users"], torch.nonzero(held.counts() > 0).flatten())
+    for key in ("recall@5", "ndcg@10", "precision@10", "hit_rate@5"):
+        assert rows[key].shape == (out["users"],)
+        assert rows[key].mean().item() == pytest.approx(out[key], abs=1e-12)
+    assert "per_user" not in full_ranking(lambda users: scores[users].clone(), I, held, [], ks=[5])
+
+
+def test_paired_test_against_scipy_and_its_edges():
+    from scipy import stats
+
+    rng = np.random.default_rng(0)
+    b = rng.random(300)
+    a = b + rng.normal(0.05, 0.1, 300)
+    got = paired_test(a, b)
+    assert got["mean_diff"] == pytest.approx((a - b).mean())
+    assert got["t_p"] == pytest.approx(stats.ttest_rel(a, b).pvalue) and got["t_p"] < 1e-6
+    assert got["wilcoxon_p"] == pytest.approx(stats.wilcoxon(a - b).pvalue)
+    assert got["a_wins"] + got["b_wins"] == pytest.approx(1.0) and got["pairs"] == 300
+    same = paired_test(b, b)
+    assert same["t_p"] == 1.0 and same["wilcoxon_p"] == 1.0 and same["mean_diff"] == 0
+    with pytest.raises(ValueError, match="equal-length"):
+        paired_test(a, b[:10])

@@ -215,3 +215,33 @@ def test_compile_matches_eager(tmp_path):
     for a, b in zip(eager["history"], compiled["history"]):
         assert a["loss"] == pytest.approx(b["loss"], rel=1e-4)
     assert compiled["test"]["recall@20"] == pytest.approx(eager["test"]["recall@20"], abs=1e-3)
+
+
+def test_defaults_keep_the_fusion_dynamic_and_coupled_decay_kills_it(tmp_path):
+    # the planted SYNTHETIC stand-in, default options: the dynamic share at the selected epoch
+    # stays near its initial size; decaying the meta group (what the network group's decay did
+    # to it before the groups were split) drives it towards zero, and the diagnostic shows it
+    base = {"train.epochs": 5, "train.lr": 0.02, "train.patience": 100}
+    _, alive = train_run(config(**base), tmp_path, quiet=True, test=False)
+    _, dead = train_run(config(**base, **{"train.meta_weight_decay": 1.0}), tmp_path, quiet=True, test=False)
+    shares = alive["diagnostics"]["dynamic_share"]
+    assert len(shares) == 2 and min(shares) > 0.05, shares
+    assert max(dead["history"][-1]["diagnostics"]["dynamic_share"]) < 0.2 * min(alive["history"][-1]["diagnostics"]["dynamic_share"])
+    assert all("diagnostics" in h for h in alive["history"])  # at every validation
+    assert alive["diagnostics"] == next(h for h in alive["history"] if h["epoch"] == alive["selected_epoch"])["diagnostics"]
+    log = (next(tmp_path.iterdir()) / "log.txt").read_text()
+    assert "dynamic share" in log
+
+
+def test_select_last_reports_and_serves_the_last_epoch(tmp_path):
+    from mmgraph.train.run import load_run
+
+    run_dir, m = train_run(config(**{"train.select": "last", "train.patience": 1, "train.epochs": 4}), tmp_path,
+                           quiet=True)
+    assert m["select"] == "last" and m["selected_epoch"] == 4 and len(m["history"]) == 4  # no early stop
+    assert m["valid"] == m["history"][-1]["valid"]
+    exp = load_run(run_dir)  # the served checkpoint is last.pt
+    assert exp.evaluate_splits(["test"])["test"] == m["test"]
+    assert "train.select=last" in m["protocol"]
+    with pytest.raises(Exception, match="train.select"):
+        config(**{"train.select": "first"}).train.check()
