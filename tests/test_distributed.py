@@ -38,9 +38,11 @@ def test_two_processes_train_like_one(tmp_path):
     for a, b in zip(one["history"], two["history"]):
         # each rank takes half of every global batch; DDP averages the halves' gradients
         assert b["loss"] == pytest.approx(a["loss"], rel=1e-4)
-        # evaluation: each rank ranks half of the users, the totals are summed
+        # evaluation: each rank ranks half of the users, the totals are summed; the gradients'
+        # reduction order differs, so a near-tie at the cut-off may flip for a user (one flip
+        # moves recall@20 by about 1e-3 here)
         for key, value in a["valid"].items():
-            assert b["valid"][key] == pytest.approx(value, abs=1e-4), key
+            assert b["valid"][key] == pytest.approx(value, abs=2e-3), key
     assert two["best_epoch"] == one["best_epoch"]
     for key, value in one["test"].items():
         assert two["test"][key] == pytest.approx(value, abs=1e-3), key

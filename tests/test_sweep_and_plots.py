@@ -96,6 +96,25 @@ def test_every_run_writes_its_curves(two_runs):
     assert (two_runs[0] / "curves.png").read_bytes().startswith(PNG)
 
 
+def test_curves_plot_the_dynamic_share_per_meta_layer(two_runs, tmp_path, monkeypatch):
+    import mmgraph.train.plots as plots
+
+    figures = []
+    monkeypatch.setattr(plots, "_save", lambda fig, path: figures.append(fig) or path)
+    metrics = json.loads((two_runs[0] / "metrics.json").read_text())  # a MetaMMF run
+    plots.curves([("run", metrics)], tmp_path / "c.png")
+    axes = figures[-1].axes
+    assert axes[-1].get_title().startswith("dynamic share")
+    lines = [line for line in axes[-1].get_lines() if line.get_label() != "selected epoch"]
+    assert [line.get_label() for line in lines] == ["layer 1", "layer 2"]
+    first = [h["diagnostics"]["dynamic_share"][0] for h in metrics["history"]]
+    assert list(lines[0].get_ydata()) == first
+    for h in metrics["history"]:  # a model without diagnostics: no such panel
+        h.pop("diagnostics")
+    plots.curves([("run", metrics)], tmp_path / "d.png")
+    assert not any(ax.get_title().startswith("dynamic") for ax in figures[-1].axes)
+
+
 def test_plot_overlays_runs_and_refuses_bad_input(two_runs, tmp_path):
     out = tmp_path / "both.png"
     result = CliRunner().invoke(main, ["plot", *map(str, two_runs), "--out", str(out)])
