@@ -485,8 +485,9 @@ class Trainer:
         return self.write_metrics(test, cold)
 
     def summary(self, test: dict | None = None, test_cold: dict | None = None) -> dict:
-        """What ``metrics.json`` holds: data, protocol, the best epoch's validation metrics,
-        ``test`` (and ``test_cold``), the per-epoch history and the environment."""
+        """What ``metrics.json`` holds: data, protocol, the selected epoch (the best validation
+        epoch, or the last with ``train.select=last``) with its validation metrics and model
+        diagnostics, ``test`` (and ``test_cold``), the per-epoch history and the environment."""
         exp = self.exp
         last = exp.config.train.select == "last"
         selected = self.state["epoch"] if last else self.state["best_epoch"]
@@ -496,7 +497,7 @@ class Trainer:
                "model": exp.config.model, "protocol": exp.protocol(), "selected_on": exp.config.train.select_on,
                "select": exp.config.train.select, "selected_epoch": selected,
                "best_epoch": self.state["best_epoch"],
-               "valid": record.get("valid") if last else self.state["best_valid"],
+               "valid": record.get(exp.config.train.select_on) if last else self.state["best_valid"],
                "diagnostics": record.get("diagnostics"),
                "test": test, "history": self.state["history"], "env": self.env}
         if test_cold is not None:
