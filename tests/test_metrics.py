@@ -138,3 +138,14 @@ def test_paired_test_against_scipy_and_its_edges():
     assert same["t_p"] == 1.0 and same["wilcoxon_p"] == 1.0 and same["mean_diff"] == 0
     with pytest.raises(ValueError, match="equal-length"):
         paired_test(a, b[:10])
+
+
+def test_ties_broken_only_where_they_decide_equal_a_full_tie_order_ranking():
+    from mmgraph.train.metrics import _top
+
+    torch.manual_seed(0)
+    scores = torch.randint(0, 6, (300, 40)).float()  # many ties
+    scores[:150] += torch.rand(150, 40)  # ... and rows without any
+    columns = torch.randperm(40)
+    expected = columns[torch.topk(scores[:, columns], 10, dim=1).indices]
+    assert torch.equal(_top(scores, 10, columns), expected)

@@ -26,6 +26,22 @@ from mmgraph.train.itemsets import UserItemSets
 METRICS = ("precision", "recall", "ndcg", "hit_rate", "hr")
 
 
+def _top(scores: Tensor, k: int, columns: Tensor) -> Tensor:
+    """The ``k`` best items per row, ties broken in the order of ``columns``.
+
+    One ``topk`` of ``k + 1`` on the scores as they are: a tie can decide the top ``k`` only where
+    two neighbours among those values are equal.  Only such rows are ranked again over the
+    columns in tie order; that gather costs as much as the scores' matrix product, so it is not
+    done for every row."""
+    values, top = torch.topk(scores, min(k + 1, scores.size(1)), dim=1)
+    tied = (values[:, 1:] == values[:, :-1]).any(1)
+    top = top[:, :k]
+    if tied.any():
+        again = tied.nonzero().flatten()
+        top[again] = columns[torch.topk(scores[again][:, columns], k, dim=1).indices]
+    return top
+
+
 def full_ranking(
     score_fn: Callable[[Tensor], Tensor],
     num_items: int,
@@ -71,7 +87,7 @@ def full_ranking(
     if per_user and ranks.enabled:
         raise ValueError("per-user metrics are computed in one process; evaluate without torchrun")
     mine = users[ranks.rank::ranks.world]
-    # the items in the order topk meets them (ties go to the earlier ones): a fixed random order
+    # the (candidate) items in the order that breaks ties: a fixed random order
     columns = torch.randperm(num_items, generator=torch.Generator().manual_seed(0)).to(device)
     if candidates is not None:
         columns = columns[candidates[columns]]
@@ -82,7 +98,9 @@ def full_ranking(
         for sets in exclude:
             row, col = sets.rows(batch)
             scores[row, col] = float("-inf")
-        top = columns[torch.topk(scores[:, columns], kmax, dim=1).indices]
+        if candidates is not None:
+            scores.masked_fill_(~candidates, float("-inf"))
+        top = _top(scores, kmax, columns)
         del scores
         hits = held_out.contains(batch.unsqueeze(1), top).double()  # [B, kmax]
         n_true = counts[batch].double()
