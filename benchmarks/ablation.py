@@ -38,6 +38,7 @@ import numpy as np
 
 from mmgraph.train import resolve_config, train_run
 from mmgraph.train.checkpoint import atomic_write_text
+from mmgraph.train.compare import mean_std
 from mmgraph.train.run import load_run
 from mmgraph.train.significance import paired_test
 
@@ -140,10 +141,6 @@ def significance(results: dict, reference: str, synthetic: bool) -> dict:
     return out
 
 
-def cell(values: list[float]) -> str:
-    return f"{statistics.mean(values):.4f} +- {statistics.pstdev(values):.4f}"
-
-
 def table(args, results: dict, tests: dict, wall: float, synthetic: bool) -> str:
     what = ("real TikTok (MMSSL re-sample, 9,308 users x 6,710 items, visual + acoustic, fixed split)"
             if not synthetic else f"SYNTHETIC TikTok stand-in, scale {args.scale} (planted item-specific modality "
@@ -163,7 +160,8 @@ def table(args, results: dict, tests: dict, wall: float, synthetic: bool) -> str
         if arm in tests:
             p = tests[arm]["recall@20"]["pooled"]
             sig = f"{-p['mean_diff']:+.4f}, {p['t_p']:.2g} / {p['wilcoxon_p']:.2g}"
-        lines.append(f"| {arm} | {r['lr']} | " + " | ".join(cell([run["test"][m] for run in r["runs"]]) for m in METRICS)
+        cells = mean_std(r["runs"], "test", METRICS)
+        lines.append(f"| {arm} | {r['lr']} | " + " | ".join(f"{cells[m][0]:.4f} +- {cells[m][1]:.4f}" for m in METRICS)
                      + f" | {share} | {sig} |")
     lines += ["", "Per seed (test R@20; p of the paired Wilcoxon test against meta-cp):", "",
               "| fusion | " + " | ".join(f"seed {s}" for s in range(args.seeds)) + " |",

@@ -16,6 +16,16 @@ from mmgraph.nn import MetaFusion, ModalityConv, ModalityEncoder, StaticFusion, 
 VARIANTS = ("design", "paper-gcn", "paper-mf")
 PROPAGATIONS = ("lightgcn", "sage", "none")
 FUSIONS = ("meta-cp", "meta-full", "static")
+# what an option left at None means, per variant (the paper variants: as the authors released them;
+# meta_hidden None: the extractor's input size; fusion_dropout None: ``dropout``)
+_PAPER = {"propagation_layers": 2, "id_dim": 32, "fusion_hidden": [1024, 512, 256], "meta_hidden": None,
+          "meta_bias": False, "reg_weight": 0.0, "fusion_dropout": 0.0}
+VARIANT_DEFAULTS = {
+    "design": {"propagation": "lightgcn", "propagation_layers": 3, "id_dim": 64, "fusion_hidden": [128],
+               "meta_hidden": 64, "meta_bias": True, "reg_weight": 1e-4, "fusion_dropout": None},
+    "paper-gcn": {"propagation": "sage", **_PAPER},
+    "paper-mf": {"propagation": "none", **_PAPER},
+}
 
 
 class MetaMMF(FeatureRecommender):
@@ -120,16 +130,17 @@ class MetaMMF(FeatureRecommender):
         super().__init__()
         if variant not in VARIANTS:
             raise ValueError(f"MetaMMF: variant must be one of {VARIANTS}, got '{variant}'")
-        paper = variant != "design"
         if fusion not in FUSIONS:
             raise ValueError(f"MetaMMF: fusion must be one of {FUSIONS}, got '{fusion}'")
-        propagation = propagation or {"design": "lightgcn", "paper-gcn": "sage", "paper-mf": "none"}[variant]
+        defaults = VARIANT_DEFAULTS[variant]
+        (propagation, propagation_layers, id_dim, fusion_hidden, meta_hidden, meta_bias, reg_weight,
+         fusion_dropout) = (defaults[key] if value is None else value for key, value in (
+            ("propagation", propagation), ("propagation_layers", propagation_layers), ("id_dim", id_dim),
+            ("fusion_hidden", fusion_hidden), ("meta_hidden", meta_hidden), ("meta_bias", meta_bias),
+            ("reg_weight", reg_weight), ("fusion_dropout", fusion_dropout)))
+        fusion_dropout = dropout if fusion_dropout is None else fusion_dropout
         if propagation not in PROPAGATIONS:
             raise ValueError(f"MetaMMF: propagation must be one of {PROPAGATIONS}, got '{propagation}'")
-        if propagation_layers is None:
-            propagation_layers = 3 if variant == "design" else 2
-        if id_dim is None:
-            id_dim = 64 if variant == "design" else 32
         self.propagation, self.propagation_layers = propagation, propagation_layers
         sage_layers = propagation_layers if propagation == "sage" else 0
         if graph_dropout is None:
@@ -137,10 +148,6 @@ class MetaMMF(FeatureRecommender):
         if len(graph_dropout) != sage_layers or not all(0 <= p < 1 for p in graph_dropout):
             raise ValueError(f"graph_dropout={list(graph_dropout)} must give one rate in [0, 1) per "
                              f"GraphSAGE layer ({sage_layers})")
-        reg_weight = (0.0 if paper else 1e-4) if reg_weight is None else reg_weight
-        fusion_dropout = (0.0 if paper else dropout) if fusion_dropout is None else fusion_dropout
-        meta_bias = not paper if meta_bias is None else meta_bias
-        meta_hidden = (None if paper else 64) if meta_hidden is None else meta_hidden
         self.graph_dropout = list(graph_dropout)
         self.num_users, self.num_items = num_users, num_items
         self.variant, self.fusion_kind = variant, fusion
@@ -150,8 +157,6 @@ class MetaMMF(FeatureRecommender):
         self.id_dropout = id_dropout
         self.inputs = ItemInputs(modality_dims, bag_vocab, word_dim, owner="MetaMMF")
         meta_in = sum(self.input_dims.values())
-        if fusion_hidden is None:
-            fusion_hidden = [128] if variant == "design" else [1024, 512, 256]
         if variant == "design":
             self.encoders = ModuleDict({
                 m: ModalityEncoder(num_users, d, hidden_dim, num_layers, combine, dropout=dropout)
@@ -294,21 +299,21 @@ class MetaMMF(FeatureRecommender):
         """Per item: ``item_fused`` (fusion output), and with a meta fusion ``item_meta`` (the
         meta vector s_i) and ``item_dynamic_share`` ``[I, L]`` (per meta layer,
         ||h_i ΔW_i|| / ||h_i W||: how far the item's fusion departs from the shared one)."""
-        out = {"item_fused": self.fuse(graph)[0]}
-        if isinstance(self.fusion, MetaFusion):
-            out["item_dynamic_share"], out["item_meta"] = self.fusion.dynamic_shares(*self.fusion_inputs(graph))
-        return out
+        inputs = self.fusion_inputs(graph)
+        if not isinstance(self.fusion, MetaFusion):
+            return {"item_fused": self.fusion(*inputs)}
+        shares, meta, fused = self.fusion.dynamic_shares(*inputs)
+        return {"item_fused": fused, "item_meta": meta, "item_dynamic_share": shares}
 
-    @torch.no_grad()
     def diagnostics(self, graph: RecGraph) -> dict:
         """``dynamic_share``: per meta layer, the mean over items of ||h_i ΔW_i|| / ||h_i W||;
         ``meta_std``: the standard deviation of s_i across items, averaged over its k entries.
         Both near zero mean the fusion has become static.  Empty for the static fusion."""
-        if not isinstance(self.fusion, MetaFusion):
+        items = self.item_diagnostics(graph)
+        if "item_dynamic_share" not in items:
             return {}
-        shares, meta = self.fusion.dynamic_shares(*self.fusion_inputs(graph))
-        return {"dynamic_share": [round(v, 6) for v in shares.mean(0).tolist()],
-                "meta_std": round(meta.std(0).mean().item(), 6)}
+        return {"dynamic_share": [round(v, 6) for v in items["item_dynamic_share"].mean(0).tolist()],
+                "meta_std": round(items["item_meta"].std(0).mean().item(), 6)}
 
     def sparse_tables(self) -> list:
         return [self.user.weight, self.item_id.weight] + [e.user_preference.weight for e in self.encoders.values()]

@@ -198,13 +198,10 @@ class MetaFusion(_FusionBase):
         h = torch.cat(parts, dim=-1)
         s = self.extractor(parts if meta_input is None else meta_input)
         for k, layer in enumerate(self.layers):
-            if shares is None:
-                h = layer(h, s)
-            else:
-                static, dynamic = layer.parts(h, s)
+            static, dynamic = layer.parts(h, s)
+            if shares is not None:
                 shares.append(dynamic.norm(dim=-1) / static.norm(dim=-1).clamp_min(1e-12))
-                h = static + dynamic + (0 if layer.lin.bias is None else layer.lin.bias)
-            h = self._between(h, last=k == len(self.layers) - 1)
+            h = self._between(layer.combine(static, dynamic), last=k == len(self.layers) - 1)
         return h, s
 
     def forward(self, xs: Modalities, meta_input: Union[Tensor, Sequence[Tensor], None] = None,
@@ -213,14 +210,15 @@ class MetaFusion(_FusionBase):
         return (h, s) if return_meta else h
 
     def dynamic_shares(self, xs: Modalities, meta_input: Union[Tensor, Sequence[Tensor], None] = None
-                       ) -> tuple[Tensor, Tensor]:
+                       ) -> tuple[Tensor, Tensor, Tensor]:
         r"""How item-specific each item's fusion is: ``[N, L]`` with
         :math:`\|\mathbf{h}^{(l)}_i \Delta\mathbf{W}^{(l)}_i\| / \|\mathbf{h}^{(l)}_i \mathbf{W}^{(l)}\|`
-        for every meta layer :math:`l` (0: the fusion is static for that item), and the meta
-        vectors ``[N, k]``.  Same inputs as :meth:`forward`."""
+        for every meta layer :math:`l` (0: the fusion is static for that item), the meta vectors
+        ``[N, k]`` and the fusion output ``[N, d_out]`` (as :meth:`forward` gives it), in one pass.
+        Same inputs as :meth:`forward`."""
         shares: list[Tensor] = []
-        _, s = self._run(xs, meta_input, shares)
-        return torch.stack(shares, dim=1), s
+        h, s = self._run(xs, meta_input, shares)
+        return torch.stack(shares, dim=1), s, h
 
     def extra_repr(self) -> str:
         rank = f", rank={self.rank}" if self.mode == "cp" else ""

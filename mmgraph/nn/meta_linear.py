@@ -55,13 +55,17 @@ class _MetaLayer(Module):
 
     def parts(self, x: Tensor, meta: Tensor) -> tuple[Tensor, Tensor]:
         """``(h W, h ΔW_i)``, the static term (without bias) and the dynamic term; the layer's
-        output is their sum plus the bias."""
+        output is :meth:`combine` of them."""
         _check(x, meta, self.in_channels, self.meta_channels, type(self).__name__)
         return F.linear(x, self.lin.weight), self.dynamic(x, meta)
 
+    def combine(self, static: Tensor, dynamic: Tensor) -> Tensor:
+        """The layer's output from its :meth:`parts`: their sum plus the bias."""
+        out = static + dynamic
+        return out if self.lin.bias is None else out + self.lin.bias.to(out.dtype)  # (autocast: stay bf16)
+
     def forward(self, x: Tensor, meta: Tensor) -> Tensor:
-        _check(x, meta, self.in_channels, self.meta_channels, type(self).__name__)
-        return self.lin(x) + self.dynamic(x, meta)
+        return self.combine(*self.parts(x, meta))
 
 
 class MetaLinear(_MetaLayer):
