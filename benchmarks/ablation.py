@@ -38,9 +38,8 @@ import numpy as np
 
 from mmgraph.train import resolve_config, train_run
 from mmgraph.train.checkpoint import atomic_write_text
-from mmgraph.train.compare import mean_std
-from mmgraph.train.run import load_run
-from mmgraph.train.significance import paired_test
+from mmgraph.train.compare import SIGNIFICANCE, mean_std, tested
+from mmgraph.train.significance import paired_test, pool_users
 
 SHARED_TIKTOK = Path(__file__).resolve().parents[2] / "shared" / "data" / "tiktok"
 ARMS = {
@@ -51,7 +50,7 @@ ARMS = {
     "no-content": {"model.fusion": "static", "model.fused_dim": 0},
 }
 METRICS = ["recall@10", "recall@20", "ndcg@10", "ndcg@20"]
-PER_USER = ["recall@20", "ndcg@20"]
+PER_USER = SIGNIFICANCE  # the metrics tested per user
 
 
 def data_options(args) -> dict:
@@ -104,16 +103,8 @@ def test_selected(args, out: Path, done: dict) -> dict:
         runs = []
         for seed in range(args.seeds):
             record = done[(arm, lr, seed)]
-            cache = Path(record["run_dir"]) / "test_per_user.npz"
-            if cache.is_file():
-                saved = np.load(cache)
-                test = json.loads(str(saved["summary"]))
-                per_user = {k: saved[k] for k in ["users", *PER_USER]}
-            else:
-                test = load_run(record["run_dir"]).evaluate_splits(["test"], per_user=True)["test"]
-                rows = test.pop("per_user")
-                per_user = {k: rows[k].numpy() for k in ["users", *PER_USER]}
-                np.savez(cache, summary=json.dumps(test), **per_user)
+            test = tested(record["run_dir"])["test"]  # cached in the run folder
+            per_user = dict(np.load(Path(record["run_dir"]) / "test_per_user.npz"))
             runs.append(record | {"test": test, "per_user": per_user})
         results[arm] = {"lr": lr, "valid_by_lr": valid, "runs": runs}
     return results
@@ -131,12 +122,9 @@ def significance(results: dict, reference: str, synthetic: bool) -> dict:
             for a, b in zip(ref, r["runs"]):
                 assert np.array_equal(a["per_user"]["users"], b["per_user"]["users"])
                 per_seed.append(paired_test(a["per_user"][key], b["per_user"][key]))
-            if synthetic:  # the data follows the seed: (seed, user) pairs
-                pooled = paired_test(np.concatenate([a["per_user"][key] for a in ref]),
-                                     np.concatenate([b["per_user"][key] for b in r["runs"]]))
-            else:  # the same users in every seed: each user's mean over seeds
-                pooled = paired_test(np.mean([a["per_user"][key] for a in ref], 0),
-                                     np.mean([b["per_user"][key] for b in r["runs"]], 0))
+            # (seed, user) pairs when the data follows the seed, else each user's mean over seeds
+            pooled = paired_test(pool_users([a["per_user"] for a in ref], key, synthetic)[1],
+                                 pool_users([b["per_user"] for b in r["runs"]], key, synthetic)[1])
             out[arm][key] = {"pooled": pooled, "per_seed": per_seed}
     return out
 

@@ -303,63 +303,79 @@ def export(run_dir, out, device) -> None:
 
 
 grid_options = option_group(  # `compare` and `sweep`
-    click.option("--seeds", type=int, default=3, show_default=True, help="Seeds 0 .. N-1 per grid point."),
+    click.option("--seeds", type=int, default=5, show_default=True,
+                 help="Seeds 0 .. N-1 for each model's selected point (tested)."),
+    click.option("--screen-seeds", type=int, default=1, show_default=True,
+                 help="Seeds 0 .. N-1 for every grid point (validation only)."),
+    click.option("--grid", default=None,
+                 help="Space-separated key=v1,v2 axes replacing the search spaces (each axis applies to "
+                      "the models that take it).  [default: configs/search/<model>.yaml]"),
+    click.option("--search-dir", type=click.Path(path_type=Path), default=None,
+                 help="Folder of <model>.yaml search spaces.  [default: configs/search]"),
     click.option("--root", type=click.Path(path_type=Path), default=None,
                  help="Folder holding the dataset files (default: datasets/DATASET)."),
     click.option("--synthetic", is_flag=True, default=None, help="Use the generated stand-in for DATASET."),
     click.option("--scale", type=float, default=None, help="Size factor of the synthetic stand-in."),
     click.option("--cold-items", type=float, default=None, metavar="FRACTION",
                  help="Hold this fraction of the items out of training (cold start)."),
-    click.option("--epochs", type=int, default=None, help="Maximum epochs per run.  [default: 60]"),
+    click.option("--epochs", type=int, default=None, help="Maximum epochs per run.  [default: 1000]"),
+    click.option("--patience", type=int, default=None,
+                 help="Validations without improvement before a run stops.  [default: 20]"),
+    click.option("--time-limit", type=float, default=None, metavar="SECONDS",
+                 help="Stop each run after this much training and validation time."),
     click.option("--device", default=None, help="cpu, cuda, cuda:N or auto.  [default: auto]"),
-    click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Set an option for every run (repeatable)."),
+    click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
+                 help="Set an option for every run of the models that take it (repeatable)."),
     click.option("--out", type=click.Path(path_type=Path), default=Path("runs"), show_default=True,
                  help="Folder for the results folder; each call gets a new one."),
+    click.option("--resume", type=click.Path(path_type=Path), default=None, metavar="DIR",
+                 help="Continue the comparison in DIR with its saved settings (finished runs are reused)."),
 )
 
 
-def run_grid(fn, dataset, first, grid, seeds, root, synthetic, scale, cold_items, epochs, device, sets, out) -> None:
+def run_grid(fn, dataset, first, *, root, synthetic, scale, cold_items, epochs, patience, time_limit, device,
+             resume, **kwargs) -> None:
     """Run :func:`~mmgraph.train.compare.compare` or ``sweep`` and print its table."""
     from mmgraph.train.compare import format_compare
 
+    if dataset is None and resume is None:
+        raise click.UsageError("give DATASET, or --resume DIR to continue a comparison")
     options = {"data.root": str(root) if root else None, "data.synthetic": synthetic, "data.scale": scale,
-               "data.cold_items": cold_items, "train.epochs": epochs, "train.device": device}
-    folder, results = fn(dataset, first, seeds=seeds, grid=grid, out=out,
-                         options={k: v for k, v in options.items() if v is not None}, sets=sets,
-                         log=lambda msg: click.echo(msg, err=True))
+               "data.cold_items": cold_items, "train.epochs": epochs, "train.patience": patience,
+               "train.time_limit": time_limit, "train.device": device}
+    folder, results = fn(dataset, first, options={k: v for k, v in options.items() if v is not None},
+                         resume=resume, log=lambda msg: click.echo(msg, err=True), **kwargs)
     click.echo(format_compare(results))
     files = [folder / name for name in ("table.md", "table.csv", "results.json", "chart.png") if (folder / name).exists()]
     click.echo(f"files: {', '.join(map(str, files))}")
 
 
 @main.command()
-@click.argument("dataset")
-@click.option("--models", default="popularity,bprmf,lightgcn,vbpr,mmgcn,grcn,lattice,freedom,bm3,lgmrec,metammf",
-              show_default=True, help="Comma-separated model names.")
-@click.option("--grid", default="train.lr=0.005,0.02", show_default=True,
-              help="Space-separated key=v1,v2 axes tried for every model (axes a model does not take are skipped).")
+@click.argument("dataset", required=False)
+@click.option("--models", default="popularity,content-knn,bprmf,lightgcn,vbpr,mmgcn,grcn,lattice,freedom,bm3,lgmrec,"
+              "metammf", show_default=True, help="Comma-separated model names.")
 @grid_options
-def compare(dataset, models, grid, **options) -> None:
-    """Train MODELS on DATASET, select each on validation, write a table of test metrics over seeds."""
+def compare(dataset, models, **options) -> None:
+    """Search every model of MODELS on DATASET over its own grid, select on validation, retrain
+    the selected point over seeds, and write a table of test metrics with per-user significance."""
     from mmgraph.train.compare import compare as run_compare
 
     names = [m.strip() for m in models.split(",") if m.strip()]
     if not names:
         raise click.BadParameter("give at least one model name", param_hint="--models")
-    run_grid(run_compare, dataset, names, grid, **options)
+    run_grid(run_compare, dataset, names, **options)
 
 
 @main.command()
-@click.argument("dataset")
+@click.argument("dataset", required=False)
 @click.option("--model", default="metammf", show_default=True, help="The model to sweep.")
-@click.option("--grid", required=True, help="Space-separated key=v1,v2 axes, e.g. 'lr=1e-3,5e-4 cp_rank=8,16'.")
 @grid_options
-def sweep(dataset, model, grid, **options) -> None:
-    """Every combination of GRID for one model: validation mean +- std per point, test for the
-    point selected on validation only."""
+def sweep(dataset, model, **options) -> None:
+    """Every point of one model's search space (or --grid): validation mean +- std per point,
+    test for the point selected on validation only."""
     from mmgraph.train.compare import sweep as run_sweep
 
-    run_grid(run_sweep, dataset, model, grid, **options)
+    run_grid(run_sweep, dataset, model, **options)
 
 
 @main.command()
@@ -386,7 +402,7 @@ def options(model) -> None:
     from mmgraph.models import model_options
     from mmgraph.train import RunConfig
 
-    cfg = RunConfig()
+    cfg = RunConfig(model=model).resolve_defaults()  # the model's own training defaults
     for section, values in (("data", asdict(cfg.data)), ("train", asdict(cfg.train)),
                             ("model", model_options(model))):
         for key, value in values.items():

@@ -243,7 +243,7 @@ OPTIONS = [
     (["train", "kwai", *SYN, "--config", "CONFIG:train: 3"], ["section 'train' must be a mapping"]),
     (["recommend", "RUN", "--users-file", "CONFIG:"], ["no user ids in it"]),
     (["sweep", "kwai", *SYN, "--model", "lightgcn", "--grid", "lr=0.01,abc"],
-     ["--grid point {'lr': 'abc'}", "is not a valid float"]),
+     ["--grid: grid point lr=abc for lightgcn", "is not a valid float"]),
     (["compare", "nosuch", "--models", "bprmf"], ["unknown dataset 'nosuch'"]),
     (["compare", "kwai", *SYN, "--models", "gat"], ["unknown model 'gat'"]),
     (["sweep", "kwai", *SYN, "--grid", "nonsense=1,2"], ["nonsense is not an option"]),

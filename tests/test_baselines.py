@@ -74,8 +74,24 @@ def test_bprmf_is_lightgcn_without_layers():
     mf = BPRMF.from_graph(g, embedding_dim=4)
     user, item = mf.embed(g)
     assert torch.equal(torch.cat([user, item]), mf.embedding.weight)
-    torch.manual_seed(1)
-    assert torch.equal(LightGCN.from_graph(g, embedding_dim=4, num_layers=0).embed(g)[1], item)
+    lightgcn = LightGCN.from_graph(g, embedding_dim=4, num_layers=0)
+    lightgcn.load_state_dict(mf.state_dict())
+    assert torch.equal(lightgcn.embed(g)[1], item)
+
+
+def test_lightgcn_and_bprmf_train_as_mmrec_does():
+    """xavier initialization per table, and MMRec's EmbLoss: reg * (||U||_F + ||P||_F + ||N||_F) / B."""
+    g = tiny_graph()
+    model = LightGCN.from_graph(g, embedding_dim=4, num_layers=2, reg_weight=0.5)
+    users, items = model.embedding.weight.detach().split([g.num_users, g.num_items])
+    assert users.abs().max() <= (6 / (g.num_users + 4)) ** 0.5 and items.abs().max() <= (6 / (g.num_items + 4)) ** 0.5
+    u, p, n = torch.tensor([0, 1, 1]), torch.tensor([0, 2, 3]), torch.tensor([4, 1, 0])
+    expected = 0.5 * (users[u].norm() + items[p].norm() + items[n].norm()) / 3
+    assert torch.allclose(model.regularization(u, torch.cat([p, n])), expected)
+    loss = model.batch_loss(g, u, p, n.unsqueeze(1))
+    user_emb, item_emb = model.embed(g)
+    bpr = -F.logsigmoid((user_emb[u] * item_emb[p]).sum(-1) - (user_emb[u] * item_emb[n]).sum(-1)).mean()
+    assert torch.allclose(loss, bpr + expected)
 
 
 def test_vbpr_scores_follow_the_paper():
@@ -224,20 +240,21 @@ def test_lgmrec_local_and_global_embeddings_by_hand():
     m = LGMRec.from_graph(g, embedding_dim=4, hyperedges=3, tau=0.5, alpha=0.7).eval()
     adj = g.adjacency("gcn").to_dense()
     r = torch.zeros(3, 5)
-    r[g.edge_index[0], g.edge_index[1]] = 1.0
-    r = r / r.sum(1, keepdim=True)  # users' means over their items
+    r[g.edge_index[0], g.edge_index[1]] = 1.0  # the interactions
 
     def smooth2(x):
         return (x + adj @ x + adj @ adj @ x) / 3
 
-    expected = smooth2(torch.cat([m.user.weight, m.item.weight]))
-    glob = 0
+    cf = smooth2(torch.cat([m.user.weight, m.item.weight]))
+    expected, glob = cf, 0
     for name, x in g.features.items():
         f = m.transforms[name](x)
-        expected = expected + F.normalize(smooth2(torch.cat([r @ f, f])), dim=1)
-        h = torch.softmax(x @ m.hyper[name] / 0.5, 1)
-        z = h.t() @ m.item.weight
-        glob = glob + torch.cat([(r @ h) @ z, h @ z])
+        # the modality graph's last layer; users start from their items' mean
+        expected = expected + F.normalize(adj @ adj @ torch.cat([(r / r.sum(1, keepdim=True)) @ f, f]), dim=1)
+        logits = x @ m.hyper[name]
+        h_item, h_user = torch.softmax(logits / 0.5, 1), torch.softmax(r @ logits / 0.5, 1)  # users: summed logits
+        z = h_item.t() @ cf[3:]  # hyperedges read the items' LightGCN output
+        glob = glob + torch.cat([h_user @ z, h_item @ z])
     expected = expected + 0.7 * F.normalize(glob, dim=1)
     user, item = m.embed(g)
     assert torch.allclose(torch.cat([user, item]), expected, atol=1e-5)

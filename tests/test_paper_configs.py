@@ -13,13 +13,14 @@ import torch
 import torch.nn.functional as F
 
 from mmgraph.models import MetaMMF, RecGraph
-from mmgraph.nn import CPMetaLinear
+from mmgraph.nn import CPMetaLinear, MetaLinear
 from mmgraph.train import resolve_config
 from mmgraph.train.trainer import Experiment, make_optimizer
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
-RELEASED_TRAINING = {"lr": 1e-3, "batch_size": 3000, "num_negatives": 5, "epochs": 60,
-                     "mask_valid_at_test": False, "select": "best"}
+# 3000 (user, positive, negative) triples per step = 600 positives x 5 negatives
+RELEASED_TRAINING = {"lr": 1e-3, "batch_size": 600, "num_negatives": 5, "negatives": "all", "epochs": 60,
+                     "mask_valid_at_test": False, "select": "last"}
 
 
 def build(name: str) -> Experiment:
@@ -43,11 +44,14 @@ def check_released_training(exp: Experiment) -> None:
     assert exp.config.data.normalize == "none"
 
 
-def check_released_fusion(model: MetaMMF, d: int) -> None:
+def check_released_fusion(model: MetaMMF, d: int, full: bool = False) -> None:
+    """The extractor d -> d -> 5 and bias-free meta layers: rank-16 CP, or (``full``, the first
+    release's MetaLayer) full meta tensors."""
     extractor = model.fusion.extractor
     assert (extractor.lin1.in_channels, extractor.lin1.out_channels, extractor.lin2.out_channels) == (d, d, 5)
-    assert all(isinstance(layer, CPMetaLinear) and layer.rank == 16 and layer.lin.bias is None
-               for layer in model.fusion.layers)
+    kind = (lambda layer: isinstance(layer, MetaLinear)) if full else (
+        lambda layer: isinstance(layer, CPMetaLinear) and layer.rank == 16)
+    assert all(kind(layer) and layer.lin.bias is None for layer in model.fusion.layers)
     assert model.fusion.dropout == 0
 
 
@@ -73,8 +77,8 @@ def test_first_release_config_builds_the_pca_model():
     exp = build("metammf_first_release.toml")
     model = exp.model
     assert {m: x.size(1) for m, x in exp.graph.features.items()} == {"visual": 64, "acoustic": 64, "textual": 32}
-    assert fusion_channels(model) == [160, 160, 64]
-    check_released_fusion(model, 160)
+    assert fusion_channels(model) == [160, 160, 64] and model.fusion_kind == "meta-full"
+    check_released_fusion(model, 160, full=True)
     assert model.item_id.embedding_dim == 64 and model.user.embedding_dim == 128
     assert [(c.lin_neigh.in_channels, c.lin_neigh.out_channels) for c in model.graph_layers] == [(128, 128), (128, 64)]
     assert model.graph_dropout == [0.5, 0.2]

@@ -6,6 +6,7 @@ import csv
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -31,22 +32,25 @@ def test_sweep_tables_every_point_and_tests_only_the_selected_one(tmp_path, monk
         valid = {"recall@10": 0.1, "recall@20": (0.3 if rank == 8 else 0.2) + seed / 100, "ndcg@10": 0.05,
                  "ndcg@20": 0.06}
         history = [{"epoch": 1, "train_seconds": 1.0, "eval_seconds": 0.1, "loss": 0.5, "valid": valid}]
-        return Path(f"r-{rank}-{seed}"), {"valid": valid, "test": None, "history": history,
-                                          "synthetic": True, "protocol": "p"}
+        run_dir = tmp_path / "fake" / f"r-{rank}-{seed}"
+        run_dir.mkdir(parents=True)
+        return run_dir, {"valid": valid, "test": None, "history": history, "synthetic": True, "protocol": "p",
+                         "selected_epoch": 1, "stopped": "epochs"}
 
-    def fake_test_metrics(run_dir):
-        tested.append(str(run_dir))
+    def fake_tested(run_dir):
+        tested.append(Path(run_dir).name)
+        np.savez(Path(run_dir) / "test_per_user.npz", users=np.arange(3), **{"recall@20": np.ones(3), "ndcg@20": np.ones(3)})
         test = {k: 0.5 for k in compare_module.COLUMNS}
         return {"test": test | {"recall@20": 0.4 + int(str(run_dir)[-1]) / 10}}
 
     monkeypatch.setattr(compare_module, "train_run", fake_train_run)
-    monkeypatch.setattr(compare_module, "test_metrics", fake_test_metrics)
-    folder, results = sweep("kwai", "metammf", seeds=2, grid="cp_rank=4,8,16", out=tmp_path, options=TINY,
-                            log=lambda msg: None)
+    monkeypatch.setattr(compare_module, "tested", fake_tested)
+    folder, results = sweep("kwai", "metammf", seeds=2, screen_seeds=2, grid="cp_rank=4,8,16", out=tmp_path,
+                            options=TINY, log=lambda msg: None)
     assert results["models"]["metammf"]["selected"] == {"cp_rank": 8}
     assert sorted(tested) == ["r-8-0", "r-8-1"]
     table = (folder / "table.md").read_text()
-    assert "metammf sweep, 3 point(s) x 2 seed(s)" in table
+    assert "metammf sweep, 3 point(s); validation over the screening seed(s), test over 2 seed(s)" in table
     assert "| cp_rank=4 | 0.1000 +- 0.0000 | 0.2050 +- 0.0050 | 0.0500 +- 0.0000 | 0.0600 +- 0.0000 | - | - |" in table
     assert "| **cp_rank=8** (selected) | 0.1000 +- 0.0000 | 0.3050 +- 0.0050 |" in table
     assert "| 0.4500 +- 0.0500 | 0.5000 +- 0.0000 |" in table  # test R@20 and N@20 of cp_rank 8 only
@@ -67,8 +71,9 @@ def test_cli_sweep_end_to_end(tmp_path):
     selected = json.loads((folder / "results.json").read_text())["models"]["bprmf"]["runs"][0]
     assert selected["test"]["recall@20"] >= 0  # tested after selection, also in the run's metrics.json
     assert json.loads((Path(selected["run_dir"]) / "metrics.json").read_text())["test"] == selected["test"]
-    others = [p for p in (folder / "runs").iterdir() if str(p) != selected["run_dir"]]
-    assert len(others) == 1 and json.loads((others[0] / "metrics.json").read_text())["test"] is None
+    runs = [p for p in (folder / "runs" / "bprmf").glob("*/*") if (p / "metrics.json").is_file()]
+    others = [p for p in runs if str(p) != selected["run_dir"]]
+    assert len(runs) == 2 and json.loads((others[0] / "metrics.json").read_text())["test"] is None
 
 
 @pytest.mark.parametrize("args, message", [

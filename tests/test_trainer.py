@@ -62,7 +62,7 @@ def test_early_stopping_and_test_at_best_epoch(tmp_path):
     epochs = len(m["history"])
     assert epochs < 30  # stopped early
     best = m["best_epoch"]
-    assert epochs - best == 2  # two evaluations without improvement
+    assert epochs - best == 2 and m["stopped"] == "patience"  # two evaluations without improvement
 
 
 def test_lightgcn_equals_pyg_lightgcn():
@@ -245,3 +245,30 @@ def test_select_last_reports_and_serves_the_last_epoch(tmp_path):
     assert "train.select=last" in m["protocol"]
     with pytest.raises(Exception, match="train.select"):
         config(**{"train.select": "first"}).train.check()
+
+
+def test_negatives_come_from_the_trained_items_unless_asked_for_all(tmp_path, monkeypatch):
+    import mmgraph.train.trainer as trainer_module
+    from mmgraph.train.trainer import negative_exclusions
+
+    g = RecGraph(2, 5, torch.tensor([[0, 0, 1], [0, 1, 2]]))  # items 3 and 4 have no training interaction
+    assert negative_exclusions(g, "trained").tolist() == [False, False, False, True, True]
+    assert negative_exclusions(g, "all") is None
+    g.cold = torch.tensor([False, False, False, False, True])
+    assert negative_exclusions(g, "all").tolist() == [False, False, False, False, True]  # cold: never negatives
+    exp = Experiment.build(config("bprmf"))
+    untrained = torch.bincount(exp.graph.edge_index[1], minlength=exp.graph.num_items) == 0
+    assert untrained.any() and torch.equal(exp.unsampled, untrained)
+    drawn, real = [], trainer_module.sample_negatives
+    monkeypatch.setattr(trainer_module, "sample_negatives", lambda *a, **k: drawn.append(real(*a, **k)) or drawn[-1])
+    trainer = Trainer(exp, tmp_path)
+    trainer.train_epoch(1)
+    trainer.close()
+    assert drawn and not untrained[drawn[0]].any()
+    assert "negative(s) per positive from the" in exp.protocol() and "with a training interaction" in exp.protocol()
+
+
+def test_a_time_limit_stops_a_run_after_the_epoch_that_reaches_it(tmp_path):
+    _, metrics = train_run(config(**{"train.time_limit": 1e-6}), tmp_path, quiet=True)
+    assert metrics["stopped"] == "time limit" and len(metrics["history"]) == 1
+    assert "1e-06 s limit" in metrics["protocol"]

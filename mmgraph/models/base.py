@@ -24,6 +24,17 @@ class Recommender(Module):
     # scored from their features alone, without an ID embedding
     cold_start = False
     sparse_grads = False  # True: table rows a step reads get sparse gradients (mini-batch training)
+    # How the model's reference implementation trains it: ``train.*`` values (lr, weight_decay,
+    # network_lr_scale, network_weight_decay, meta_lr_scale, meta_weight_decay, batch_size,
+    # num_negatives, negatives) that a run takes unless it sets them; the rest come from
+    # :data:`~mmgraph.train.config.TRAIN_DEFAULTS` (MMRec's one Adam rate, no decay)
+    train_defaults: dict[str, float | int] = {}
+
+    @classmethod
+    def train_settings(cls, options: dict) -> dict[str, float | int]:
+        """The training defaults of a model built with ``options`` (:attr:`train_defaults`;
+        a model whose reference trains its variants differently overrides this)."""
+        return cls.train_defaults
 
     @property
     def sampling_hops(self) -> int | None:
@@ -83,6 +94,16 @@ class Recommender(Module):
         if not weight:
             return torch.zeros((), device=rows[0].device)
         return weight * sum(r.pow(2).sum(-1).mean() for r in rows)
+
+    @staticmethod
+    def norm_penalty(weight: float, *rows: Tensor, count: int | None = None) -> Tensor:
+        """``weight`` times the summed Frobenius norms (not squared) of ``rows``, over ``count``
+        (default: the last tensor's rows): MMRec's ``EmbLoss`` (``src/common/loss.py``), the
+        regularizer its BPR, LightGCN, VBPR and BM3 train with, and which their reference
+        ``reg_weight`` grids are for."""
+        if not weight:
+            return torch.zeros((), device=rows[0].device)
+        return weight * sum(torch.linalg.norm(r) for r in rows) / (count or rows[-1].size(0))
 
     def embedding_parameters(self) -> list[Parameter]:
         """Free per-user / per-item / per-word vectors (every embedding table by default)."""

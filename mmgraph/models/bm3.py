@@ -44,7 +44,13 @@ class BM3(FeatureRecommender):
         dropout (float): Dropout that makes the target views. (default: 0.5)
         cl_weight (float): Weight :math:`\lambda_{cl}` of the modality terms. (default: 2.0)
         word_dim (int): Word embedding size of bag-of-words modalities. (default: 64)
-        reg_weight (float): Weight of the L2 penalty on the batch's ID embeddings. (default: 1e-4)
+        reg_weight (float): Weight :math:`\lambda` of MMRec's ``EmbLoss`` on every user's and
+            item's vector before the predictor, :math:`\lambda(\|\mathbf{U}\|_F + \|\mathbf{I}\|_F) / I`
+            (norms not squared), as the reference regularizes. (default: 1e-4)
+
+    Trained as MMRec trains it (``src/models/bm3.py``, ``configs/model/BM3.yaml``): ID tables
+    ``xavier_uniform``, the predictor and the modality transforms ``xavier_normal`` with zero
+    biases, and the regularizer above.
     """
 
     def __init__(self, num_users: int, num_items: int, modality_dims: Mapping[str, int],
@@ -54,9 +60,8 @@ class BM3(FeatureRecommender):
         self.num_users, self.num_items = num_users, num_items
         self.num_layers, self.dropout, self.cl_weight, self.reg_weight = num_layers, dropout, cl_weight, reg_weight
         self.inputs = ItemInputs(modality_dims, bag_vocab, word_dim, owner="BM3")
-        self.transforms = ModuleDict({m: Linear(d, embedding_dim, weight_initializer="glorot")
-                                      for m, d in self.inputs.dims.items()})
-        self.predictor = Linear(embedding_dim, embedding_dim, weight_initializer="glorot")
+        self.transforms = ModuleDict({m: Linear(d, embedding_dim) for m, d in self.inputs.dims.items()})
+        self.predictor = Linear(embedding_dim, embedding_dim)
         self.user = Embedding(num_users, embedding_dim)
         self.item = Embedding(num_items, embedding_dim)
         self.reset_parameters()
@@ -64,7 +69,8 @@ class BM3(FeatureRecommender):
     def reset_parameters(self) -> None:
         self.inputs.reset_parameters()
         for lin in (*self.transforms.values(), self.predictor):
-            lin.reset_parameters()
+            torch.nn.init.xavier_normal_(lin.weight)
+            torch.nn.init.zeros_(lin.bias)
         torch.nn.init.xavier_uniform_(self.user.weight)
         torch.nn.init.xavier_uniform_(self.item.weight)
 
@@ -78,8 +84,8 @@ class BM3(FeatureRecommender):
         return self.predictor(user), self.predictor(item)
 
     def batch_loss(self, graph: RecGraph, users: Tensor, pos: Tensor, negs: Tensor) -> Tensor:
-        user, item = self.encode(graph)
-        user, item = user[users], item[pos]
+        all_users, all_items = self.encode(graph)
+        user, item = all_users[users], all_items[pos]
         user_target, item_target = (F.dropout(v.detach(), self.dropout, self.training) for v in (user, item))
         loss = _distance(self.predictor(user), item_target) + _distance(self.predictor(item), user_target)
         for m, x in self.inputs(graph).items():
@@ -87,7 +93,7 @@ class BM3(FeatureRecommender):
             feature_target = F.dropout(feature.detach(), self.dropout, self.training)
             online = self.predictor(feature)
             loss = loss + self.cl_weight * (_distance(online, item_target) + _distance(online, feature_target))
-        return loss + self.l2_penalty(self.reg_weight, self.user.weight[users], self.item.weight[pos])
+        return loss + self.norm_penalty(self.reg_weight, all_users, all_items)
 
     def extra_repr(self) -> str:
         return f"users={self.num_users}, items={self.num_items}, modalities={list(self.transforms)}"

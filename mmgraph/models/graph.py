@@ -121,6 +121,17 @@ class RecGraph:
                 self.homogeneous_edge_index(), (n, n), normalization, symmetric=True)
         return self._adjacency[normalization]
 
+    def self_loop_adjacency(self) -> Tensor:
+        r"""The row-normalized user-item adjacency with self-loops,
+        :math:`\mathbf{D}^{-1}(\mathbf{A} + \mathbf{I})` (LATTICE's LightGCN in MMRec), as a
+        cached CSR ``adj_t``."""
+        if "mean+loops" not in self._adjacency:
+            n = self.num_users + self.num_items
+            loops = torch.arange(n, device=self.edge_index.device).repeat(2, 1)
+            self._adjacency["mean+loops"] = normalized_adjacency(
+                torch.cat([self.homogeneous_edge_index(), loops], 1), (n, n), "mean")
+        return self._adjacency["mean+loops"]
+
     def item_matrix(self, modality: str) -> Tensor:
         """Item rows of one modality: the dense features, or a bag-of-words modality's sparse
         COO count matrix ``[I, vocabulary]``."""

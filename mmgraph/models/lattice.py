@@ -48,7 +48,17 @@ class LATTICE(FeatureRecommender):
         item_layers (int): Item-graph layers :math:`L_i`. (default: 1)
         ui_layers (int): LightGCN layers. (default: 2)
         word_dim (int): Word embedding size of bag-of-words modalities. (default: 64)
-        reg_weight (float): Weight of the L2 penalty on the batch's ID embeddings. (default: 1e-4)
+        reg_weight (float): Weight :math:`\lambda` of the reference's penalty on the batch's final
+            embeddings, :math:`\frac{\lambda}{2B}(\|\mathbf{U}\|_F^2 + \|\mathbf{P}\|_F^2 +
+            \|\mathbf{N}\|_F^2)`. (default: 1e-4)
+
+    Trained as MMRec trains it (``src/models/lattice.py``, ``configs/model/LATTICE.yaml``): its
+    LightGCN runs over the row-normalized adjacency with self-loops,
+    :math:`\mathbf{D}^{-1}(\mathbf{A} + \mathbf{I})`; ID tables ``xavier_uniform``; the penalty
+    above.  Differences: the reference sends gradient to :math:`\mathbf{W}_m` and :math:`\alpha`
+    only on the first batch of an epoch (it reuses a detached graph afterwards), here at every
+    step; its learning-rate schedule (:math:`\times 0.96^{\text{epoch}/50}`) and its fine-tuning
+    of the raw features are left out.
     """
 
     def __init__(self, num_users: int, num_items: int, modality_dims: Mapping[str, int],
@@ -101,11 +111,14 @@ class LATTICE(FeatureRecommender):
 
     def embed(self, graph: RecGraph) -> tuple[Tensor, Tensor]:
         h = knn_propagate_mix(self.item.weight, self.item_graphs(graph), self.item_layers)
-        user, item = graph.lightgcn(self.user.weight, self.item.weight, self.ui_layers)
+        user, item = graph.lightgcn(self.user.weight, self.item.weight, self.ui_layers, graph.self_loop_adjacency())
         return user, item + F.normalize(h, dim=1)
 
-    def regularization(self, users: Tensor, items: Tensor) -> Tensor:
-        return self.l2_penalty(self.reg_weight, self.user.weight[users], self.item.weight[items])
+    def batch_loss(self, graph: RecGraph, users: Tensor, pos: Tensor, negs: Tensor) -> Tensor:
+        user, item = self.embed(graph)
+        rows = (user[users], item[pos], item[negs.flatten()])
+        penalty = self.reg_weight / 2 * sum(r.pow(2).sum() for r in rows) / users.numel()
+        return self.bpr(user, item, users, pos, negs) + penalty
 
     def extra_repr(self) -> str:
         return f"users={self.num_users}, items={self.num_items}, modalities={list(self.inputs.dims)}, knn_k={self.knn_k}"

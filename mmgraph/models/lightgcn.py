@@ -23,12 +23,17 @@ class LightGCN(Recommender):
     graph without self-loops (the same as PyG's :class:`~torch_geometric.nn.models.LightGCN`),
     computed as a cached CSR product.  Uses no item features.
 
+    Trained as MMRec trains it (``src/models/lightgcn.py``, ``configs/model/LightGCN.yaml``):
+    user and item tables initialized ``xavier_uniform`` each, and the regularizer is MMRec's
+    ``EmbLoss`` on the batch's layer-0 rows, :math:`\lambda(\|\mathbf{U}^{(0)}\|_F +
+    \|\mathbf{P}^{(0)}\|_F + \|\mathbf{N}^{(0)}\|_F) / B` (norms not squared; ``N`` holds
+    all the batch's negatives), the form the reference's ``reg_weight`` grid is for.
+
     Args:
         num_users (int), num_items (int): Graph sizes.
         embedding_dim (int): Embedding size. (default: 64)
         num_layers (int): Propagation layers :math:`L`. (default: 3)
-        reg_weight (float): Weight of the L2 penalty on the batch's layer-0 embeddings, as the
-            paper regularizes. (default: 1e-4)
+        reg_weight (float): :math:`\lambda`. (default: 1e-4)
     """
 
     def __init__(self, num_users: int, num_items: int, embedding_dim: int = 64, num_layers: int = 3,
@@ -44,7 +49,10 @@ class LightGCN(Recommender):
         return cls(graph.num_users, graph.num_items, **kwargs)
 
     def reset_parameters(self) -> None:
-        torch.nn.init.normal_(self.embedding.weight, std=0.1)
+        # the reference's two tables [U, d] and [I, d], each xavier_uniform
+        users, items = self.embedding.weight.data.split([self.num_users, self.num_items])
+        torch.nn.init.xavier_uniform_(users)
+        torch.nn.init.xavier_uniform_(items)
 
     @property
     def sampling_hops(self) -> int:
@@ -57,8 +65,10 @@ class LightGCN(Recommender):
         return out[: graph.num_users], out[graph.num_users:]
 
     def regularization(self, users: Tensor, items: Tensor) -> Tensor:
-        return self.l2_penalty(self.reg_weight, self.rows(self.embedding, users),
-                               self.rows(self.embedding, self.num_users + items))
+        """MMRec's ``EmbLoss`` of the layer-0 rows; ``items`` holds the positives, then the negatives."""
+        batch = users.numel()
+        rows = self.rows(self.embedding, torch.cat([users, self.num_users + items]))
+        return self.norm_penalty(self.reg_weight, *rows.split([batch, batch, items.numel() - batch]), count=batch)
 
     def sparse_tables(self) -> list:
         return [self.embedding.weight]
@@ -71,16 +81,23 @@ class BPRMF(LightGCN):
     r"""Matrix factorization trained with BPR, from `"BPR: Bayesian Personalized Ranking from
     Implicit Feedback" <https://arxiv.org/abs/1205.2618>`_ (Rendle et al., UAI 2009):
     :math:`y_{ui} = \mathbf{e}_u^\top \mathbf{e}_i` with free user and item embeddings; this is
-    :class:`LightGCN` with zero propagation layers.
+    :class:`LightGCN` with zero propagation layers.  As MMRec's ``BPR`` (``src/models/bpr.py``):
+    both tables initialized ``xavier_normal``, and ``EmbLoss`` on the batch's rows.
 
     Args:
         num_users (int), num_items (int): Graph sizes.
         embedding_dim (int): Embedding size. (default: 64)
-        reg_weight (float): Weight of the L2 penalty on the batch's embeddings. (default: 1e-4)
+        reg_weight (float): Weight :math:`\lambda` of ``EmbLoss``,
+            :math:`\lambda(\|\mathbf{U}\|_F + \|\mathbf{P}\|_F + \|\mathbf{N}\|_F) / B`. (default: 1e-4)
     """
 
     def __init__(self, num_users: int, num_items: int, embedding_dim: int = 64, reg_weight: float = 1e-4):
         super().__init__(num_users, num_items, embedding_dim, num_layers=0, reg_weight=reg_weight)
+
+    def reset_parameters(self) -> None:
+        users, items = self.embedding.weight.data.split([self.num_users, self.num_items])
+        torch.nn.init.xavier_normal_(users)
+        torch.nn.init.xavier_normal_(items)
 
     def extra_repr(self) -> str:
         return f"users={self.num_users}, items={self.num_items}"

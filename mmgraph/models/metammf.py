@@ -27,6 +27,21 @@ VARIANT_DEFAULTS = {
     "paper-mf": {"propagation": "none", **_PAPER},
 }
 
+# how each variant trains, unless a run sets otherwise (``Recommender.train_settings``)
+TRAIN_DEFAULTS = {
+    # chosen on validation for this design (README, "Results so far"): networks slower than the ID
+    # tables and decayed, the hypernetwork slower and undecayed, large batches with 5 negatives
+    "design": {"lr": 0.005, "weight_decay": 1e-6, "network_lr_scale": 0.25, "network_weight_decay": 0.01,
+               "meta_lr_scale": 0.25, "meta_weight_decay": 0.0, "batch_size": 8192, "num_negatives": 5,
+               "negatives": "trained"},
+    # the released code (hanliu95/MetaMMF, model_train.py, data_triple.py): one Adam setting (lr
+    # 1e-3, weight decay 1e-6) for every parameter; 3000 (user, positive, negative) triples per step
+    # with 5 negatives per positive, i.e. 600 positives; negatives from every item
+    "paper": {"lr": 1e-3, "weight_decay": 1e-6, "network_lr_scale": 1.0, "network_weight_decay": 1e-6,
+              "meta_lr_scale": 1.0, "meta_weight_decay": 1e-6, "batch_size": 600, "num_negatives": 5,
+              "negatives": "all"},
+}
+
 
 class MetaMMF(FeatureRecommender):
     r"""MetaMMF from `"Dynamic Multimodal Fusion via Meta-Learning Towards Micro-Video
@@ -184,6 +199,11 @@ class MetaMMF(FeatureRecommender):
             [ModalityConv(a, b, combine="add", normalize=False)  # on the cached "mean" adjacency
              for a, b in zip(dims[:-1], dims[1:])])
         self.reset_parameters()
+
+    @classmethod
+    def train_settings(cls, options: Mapping) -> dict:
+        """:data:`TRAIN_DEFAULTS` of the variant ``options`` name (design by default)."""
+        return TRAIN_DEFAULTS["design" if options.get("variant", "design") == "design" else "paper"]
 
     @property
     def input_dims(self) -> dict[str, int]:

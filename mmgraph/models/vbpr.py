@@ -35,7 +35,15 @@ class VBPR(FeatureRecommender):
         embedding_dim (int): Size of :math:`\boldsymbol{\gamma}` and of :math:`\boldsymbol{\theta}`. (default: 64)
         word_dim (int): Word embedding size of bag-of-words modalities. (default: 64)
         dropout (float): Dropout on the projected content :math:`\mathbf{E}\mathbf{f}_i`. (default: 0.0)
-        reg_weight (float): Weight of the L2 penalty on the batch's user and item factors. (default: 1e-4)
+        reg_weight (float): Weight :math:`\lambda` of MMRec's ``EmbLoss`` on the batch's final
+            rows, :math:`\lambda(\|[\Gamma_u \| \Theta_u]\|_F + \|[\Gamma_p \| \mathbf{E}\mathbf{F}_p]\|_F
+            + \|[\Gamma_n \| \mathbf{E}\mathbf{F}_n]\|_F) / B` (norms not squared; the biases
+            are not penalized). (default: 1e-4)
+
+    Trained as MMRec trains it (``src/models/vbpr.py``, ``configs/model/VBPR.yaml``): user and
+    item factors ``xavier_uniform``, the projection :math:`\mathbf{E}` ``xavier_normal``, and the
+    regularizer above, the form the reference's ``reg_weight`` grid is for.  Unlike MMRec's
+    version, the paper's bias terms :math:`\beta_i` and :math:`\boldsymbol{\beta}'` are kept.
     """
 
     def __init__(self, num_users: int, num_items: int, modality_dims: Mapping[str, int],
@@ -49,16 +57,16 @@ class VBPR(FeatureRecommender):
         self.user = Embedding(num_users, 2 * embedding_dim)  # [gamma_u, theta_u]
         self.item = Embedding(num_items, embedding_dim)  # gamma_i
         self.item_bias = Embedding(num_items, 1)  # beta_i
-        self.content = Linear(content, embedding_dim, bias=False, weight_initializer="kaiming_uniform")  # E
+        self.content = Linear(content, embedding_dim, bias=False)  # E
         self.content_bias = Linear(content, 1, bias=False)  # beta', zero at the start as beta_i
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
         self.inputs.reset_parameters()
-        torch.nn.init.normal_(self.user.weight, std=0.1)
-        torch.nn.init.normal_(self.item.weight, std=0.1)
+        torch.nn.init.xavier_uniform_(self.user.weight)
+        torch.nn.init.xavier_uniform_(self.item.weight)
         torch.nn.init.zeros_(self.item_bias.weight)
-        self.content.reset_parameters()
+        torch.nn.init.xavier_normal_(self.content.weight)
         torch.nn.init.zeros_(self.content_bias.weight)
 
     def embed(self, graph: RecGraph) -> tuple[Tensor, Tensor]:
@@ -68,8 +76,11 @@ class VBPR(FeatureRecommender):
         user = torch.cat([self.user.weight, self.user.weight.new_ones(self.num_users, 1)], dim=-1)
         return user, item
 
-    def regularization(self, users: Tensor, items: Tensor) -> Tensor:
-        return self.l2_penalty(self.reg_weight, self.user.weight[users], self.item.weight[items])
+    def batch_loss(self, graph: RecGraph, users: Tensor, pos: Tensor, negs: Tensor) -> Tensor:
+        user, item = self.embed(graph)
+        factors = (user[users, :-1], item[pos, :-1], item[negs.flatten(), :-1])  # without the bias column
+        return self.bpr(user, item, users, pos, negs) + self.norm_penalty(self.reg_weight, *factors,
+                                                                          count=users.numel())
 
     def extra_repr(self) -> str:
         return f"users={self.num_users}, items={self.num_items}, modalities={list(self.inputs.dims)}"

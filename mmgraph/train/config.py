@@ -35,22 +35,38 @@ class DataConfig:
     cold_items: float = 0.0  # fraction of items held out of training (cold-start evaluation)
 
 
+# The reference toolbox's training settings (MMRec, src/configs/overall.yaml): one Adam learning
+# rate for every parameter, no weight decay, batches of 2048 interactions with one negative each,
+# drawn from the items with a training interaction.
+# A model declares its own (``Recommender.train_defaults``, from its reference code); an option
+# left ``None`` in :class:`TrainConfig` takes the model's value, then this one.
+TRAIN_DEFAULTS: dict[str, float | int] = {
+    "lr": 1e-3, "weight_decay": 0.0, "network_lr_scale": 1.0, "network_weight_decay": 0.0,
+    "meta_lr_scale": 1.0, "meta_weight_decay": 0.0, "batch_size": 2048, "num_negatives": 1,
+    "negatives": "trained"}
+
+
 @dataclass
 class TrainConfig:
-    epochs: int = 60
-    batch_size: int = 8192
-    lr: float = 0.005
-    weight_decay: float = 1e-6
-    network_lr_scale: float = 0.25
-    network_weight_decay: float = 0.01
-    # the hypernetwork (MetaMMF's extractor and meta tensors): its own group, undecayed by default
-    meta_lr_scale: float = 0.25
-    meta_weight_decay: float = 0.0
+    epochs: int = 1000  # with patience 20, as MMRec trains every model
+    # None: the model's own default (Recommender.train_defaults), else TRAIN_DEFAULTS
+    batch_size: int | None = None
+    lr: float | None = None
+    weight_decay: float | None = None
+    network_lr_scale: float | None = None
+    network_weight_decay: float | None = None
+    # the hypernetwork (MetaMMF's extractor and meta tensors): its own group
+    meta_lr_scale: float | None = None
+    meta_weight_decay: float | None = None
     clip_grad_norm: float | None = None
     on_nan: str = "stop"  # a non-finite loss: "stop" (name the epoch and last good checkpoint) or "skip-batch"
-    num_negatives: int = 5
+    num_negatives: int | None = None
+    # the pool negatives are drawn from: "trained" (items with a training interaction, as MMRec
+    # samples) or "all" (every item but cold ones)
+    negatives: str | None = None
     eval_every: int = 1
-    patience: int = 10
+    patience: int = 20  # validations without improvement before stopping
+    time_limit: float | None = None  # seconds of training per run, then stop after the epoch (None: no limit)
     metric: str = "recall@20"
     select_on: str = "valid"  # or "valid_cold": the cold items' validation interactions (cold start)
     select: str = "best"  # "best": the best validation epoch (early stopping); "last": the last epoch, as released
@@ -69,7 +85,7 @@ class TrainConfig:
     def check(self) -> None:
         """Raise :class:`ConfigError` for a value no run can use (before any data is read)."""
         for key in ("lr", "weight_decay", "network_lr_scale", "network_weight_decay", "meta_lr_scale",
-                    "meta_weight_decay", "clip_grad_norm"):
+                    "meta_weight_decay", "clip_grad_norm", "time_limit"):
             value = getattr(self, key)
             if value is not None and not (math.isfinite(value) and value >= 0):
                 raise ConfigError(f"train.{key} must be a finite number >= 0, got {value}")
@@ -84,6 +100,11 @@ class TrainConfig:
             raise ConfigError(f"train.sampler must be 'full' or 'neighbor', got '{self.sampler}'")
         if any(f != -1 and f < 1 for f in self.fanout):
             raise ConfigError(f"train.fanout takes neighbours per hop, each >= 1 or -1 (all), got {self.fanout}")
+        if self.negatives not in ("trained", "all"):
+            raise ConfigError(f"train.negatives must be 'trained' (items with a training interaction) or 'all', "
+                              f"got '{self.negatives}'")
+        if self.time_limit is not None and self.time_limit <= 0:
+            raise ConfigError(f"train.time_limit must be > 0 seconds (or None for no limit), got {self.time_limit}")
         if self.on_nan not in ("stop", "skip-batch"):
             raise ConfigError(f"train.on_nan must be 'stop' or 'skip-batch', got '{self.on_nan}'")
         if self.select not in ("best", "last"):
@@ -108,6 +129,18 @@ class RunConfig:
     model: str = "metammf"
     model_args: dict = field(default_factory=dict)
     train: TrainConfig = field(default_factory=TrainConfig)
+
+    def resolve_defaults(self) -> "RunConfig":
+        """Fill the training options left ``None`` with the model's declared defaults
+        (:meth:`~mmgraph.models.Recommender.train_settings`), then :data:`TRAIN_DEFAULTS`; in
+        place, and returns ``self``."""
+        from mmgraph.models import model_class
+
+        declared = TRAIN_DEFAULTS | model_class(self.model).train_settings(self.model_args)
+        for key, value in declared.items():
+            if getattr(self.train, key) is None:
+                setattr(self.train, key, value)
+        return self
 
     def to_dict(self) -> dict:
         return {"data": asdict(self.data), "model": {"name": self.model, **self.model_args},

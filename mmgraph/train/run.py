@@ -26,7 +26,7 @@ def resolve_config(dataset: str | None, *, config_file: str | Path | None = None
             set_option(cfg, key, value, source=f"--{key.split('.')[-1].replace('_', '-')}")
     for text in sets:
         set_option(cfg, *parse_assignment(text))
-    return cfg
+    return cfg.resolve_defaults()
 
 
 def checkpoint_bytes(model) -> int:

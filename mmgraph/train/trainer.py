@@ -14,6 +14,7 @@ from typing import Callable
 import numpy as np
 import torch
 import torch_geometric
+from torch import Tensor
 from tqdm.auto import tqdm
 
 import mmgraph
@@ -69,11 +70,12 @@ class Experiment:
     ranks: Dist = Dist()
     neighbors: NeighborBatches | None = None  # train.sampler "neighbor": sampled subgraphs
     raw_ids: tuple = (None, None)  # the source's user and item ids per index (None: the index itself)
+    unsampled: Tensor | None = None  # [I] bool: items never drawn as negatives (train.negatives)
     _compiled: dict[str, Callable] = field(default_factory=dict, repr=False)
 
     @classmethod
     def build(cls, config: RunConfig) -> "Experiment":
-        config.train.check()
+        config.resolve_defaults().train.check()
         device = local_device(resolve_device(config.train.device))
         ranks = setup(device)  # joins torchrun's process group; one process otherwise
         seed_everything(config.train.seed)
@@ -110,7 +112,8 @@ class Experiment:
             # DDP cannot all-reduce (torchrun keeps them dense)
             model.sparse_grads = not ranks.enabled
         raw_ids = (getattr(data, "user_ids", None), getattr(data, "item_ids", None))
-        return cls(config, device, info, graph, model, splits, ranks, neighbors, raw_ids)
+        return cls(config, device, info, graph, model, splits, ranks, neighbors, raw_ids,
+                   negative_exclusions(graph, config.train.negatives))
 
     def data_changed_since(self, ckpt: dict) -> bool:
         """Whether the data loaded now differs from the data ``ckpt`` was trained on (by the
@@ -172,11 +175,30 @@ class Experiment:
         cold = "" if self.graph.cold is None else (
             f"; cold items: {int(self.graph.cold.sum()):,} held out of training (never negatives), their "
             "held-out interactions also ranked among the cold items alone (test_cold)")
+        t = self.config.train
+        pool = self.graph.num_items - (0 if self.unsampled is None else int(self.unsampled.sum()))
+        negatives = (f"BPR with {t.num_negatives} negative(s) per positive from the {pool:,} items "
+                     + ("with a training interaction" if t.negatives == "trained" else "known at training time")
+                     + f", batches of {t.batch_size:,}, at most {t.epochs} epochs, patience {t.patience}"
+                     + (f", {t.time_limit:g} s limit" if t.time_limit else ""))
         return (f"full ranking over all {self.graph.num_items:,} items; {masked} items masked at test, "
                 f"train items at validation; ties in a fixed random item order; {self.data_info['split']}; "
+                f"{negatives}; "
                 f"{selection}selection on "
                 f"{'validation' if self.config.train.select_on == 'valid' else 'validation cold items'} "
                 f"{self.config.train.metric}{cold}")
+
+
+def negative_exclusions(graph: RecGraph, pool: str) -> Tensor | None:
+    """``[I]`` bool mask of the items BPR never draws as negatives: cold items (they do not exist
+    at training time), and with ``pool="trained"`` also every item without a training
+    interaction, as MMRec samples.  Drawing those as negatives teaches a model to bury exactly the
+    items only content can place.  ``None`` when nothing is excluded."""
+    excluded = graph.cold
+    if pool == "trained":
+        untrained = torch.bincount(graph.edge_index[1], minlength=graph.num_items) == 0
+        excluded = untrained if excluded is None else excluded | untrained
+    return excluded if excluded is not None and bool(excluded.any()) else None
 
 
 def selected_checkpoint(config: RunConfig) -> str:
@@ -340,7 +362,7 @@ class Trainer:
         model.start_epoch(graph, self.generator)
         train = exp.graph.edge_index
         neg = sample_negatives(exp.splits["train"], train[0], cfg.num_negatives, self.generator,
-                               exclude=graph.cold)
+                               exclude=exp.unsampled)
         perm = torch.randperm(train.size(1), generator=self.generator, device=exp.device)
         total = torch.zeros((), device=exp.device)
         batches = perm.split(cfg.batch_size)
@@ -430,7 +452,7 @@ class Trainer:
                      f"({sum(p.numel() for p in exp.model.parameters()):,} parameters) on {exp.device}"
                      + (f" x {exp.ranks.world} processes" if exp.ranks.enabled else ""))
         for epoch in range(start_epoch, cfg.epochs + 1):
-            if self.state["bad_evals"] >= cfg.patience and cfg.select == "best":
+            if self.stop_reason():  # a resumed run that had already stopped
                 break
             t0 = time.perf_counter()
             loss = self.train_epoch(epoch)
@@ -462,8 +484,11 @@ class Trainer:
             self.state["epoch"] = epoch
             self.state["history"].append(record)
             self.scalars(epoch, loss=loss, valid=record.get("valid"), valid_cold=record.get("valid_cold"))
+            self.state["stopped"] = self.stop_reason()
             self._save(self._checkpoint(), "last.pt")
             self.write_metrics()
+            if self.state["stopped"]:
+                break
         if self.state["best_epoch"] is None:
             raise MMGraphError("no validation evaluation happened; raise train.epochs or lower train.eval_every")
         name = selected_checkpoint(exp.config)
@@ -484,6 +509,19 @@ class Trainer:
         self.scalars(self.state["best_epoch"], test=test, test_cold=cold)
         return self.write_metrics(test, cold)
 
+    def stop_reason(self) -> str | None:
+        """Why training stops after the epochs so far: ``"patience"`` (``train.patience``
+        validations without improvement; ``train.select=best`` only), ``"time limit"`` (the
+        epochs' training and validation seconds reached ``train.time_limit``), ``"epochs"``
+        (``train.epochs`` done), or ``None`` to go on."""
+        cfg, state = self.exp.config.train, self.state
+        if state["bad_evals"] >= cfg.patience and cfg.select == "best":
+            return "patience"
+        spent = sum(h["train_seconds"] + h.get("eval_seconds", 0.0) for h in state["history"])
+        if cfg.time_limit and spent >= cfg.time_limit:
+            return "time limit"
+        return "epochs" if state["epoch"] >= cfg.epochs else None
+
     def summary(self, test: dict | None = None, test_cold: dict | None = None) -> dict:
         """What ``metrics.json`` holds: data, protocol, the selected epoch (the best validation
         epoch, or the last with ``train.select=last``) with its validation metrics and model
@@ -496,7 +534,7 @@ class Trainer:
                "data_fingerprint": exp.data_info["fingerprint"],
                "model": exp.config.model, "protocol": exp.protocol(), "selected_on": exp.config.train.select_on,
                "select": exp.config.train.select, "selected_epoch": selected,
-               "best_epoch": self.state["best_epoch"],
+               "best_epoch": self.state["best_epoch"], "stopped": self.state.get("stopped"),
                "valid": record.get(exp.config.train.select_on) if last else self.state["best_valid"],
                "diagnostics": record.get("diagnostics"),
                "test": test, "history": self.state["history"], "env": self.env}
