@@ -119,12 +119,12 @@ def test_mmgcn_layer_by_hand(concat):
         outs.append(F.leaky_relu(gcn.combine[0](torch.cat([h, x_hat], 1)) if concat else gcn.combine[0](h) + x_hat))
     user, item = m.embed(g)
     assert torch.allclose(torch.cat([user, item]), torch.stack(outs).mean(0), atol=1e-6)
-    assert m.gcns["visual"].combine[0].in_channels == (8 if concat else 4)
+    assert m.gcns["visual"].combine[0].in_channels == (256 + 4 if concat else 256)
 
 
 def test_mmgcn_builds_the_configured_layers_and_trains_preferences_and_ids():
     g = tiny_graph()
-    m = MMGCN.from_graph(g, embedding_dim=4, num_layers=3)
+    m = MMGCN.from_graph(g, embedding_dim=4, num_layers=3, train_embeddings=True)
     assert all(len(gcn.conv) == 3 for gcn in m.gcns.values())
     names = {n for n, p in m.named_parameters()}
     assert {"ids.weight", "gcns.visual.preference.weight"} <= names
