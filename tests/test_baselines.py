@@ -194,31 +194,6 @@ def test_freedom_modality_loss_adds_a_bpr_term_per_modality():
     assert torch.allclose(extra.batch_loss(g, users, pos, negs), plain.batch_loss(g, users, pos, negs) + terms)
 
 
-def test_grcn_routing_and_refined_graph_by_hand():
-    g = tiny_graph()
-    m = GRCN.from_graph(g, embedding_dim=3, content_dim=4, num_layers=1, routing=2, edge_fusion="mean")
-    users, items = g.edge_index
-    confidences = []
-    for name, x in g.features.items():
-        c = F.normalize(m.project[name](x), dim=1)
-        p = torch.zeros(3, 4)
-        for u in range(3):  # routing, one user at a time
-            mine = c[items[users == u]]
-            start = F.normalize(mine.mean(0), dim=0)
-            p[u] = F.normalize((torch.softmax(mine @ start, 0)[:, None] * mine).sum(0), dim=0)
-        confidences.append((p[users] * c[items]).sum(-1).clamp(min=0))
-    w = torch.stack(confidences).mean(0)
-    a = torch.zeros(8, 8)
-    a[users, items + 3] = w
-    a = a + a.t()
-    d = a.sum(1).clamp(min=1e-12).rsqrt()
-    ids = m.ids.weight
-    expected = (ids + (d[:, None] * a * d[None, :]) @ ids) / 2
-    user, item = m.embed(g)
-    assert torch.allclose(user[:, :3], expected[:3], atol=1e-5) and torch.allclose(item[:, :3], expected[3:], atol=1e-5)
-    assert user.shape == (3, 3 + 2 * 4)
-
-
 def test_bm3_loss_by_hand_and_scores_through_the_predictor():
     g = tiny_graph()
     m = BM3.from_graph(g, embedding_dim=4, dropout=0.0, cl_weight=0.5, reg_weight=0.0)

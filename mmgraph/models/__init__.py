@@ -56,7 +56,7 @@ def _allowed_range(key: str) -> tuple[str, Callable[[float], bool]]:
         return ">= 0", lambda v: v >= 0
     if key in ("id_dim", "fused_dim"):  # MetaMMF's ablations: no item ID, or no content
         return ">= 0", lambda v: v >= 0
-    if key.endswith(("dim", "rank", "hidden", "k")) or key in ("hyperedges", "routing"):
+    if key.endswith(("dim", "rank", "hidden", "k")) or key == "hyperedges":
         return ">= 1", lambda v: v >= 1
     return "a finite number >= 0", lambda v: math.isfinite(v) and v >= 0
 

@@ -117,8 +117,13 @@ class Plan:
                 raise ConfigError(f"--grid: {', '.join(unknown)} is not an option of any of "
                                   f"{', '.join(self.models)}; see `python cli.py options --model NAME`")
         self.spaces: dict[str, SearchSpace] = {}
+        saved = s.get("spaces") or {}  # a resumed comparison keeps the spaces it started with
         for name in self.models:
-            if not model_class(name).trainable:
+            if name in saved:
+                file = saved[name].get("file")
+                self.spaces[name] = SearchSpace(name, saved[name]["grid"], saved[name]["reference"],
+                                                path=Path(file) if file else None)
+            elif not model_class(name).trainable:
                 self.spaces[name] = SearchSpace(name, reference="nothing to train")
             elif grid is not None:
                 points = _points_of(name, grid)
@@ -126,6 +131,8 @@ class Plan:
                 self.spaces[name] = SearchSpace(name, axes, "--grid")
             else:
                 self.spaces[name] = load_search_space(name, s["search_dir"])
+        s["spaces"] = {m: {"grid": space.grid, "reference": space.reference, "file": str(space.path or "")}
+                       for m, space in self.spaces.items()}
         self.base = self.config(self.models[0], {}, 0)  # bad options fail before anything runs
 
     def config(self, name: str, point: dict, seed: int) -> RunConfig:
