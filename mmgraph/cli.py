@@ -154,10 +154,11 @@ def datasets_info(name, as_json, **options) -> None:
 @click.option("--cold-items", type=float, default=None, metavar="FRACTION",
               help="Hold this fraction of the items out of training and also report test metrics "
                    "ranked among them alone (cold start; sources without a fixed split).")
-@click.option("--epochs", type=int, default=None, help="Maximum epochs.  [default: 60]")
-@click.option("--batch-size", type=int, default=None, help="BPR triples per step.  [default: 8192]")
+@click.option("--epochs", type=int, default=None, help="Maximum epochs (early stopping: train.patience 20).  [default: 1000]")
+@click.option("--batch-size", type=int, default=None, help="Positive interactions per step, each with train.num_negatives "
+                   "negatives.  [default: the model's: 8192 for metammf, 2048 (MMRec's) for the baselines]")
 @click.option("--lr", type=float, default=None, help="Learning rate of the embedding tables (networks: x train.network_lr_scale).  "
-                   "[default: 0.005]")
+                   "[default: the model's: 0.005 for metammf, 0.001 (MMRec's) for the baselines]")
 @click.option("--device", default=None, help="cpu, cuda, cuda:N or auto.  [default: auto]")
 @click.option("--seed", type=int, default=None, help="Seed of everything random.  [default: 0]")
 @click.option("--deterministic", is_flag=True, default=None, help="Deterministic algorithms (bitwise-repeatable CPU runs).")

@@ -90,10 +90,14 @@ def test_split_option_on_a_fixed_split_dataset(tmp_path):
 def test_train_help_states_the_real_defaults():
     import re
 
-    from mmgraph.train.config import TrainConfig
+    from mmgraph.models.metammf import TRAIN_DEFAULTS as METAMMF
+    from mmgraph.train.config import TRAIN_DEFAULTS, TrainConfig
 
     text = " ".join(CliRunner().invoke(main, ["train", "--help"]).output.split())
     for option, key in (("--epochs", "epochs"), ("--batch-size", "batch_size"), ("--lr", "lr"),
                         ("--device", "device"), ("--seed", "seed")):
         shown = re.search(re.escape(option) + r" [^\[]*\[default: ([^\]]+)\]", text).group(1)
-        assert shown == str(getattr(TrainConfig, key)), option
+        if getattr(TrainConfig, key) is None:  # the model's own: MetaMMF's, or MMRec's for the baselines
+            assert f"{METAMMF['design'][key]} for metammf, {TRAIN_DEFAULTS[key]} (MMRec's)" in shown, option
+        else:
+            assert shown == str(getattr(TrainConfig, key)), option
