@@ -134,10 +134,30 @@ def test_paired_test_against_scipy_and_its_edges():
     assert got["t_p"] == pytest.approx(stats.ttest_rel(a, b).pvalue) and got["t_p"] < 1e-6
     assert got["wilcoxon_p"] == pytest.approx(stats.wilcoxon(a - b).pvalue)
     assert got["a_wins"] + got["b_wins"] == pytest.approx(1.0) and got["pairs"] == 300
+    # the bootstrap interval of the mean difference: around it, about 2 standard errors wide each way
+    se = (a - b).std(ddof=1) / np.sqrt(300)
+    assert got["ci_low"] < got["mean_diff"] < got["ci_high"]
+    assert got["ci_high"] - got["ci_low"] == pytest.approx(2 * 1.96 * se, rel=0.1)
+    assert paired_test(a, b)["ci_low"] == got["ci_low"]  # seeded
     same = paired_test(b, b)
     assert same["t_p"] == 1.0 and same["wilcoxon_p"] == 1.0 and same["mean_diff"] == 0
+    assert same["ci_low"] == same["ci_high"] == 0.0
     with pytest.raises(ValueError, match="equal-length"):
         paired_test(a, b[:10])
+
+
+def test_pool_users_averages_seeds_on_fixed_data_and_pairs_seeds_and_users_otherwise():
+    from mmgraph.train.significance import pool_users
+
+    runs = [{"users": np.array([3, 7]), "recall@20": np.array([0.2, 0.4])},
+            {"users": np.array([3, 7]), "recall@20": np.array([0.4, 0.0])}]
+    units, values = pool_users(runs, "recall@20", data_follows_seed=False)
+    assert units.tolist() == [3, 7] and values == pytest.approx([0.3, 0.2])
+    units, values = pool_users(runs, "recall@20", data_follows_seed=True)
+    assert units.tolist() == [[0, 3], [0, 7], [1, 3], [1, 7]] and values.tolist() == [0.2, 0.4, 0.4, 0.0]
+    runs[1]["users"] = np.array([3, 8])
+    with pytest.raises(ValueError, match="rank different users"):
+        pool_users(runs, "recall@20", data_follows_seed=False)
 
 
 def test_ties_broken_only_where_they_decide_equal_a_full_tie_order_ranking():

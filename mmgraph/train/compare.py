@@ -34,7 +34,7 @@ from typing import Callable, Iterable
 import numpy as np
 
 from mmgraph.data import load_records
-from mmgraph.errors import MMGraphError, WriteError
+from mmgraph.errors import DataWarning, MMGraphError, WriteError
 from mmgraph.models import check_options, model_class
 from mmgraph.train.checkpoint import atomic_write_text, new_run_dir
 from mmgraph.train.config import ConfigError, RunConfig, option_key, parse_assignment
@@ -197,8 +197,8 @@ def compare(dataset: str | None, models: Iterable[str] = (), *, seeds: int = 5, 
             results["models"][name] = _compare_one(plan, name, folder, log)
             results["wall_seconds"] = spent + time.perf_counter() - started
             write_tables(folder, results)  # after every model: an interrupted comparison keeps what it did
-            for w in caught:
-                if str(w.message) not in seen:
+            for w in caught:  # the data's notes; torch's own (sparse tensors in beta) are noise here
+                if issubclass(w.category, DataWarning) and str(w.message) not in seen:
                     seen.add(str(w.message))
                     log(f"warning: {w.message}")
             caught.clear()
