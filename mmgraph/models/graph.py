@@ -161,10 +161,16 @@ class RecGraph:
     def user_means(self, x: Tensor) -> Tensor:
         """Each user's mean of the item rows ``x [I, d]`` over their training items, ``[U, d]``
         (zeros for users without any), through a cached ``[U, I]`` CSR."""
-        if "user_mean" not in self._adjacency:
-            self._adjacency["user_mean"] = normalized_adjacency(
-                self.edge_index.flip(0), (self.num_items, self.num_users), "mean")
-        return spmm(self._adjacency["user_mean"], x)
+        return spmm(self.interactions("mean"), x)
+
+    def interactions(self, normalization: str = "sum") -> Tensor:
+        r"""The ``[U, I]`` user-item matrix as a cached CSR: binary :math:`\mathbf{R}` (``"sum"``)
+        or row-normalized, each user's mean over their items (``"mean"``)."""
+        key = f"user_{normalization}"
+        if key not in self._adjacency:
+            self._adjacency[key] = normalized_adjacency(
+                self.edge_index.flip(0), (self.num_items, self.num_users), normalization)
+        return self._adjacency[key]
 
     def lightgcn(self, user: Tensor, item: Tensor, num_layers: int,
                  adj_t: Tensor | None = None) -> tuple[Tensor, Tensor]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import weakref
 from typing import Mapping
 
 import torch
@@ -14,7 +13,7 @@ from torch_geometric.nn.dense.linear import Linear
 
 from mmgraph.models.graph import RecGraph
 from mmgraph.models.inputs import FeatureRecommender, ItemInputs
-from mmgraph.nn import normalized_adjacency, smooth, spmm
+from mmgraph.nn import smooth, spmm
 
 
 class LGMRec(FeatureRecommender):
@@ -149,7 +148,6 @@ class LGMRec(FeatureRecommender):
         self.user = Embedding(num_users, embedding_dim)
         self.item = Embedding(num_items, embedding_dim)
         self._generator: torch.Generator | None = None  # the trainer's, from start_epoch
-        self._interactions: tuple[weakref.ref, Tensor] | None = None  # (graph, its R as CSR)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -167,15 +165,6 @@ class LGMRec(FeatureRecommender):
     def _rng(self, device: torch.device) -> torch.Generator | None:
         gen = self._generator
         return gen if gen is not None and gen.device.type == device.type else None
-
-    def interaction_matrix(self, graph: RecGraph) -> Tensor:
-        r"""The binary interactions :math:`\mathbf{R}` as a ``[U, I]`` CSR (unnormalized), built
-        once per graph."""
-        cached = self._interactions
-        if cached is None or cached[0]() is not graph:
-            r = normalized_adjacency(graph.edge_index.flip(0), (graph.num_items, graph.num_users), "sum")
-            self._interactions = cached = (weakref.ref(graph), r)
-        return cached[1]
 
     def _soft(self, logits: Tensor, generator: torch.Generator | None) -> Tensor:
         """Soft hyperedge memberships of the rows of ``logits``: the Gumbel-softmax in training
@@ -195,7 +184,7 @@ class LGMRec(FeatureRecommender):
         """Each modality's user ``[U, K]`` and item ``[I, K]`` hyperedge memberships (after
         the training dropout)."""
         inputs = self.inputs(graph) if inputs is None else inputs
-        r = self.interaction_matrix(graph)
+        r = graph.interactions()  # the binary R, cached by the graph
         out = {}
         for m, x in inputs.items():
             item_logits = x @ self.hyper[m]

@@ -36,7 +36,7 @@ import numpy as np
 from mmgraph.data import load_records
 from mmgraph.errors import DataWarning, MMGraphError, WriteError
 from mmgraph.models import check_options, model_class
-from mmgraph.train.checkpoint import atomic_write_text, new_run_dir
+from mmgraph.train.checkpoint import atomic_write_bytes, atomic_write_text, new_run_dir
 from mmgraph.train.config import ConfigError, RunConfig, option_key, parse_assignment
 from mmgraph.train.run import load_run, resolve_config, train_run
 from mmgraph.train.search import SearchSpace, load_search_space, point_key, point_label
@@ -248,7 +248,7 @@ def _read_results(folder: Path) -> dict:
 def _compare_one(plan: Plan, name: str, folder: Path, log) -> dict:
     """One model: screen its points, select on validation, confirm over the seeds, test."""
     s, space = plan.settings, plan.spaces[name]
-    base = {"search": space.describe(), "search_file": str(space.path) if space.path else None}
+    base = {"search": space.describe()}  # the file and grid: settings["spaces"]
     if not model_class(name).trainable:  # popularity: evaluated on each seed's data, nothing to train
         runs = [_evaluate_untrained(plan, name, seed, folder) for seed in range(s["seeds"])]
         log(f"{name}: nothing to train, evaluated on {s['seeds']} seed(s)")
@@ -300,7 +300,7 @@ def _train(plan: Plan, name: str, point: dict, seed: int, folder: Path) -> dict:
     if failed.is_file():
         raise MMGraphError(failed.read_text().strip())
     run_dir = metrics = None
-    for old in sorted(p for p in parent.glob("*") if (p / "config.json").is_file()) if parent.is_dir() else []:
+    for old in sorted(p for p in parent.glob("*") if (p / "config.json").is_file()):
         try:
             done = json.loads((old / "metrics.json").read_text())
         except (OSError, ValueError):
@@ -362,9 +362,7 @@ def tested(run_dir: str | Path) -> dict:
 def _save_npz(path: Path, arrays: dict) -> None:
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(buffer.getvalue())
-    tmp.replace(path)
+    atomic_write_bytes(buffer.getvalue(), path)
 
 
 def _evaluate_untrained(plan: Plan, name: str, seed: int, folder: Path) -> dict:
@@ -395,17 +393,15 @@ def significance(results: dict) -> dict:
     best = max(done, key=lambda n: statistics.mean(r["test"][metric] for r in done[n]["runs"]))
     follows = bool(next(iter(done.values())).get("synthetic"))
 
-    def pooled(runs, key):
-        return pool_users([dict(np.load(r["per_user_file"])) for r in runs], key, follows)
-
+    per_user = {n: [dict(np.load(run["per_user_file"])) for run in r["runs"]] for n, r in done.items()}
     out = {"reference": best, "metrics": SIGNIFICANCE, "units": "(seed, user) pairs" if follows else
            "users, each averaged over the seeds", "models": {}}
-    for name, r in done.items():
+    for name in done:
         if name == best:
             continue
         out["models"][name] = {}
         for key in SIGNIFICANCE:
-            (units_a, a), (units_b, b) = pooled(done[best]["runs"], key), pooled(r["runs"], key)
+            (units_a, a), (units_b, b) = (pool_users(per_user[n], key, follows) for n in (best, name))
             if not np.array_equal(units_a, units_b):
                 raise ValueError(f"{best} and {name} were tested on different users; cannot pair them")
             out["models"][name][key] = paired_test(a, b)
@@ -527,14 +523,10 @@ def _sweep_rows(results: dict):
     """``(point label, selected, validation {key: (mean, std)}, test {key: (mean, std)} or None,
     error or None)`` per grid point of a sweep's one model."""
     for r in results["models"].values():  # one model, or none yet
-        yield from _point_rows(r)
-
-
-def _point_rows(r: dict):
-    for p in r["points"]:
-        selected = p["point"] == r["selected"] and p["valid"] is not None and bool(r["runs"])
-        test = mean_std(r["runs"], "test", COLUMNS) if selected else None
-        yield point_label(p["point"]), selected, p.get("valid_metrics"), test, p.get("error")
+        for p in r["points"]:
+            selected = p["point"] == r["selected"] and p["valid"] is not None and bool(r["runs"])
+            test = mean_std(r["runs"], "test", COLUMNS) if selected else None
+            yield point_label(p["point"]), selected, p.get("valid_metrics"), test, p.get("error")
 
 
 def format_sweep(results: dict) -> str:
