@@ -33,7 +33,9 @@ import numpy as np
 
 from mmgraph.train import Experiment, resolve_config, train_run
 
-SHARED_MOVIELENS = Path(__file__).resolve().parents[2] / "shared" / "data" / "movielens_mmgcn_clcrec"
+SHARED_MOVIELENS = (
+    Path(__file__).resolve().parents[2] / "shared" / "data" / "movielens_mmgcn_clcrec"
+)
 PAPER_DIMS = {"visual": 2048, "acoustic": 128, "textual": 100}
 SIGNAL = {"visual": 0.3, "acoustic": 0.15, "textual": 0.5}  # share of latent signal per modality
 
@@ -52,14 +54,18 @@ def movielens_with_features(work: Path, seed: int) -> Path:
         users = np.concatenate([z[k] for k in ("train_user", "val_full_user", "test_full_user")])
         items = np.concatenate([z[k] for k in ("train_item", "val_full_item", "test_full_item")])
         num_users, num_items = (int(v) for v in z["shape"])
-    matrix = csr_matrix((np.ones(items.size, np.float32), (items, users)), shape=(num_items, num_users))
+    matrix = csr_matrix(
+        (np.ones(items.size, np.float32), (items, users)), shape=(num_items, num_users)
+    )
     factors = TruncatedSVD(32, random_state=seed).fit_transform(matrix)
     factors = (factors - factors.mean(0)) / factors.std(0)
     rng = np.random.default_rng(seed)
     for m, dim in PAPER_DIMS.items():
         r = SIGNAL[m]
         latent = np.sqrt(r) * factors + np.sqrt(1 - r) * rng.standard_normal(factors.shape)
-        x = latent @ rng.standard_normal((32, dim)) / np.sqrt(32) + 0.5 * rng.standard_normal((num_items, dim))
+        x = latent @ rng.standard_normal((32, dim)) / np.sqrt(32) + 0.5 * rng.standard_normal(
+            (num_items, dim)
+        )
         np.save(folder / f"{m}.npy", x.astype(np.float32))
     link = folder / "interactions.npz"
     if not link.exists():
@@ -85,7 +91,12 @@ def run(data: str, seeds: int, epochs: int, scale: float, out: Path, work: Path)
         else:
             base = {"data.root": str(movielens_with_features(work, seed))}
             name = "movielens-clcrec"
-        base |= {"train.seed": seed, "train.epochs": epochs, "train.select_on": "valid_cold", "train.patience": 5}
+        base |= {
+            "train.seed": seed,
+            "train.epochs": epochs,
+            "train.select_on": "valid_cold",
+            "train.patience": 5,
+        }
         for label, (model, sets) in METHODS.items():
             t0 = time.perf_counter()
             cfg = resolve_config(name, model=model, sets=sets, **base)
@@ -98,27 +109,38 @@ def run(data: str, seeds: int, epochs: int, scale: float, out: Path, work: Path)
             cold_counts.add(int(exp.graph.cold.sum()))
             results[label].append({"cold": cold, "test": test})
             seconds[label].append(time.perf_counter() - t0)
-            print(f"seed {seed}  {label}: cold R@20 {cold['recall@20']:.4f}  all R@20 {test['recall@20']:.4f}  "
-                  f"({seconds[label][-1]:.0f} s)", file=sys.stderr, flush=True)
+            print(
+                f"seed {seed}  {label}: cold R@20 {cold['recall@20']:.4f}  all R@20 {test['recall@20']:.4f}  "
+                f"({seconds[label][-1]:.0f} s)",
+                file=sys.stderr,
+                flush=True,
+            )
 
     def cell(label, split, key):
         values = [r[split][key] for r in results[label]]
         return f"{statistics.mean(values):.4f} +- {statistics.pstdev(values):.4f}"
 
-    title = ("SYNTHETIC Kwai stand-in (scale %g), 20%% of items cold" % scale if data == "synthetic" else
-             "REAL MovieLens interactions (CLCRec warm/cold split) + SYNTHETIC features at the paper's dims")
+    title = (
+        "SYNTHETIC Kwai stand-in (scale %g), 20%% of items cold" % scale
+        if data == "synthetic"
+        else "REAL MovieLens interactions (CLCRec warm/cold split) + SYNTHETIC features at the paper's dims"
+    )
     print(f"\n{title}; mean +- std over {seeds} seeds; cold items: {sorted(cold_counts)}\n")
     print("| method | cold R@20 | cold N@20 | all-item test R@20 | seconds / run |")
     print("|---|---|---|---|---|")
     n = min(cold_counts)
     print(f"| random ranking (expected) | {20 / n:.4f} | - | - | - |")
     for label in METHODS:
-        print(f"| {label} | {cell(label, 'cold', 'recall@20')} | {cell(label, 'cold', 'ndcg@20')} | "
-              f"{cell(label, 'test', 'recall@20')} | {statistics.median(seconds[label]):.0f} |")
+        print(
+            f"| {label} | {cell(label, 'cold', 'recall@20')} | {cell(label, 'cold', 'ndcg@20')} | "
+            f"{cell(label, 'test', 'recall@20')} | {statistics.median(seconds[label]):.0f} |"
+        )
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--data", choices=["synthetic", "movielens"], required=True)
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--epochs", type=int, default=20)
@@ -126,7 +148,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("/tmp/mmgraph-cold/runs"))
     args = parser.parse_args()
     if args.data == "movielens" and not SHARED_MOVIELENS.is_dir():
-        raise SystemExit(f"{SHARED_MOVIELENS} is absent: this check needs the MovieLens CLCRec folder")
+        raise SystemExit(
+            f"{SHARED_MOVIELENS} is absent: this check needs the MovieLens CLCRec folder"
+        )
     warnings.filterwarnings("ignore", module="mmgraph")
     run(args.data, args.seeds, args.epochs, args.scale, args.out, args.out.parent)
 

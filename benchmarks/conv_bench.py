@@ -17,9 +17,9 @@ from __future__ import annotations
 import argparse
 
 import torch
+from _timing import measure
 from torch_geometric.nn import LGConv, SAGEConv
 
-from _timing import measure
 from mmgraph.nn import ModalityConv, normalized_adjacency
 
 
@@ -55,12 +55,16 @@ def main() -> None:
     }
     results = {name: measure(fn, device, args.runs) for name, fn in cases.items()}
     fast = results["ModalityConv, cached CSR"][0]
-    print(f"bipartite graph {U:,} users x {I:,} items, {E:,} edges, {d}-d, device {device} "
-          f"({torch.get_num_threads()} CPU threads); one layer fwd+bwd, median of {args.runs} runs\n")
+    print(
+        f"bipartite graph {U:,} users x {I:,} items, {E:,} edges, {d}-d, device {device} "
+        f"({torch.get_num_threads()} CPU threads); one layer fwd+bwd, median of {args.runs} runs\n"
+    )
     print("| layer | median ms | min ms | max ms | peak extra MiB | fast path speed-up |")
     print("|---|---|---|---|---|---|")
     for name, (med, lo, hi, mem) in results.items():
-        print(f"| {name} | {1e3 * med:.1f} | {1e3 * lo:.1f} | {1e3 * hi:.1f} | {mem:,.0f} | {med / fast:.2f}x |")
+        print(
+            f"| {name} | {1e3 * med:.1f} | {1e3 * lo:.1f} | {1e3 * hi:.1f} | {mem:,.0f} | {med / fast:.2f}x |"
+        )
 
 
 if __name__ == "__main__":

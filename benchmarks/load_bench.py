@@ -70,7 +70,9 @@ def write_mmgcn(rec, root: Path) -> None:
 
 
 def run_child(root: Path, mode: str, expected_items: int) -> dict:
-    out = subprocess.run([sys.executable, "-c", CHILD, str(root), mode], capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-c", CHILD, str(root), mode], capture_output=True, text=True
+    )
     if out.returncode:
         sys.exit(f"load_bench: the {mode} run failed:\n{out.stderr}")
     result = json.loads(out.stdout.strip().splitlines()[-1])
@@ -92,11 +94,18 @@ def main() -> None:
         rec = make_synthetic("kwai", scale=args.scale, seed=0)
         write_mmgcn(rec, tmp)
         size = sum(p.stat().st_size for p in tmp.iterdir()) / 2**20
-        print(f"SYNTHETIC Kwai-size data in the MMGCN format: {rec.num_users:,} users, "
-              f"{rec.num_items:,} items, {sum(rec.split(s).shape[1] for s in ('train', 'val', 'test')):,} "
-              f"interactions, visual 2048 + textual 100; {size:,.0f} MiB on disk; {args.runs} runs each\n")
-        cases = {"read features only": "features", "first load": "load", "cached load": "load",
-                 "first load, --pca 64": "pca", "cached load, --pca 64": "pca"}
+        print(
+            f"SYNTHETIC Kwai-size data in the MMGCN format: {rec.num_users:,} users, "
+            f"{rec.num_items:,} items, {sum(rec.split(s).shape[1] for s in ('train', 'val', 'test')):,} "
+            f"interactions, visual 2048 + textual 100; {size:,.0f} MiB on disk; {args.runs} runs each\n"
+        )
+        cases = {
+            "read features only": "features",
+            "first load": "load",
+            "cached load": "load",
+            "first load, --pca 64": "pca",
+            "cached load, --pca 64": "pca",
+        }
         results = {case: [] for case in cases}
         for _ in range(args.runs):  # interleaved, so drift of the machine hits every case alike
             for case, mode in cases.items():
@@ -104,13 +113,15 @@ def main() -> None:
                     shutil.rmtree(tmp / ".mmgraph_cache", ignore_errors=True)
                 results[case].append(run_child(tmp, mode, rec.num_items))
         floor = statistics.median(r["seconds"] for r in results["read features only"])
-        print(f"| case | median s | min s | max s | x features-only | peak RSS MiB (median) |")
-        print(f"|---|---|---|---|---|---|")
+        print("| case | median s | min s | max s | x features-only | peak RSS MiB (median) |")
+        print("|---|---|---|---|---|---|")
         for case, runs in results.items():
             secs = [r["seconds"] for r in runs]
             med = statistics.median(secs)
-            print(f"| {case} | {med:.2f} | {min(secs):.2f} | {max(secs):.2f} | {med / floor:.2f} | "
-                  f"{statistics.median(r['peak_mb'] for r in runs):,.0f} |")
+            print(
+                f"| {case} | {med:.2f} | {min(secs):.2f} | {max(secs):.2f} | {med / floor:.2f} | "
+                f"{statistics.median(r['peak_mb'] for r in runs):,.0f} |"
+            )
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

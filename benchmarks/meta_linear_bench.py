@@ -21,8 +21,8 @@ from __future__ import annotations
 import argparse
 
 import torch
-
 from _timing import measure
+
 from mmgraph.nn import CPMetaLinear, MetaLinear
 
 IN, OUT, K, RANK = 2276, 1024, 5, 16
@@ -39,8 +39,11 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--items", default="1000,10000,86483")
-    parser.add_argument("--explicit-items", default="100",
-                        help="extra small N at which the explicit form is measured")
+    parser.add_argument(
+        "--explicit-items",
+        default="100",
+        help="extra small N at which the explicit form is measured",
+    )
     parser.add_argument("--explicit-budget-gb", type=float, default=4.0)
     args = parser.parse_args()
     device = torch.device(args.device)
@@ -48,8 +51,10 @@ def main() -> None:
     full = MetaLinear(IN, OUT, K).to(device)
     cp = CPMetaLinear(IN, OUT, K, RANK).to(device)
     sizes = sorted({int(n) for n in (args.items + "," + args.explicit_items).split(",") if n})
-    print(f"layer {IN}->{OUT}, k={K}, CP rank {RANK}, device {device} "
-          f"({torch.get_num_threads()} CPU threads); median of {args.runs} fwd+bwd runs\n")
+    print(
+        f"layer {IN}->{OUT}, k={K}, CP rank {RANK}, device {device} "
+        f"({torch.get_num_threads()} CPU threads); median of {args.runs} fwd+bwd runs\n"
+    )
     print("| N items | layer | median s | min s | max s | peak extra MiB | x CPMetaLinear time |")
     print("|---|---|---|---|---|---|---|")
     for n in sizes:
@@ -57,20 +62,28 @@ def main() -> None:
         s = torch.randn(n, K, device=device, requires_grad=True)
         rows = {}
         for name, layer in (("CPMetaLinear", cp), ("MetaLinear", full)):
-            rows[name] = measure(lambda: layer(x, s).sum().backward(), device, args.runs)
+            rows[name] = measure(
+                lambda layer=layer, x=x, s=s: layer(x, s).sum().backward(), device, args.runs
+            )
         need_gb = 2 * n * IN * OUT * 4 / 2**30  # weights + their gradient
         if need_gb <= args.explicit_budget_gb:
-            rows["explicit per-item weights"] = measure(lambda: explicit_step(full, x, s), device, args.runs)
+            rows["explicit per-item weights"] = measure(
+                lambda x=x, s=s: explicit_step(full, x, s), device, args.runs
+            )
         else:
             rows["explicit per-item weights"] = None
         base = rows["CPMetaLinear"][0]
         for name, r in rows.items():
             if r is None:
-                print(f"| {n:,} | {name} | infeasible | | | needs >= {need_gb * 1024:,.0f} "
-                      f"(weights + grad) | |")
+                print(
+                    f"| {n:,} | {name} | infeasible | | | needs >= {need_gb * 1024:,.0f} "
+                    f"(weights + grad) | |"
+                )
             else:
-                print(f"| {n:,} | {name} | {r[0]:.3f} | {r[1]:.3f} | {r[2]:.3f} | {r[3]:,.0f} | "
-                      f"{r[0] / base:.2f} |")
+                print(
+                    f"| {n:,} | {name} | {r[0]:.3f} | {r[1]:.3f} | {r[2]:.3f} | {r[3]:,.0f} | "
+                    f"{r[0] / base:.2f} |"
+                )
         del x, s
 
 

@@ -30,7 +30,10 @@ from pathlib import Path
 from mmgraph.train import Experiment, resolve_config, train_run
 
 SHARED_TIKTOK = Path(__file__).resolve().parents[2] / "shared" / "data" / "tiktok"
-GRID = {"lightgcn": [5e-3, 2e-2], "metammf": [5e-3, 2e-2]}  # train.lr (networks: x network_lr_scale)
+GRID = {
+    "lightgcn": [5e-3, 2e-2],
+    "metammf": [5e-3, 2e-2],
+}  # train.lr (networks: x network_lr_scale)
 
 
 def fit(dataset, out, **options):
@@ -44,7 +47,9 @@ def mean_std(results, split, key):
 
 
 def row(name, results, extra=""):
-    cells = " | ".join(mean_std(results, "test", k) for k in ("recall@10", "recall@20", "ndcg@10", "ndcg@20"))
+    cells = " | ".join(
+        mean_std(results, "test", k) for k in ("recall@10", "recall@20", "ndcg@10", "ndcg@20")
+    )
     return f"| {name} | {cells} | {extra} |"
 
 
@@ -52,45 +57,82 @@ def check_tiktok(out: Path, epochs: int, seeds: int) -> None:
     if not SHARED_TIKTOK.is_dir():
         raise SystemExit(f"{SHARED_TIKTOK} is absent: this check needs the real TikTok folder")
     base = {"data.root": str(SHARED_TIKTOK), "train.epochs": epochs, "train.patience": 8}
-    print("TikTok (real, MMSSL re-sample, fixed split; 9,308 users x 6,710 items; visual + acoustic)")
-    print(f"test metrics at the best validation epoch, mean +- std over {seeds} seeds (initialization and "
-          "negatives); learning rate chosen on mean validation Recall@20\n")
+    print(
+        "TikTok (real, MMSSL re-sample, fixed split; 9,308 users x 6,710 items; visual + acoustic)"
+    )
+    print(
+        f"test metrics at the best validation epoch, mean +- std over {seeds} seeds (initialization and "
+        "negatives); learning rate chosen on mean validation Recall@20\n"
+    )
     print("| model | R@10 | R@20 | N@10 | N@20 | selection |")
     print("|---|---|---|---|---|---|")
-    exp = Experiment.build(resolve_config("tiktok", model="popularity", **{"data.root": str(SHARED_TIKTOK)}))
+    exp = Experiment.build(
+        resolve_config("tiktok", model="popularity", **{"data.root": str(SHARED_TIKTOK)})
+    )
     print(row("popularity", [{"test": exp.evaluate("test")}], "-"))
     for model, lrs in GRID.items():
         runs = {}
         for lr in lrs:
             start = time.perf_counter()
-            runs[lr] = [fit("tiktok", out, model=model, **base, **{"train.lr": lr, "train.seed": seed})
-                        for seed in range(seeds)]
-            print(f"  {model} lr {lr:g}: valid R@20 {mean_std(runs[lr], 'valid', 'recall@20')}, "
-                  f"{(time.perf_counter() - start) / seeds:.0f} s per run", file=sys.stderr, flush=True)
+            runs[lr] = [
+                fit("tiktok", out, model=model, **base, **{"train.lr": lr, "train.seed": seed})
+                for seed in range(seeds)
+            ]
+            print(
+                f"  {model} lr {lr:g}: valid R@20 {mean_std(runs[lr], 'valid', 'recall@20')}, "
+                f"{(time.perf_counter() - start) / seeds:.0f} s per run",
+                file=sys.stderr,
+                flush=True,
+            )
         lr = max(runs, key=lambda k: statistics.mean(r["valid"]["recall@20"] for r in runs[k]))
-        tried = ", ".join(f"lr {k:g}: valid R@20 {mean_std(v, 'valid', 'recall@20')}" for k, v in runs.items())
+        tried = ", ".join(
+            f"lr {k:g}: valid R@20 {mean_std(v, 'valid', 'recall@20')}" for k, v in runs.items()
+        )
         print(row(model, runs[lr], f"lr {lr:g} ({tried})"), flush=True)
 
 
 def check_fusion(out: Path, seeds: int, scale: float, epochs: int) -> None:
-    print(f"SYNTHETIC TikTok stand-in (scale {scale}), items trust different modalities by construction;")
-    print(f"MetaMMF design variant, default options but the fusion, test metrics at the best validation "
-          f"epoch, mean +- std over {seeds} seeds\n")
+    print(
+        f"SYNTHETIC TikTok stand-in (scale {scale}), items trust different modalities by construction;"
+    )
+    print(
+        f"MetaMMF design variant, default options but the fusion, test metrics at the best validation "
+        f"epoch, mean +- std over {seeds} seeds\n"
+    )
     print("| fusion | fusion layers | R@10 | R@20 | N@10 | N@20 | per seed R@20 |")
     print("|---|---|---|---|---|---|---|")
     for hidden in ([], [128]):
         for fusion in ("meta-cp", "static"):
-            results = [fit("tiktok", out, **{"data.synthetic": True, "data.scale": scale, "model.fusion": fusion,
-                                             "model.fusion_hidden": hidden, "train.seed": seed,
-                                             "train.epochs": epochs, "train.patience": 8})
-                       for seed in range(seeds)]
+            results = [
+                fit(
+                    "tiktok",
+                    out,
+                    **{
+                        "data.synthetic": True,
+                        "data.scale": scale,
+                        "model.fusion": fusion,
+                        "model.fusion_hidden": hidden,
+                        "train.seed": seed,
+                        "train.epochs": epochs,
+                        "train.patience": 8,
+                    },
+                )
+                for seed in range(seeds)
+            ]
             layers = " -> ".join(map(str, ["3 x 64", *hidden, 32]))
-            print(row(f"{fusion} | {layers}", results, ", ".join(f"{r['test']['recall@20']:.4f}" for r in results)),
-                  flush=True)
+            print(
+                row(
+                    f"{fusion} | {layers}",
+                    results,
+                    ", ".join(f"{r['test']['recall@20']:.4f}" for r in results),
+                ),
+                flush=True,
+            )
 
 
 def check_probe(scale: float, steps: int = 2000) -> None:
     import torch
+
     from mmgraph.data.synthetic import make_synthetic
     from mmgraph.nn import MetaFusion, StaticFusion
 
@@ -100,16 +142,20 @@ def check_probe(scale: float, steps: int = 2000) -> None:
     q = torch.from_numpy(rec.planted["item_factors"])
     q = q / q.std()
     order = torch.randperm(q.size(0), generator=torch.Generator().manual_seed(0))
-    train, test = order[: len(order) * 4 // 5], order[len(order) * 4 // 5:]
+    train, test = order[: len(order) * 4 // 5], order[len(order) * 4 // 5 :]
     dims = {m: x.size(1) for m, x in xs.items()}
-    print(f"SYNTHETIC Kwai stand-in (scale {scale}, {q.size(0):,} items, {dims}): each fusion regresses the "
-          f"planted 32-d item factors from the features; held-out R^2 after {steps} Adam steps of 512 items\n")
+    print(
+        f"SYNTHETIC Kwai stand-in (scale {scale}, {q.size(0):,} items, {dims}): each fusion regresses the "
+        f"planted 32-d item factors from the features; held-out R^2 after {steps} Adam steps of 512 items\n"
+    )
     print("| fusion | layers | held-out R^2 |")
     print("|---|---|---|")
     for hidden in ([], [128]):
-        for name, make in (("static", lambda: StaticFusion(dims, 32, hidden)),
-                           ("meta-cp", lambda: MetaFusion(dims, 32, hidden, mode="cp")),
-                           ("meta-full", lambda: MetaFusion(dims, 32, hidden, mode="full"))):
+        for name, make in (
+            ("static", lambda hidden=hidden: StaticFusion(dims, 32, hidden)),
+            ("meta-cp", lambda hidden=hidden: MetaFusion(dims, 32, hidden, mode="cp")),
+            ("meta-full", lambda hidden=hidden: MetaFusion(dims, 32, hidden, mode="full")),
+        ):
             torch.manual_seed(0)
             fusion = make()
             opt = torch.optim.Adam(fusion.parameters(), lr=3e-3)
@@ -122,8 +168,10 @@ def check_probe(scale: float, steps: int = 2000) -> None:
             with torch.no_grad():
                 fusion.eval()
                 error = (fusion({m: x[test] for m, x in xs.items()}) - q[test]).pow(2).mean().item()
-            print(f"| {name} | {' -> '.join(map(str, [sum(dims.values()), *hidden, 32]))} | {1 - error:.3f} |",
-                  flush=True)
+            print(
+                f"| {name} | {' -> '.join(map(str, [sum(dims.values()), *hidden, 32]))} | {1 - error:.3f} |",
+                flush=True,
+            )
 
 
 def main() -> None:

@@ -86,11 +86,18 @@ print(json.dumps({"trained": trained, "epoch_s": epoch_s, "loss": loss, "setup_s
 """
 
 
-def generate(work: Path, users: int, items: int, interactions: int, dim: int, seed: int = 0) -> None:
+def generate(
+    work: Path, users: int, items: int, interactions: int, dim: int, seed: int = 0
+) -> None:
     """Random interactions (item popularity ~ rank^-0.5, users uniform) and Gaussian features,
     written once as ``.npy`` files."""
-    meta = {"users": users, "items": items, "interactions": interactions, "dim": dim,
-            "modalities": ["visual", "acoustic", "textual"]}
+    meta = {
+        "users": users,
+        "items": items,
+        "interactions": interactions,
+        "dim": dim,
+        "modalities": ["visual", "acoustic", "textual"],
+    }
     if (work / "meta.json").is_file() and json.loads((work / "meta.json").read_text()) == meta:
         return
     work.mkdir(parents=True, exist_ok=True)
@@ -103,7 +110,9 @@ def generate(work: Path, users: int, items: int, interactions: int, dim: int, se
     rng.shuffle(keys)
     np.save(work / "edges.npy", np.stack([keys // items, keys % items]))
     for m in meta["modalities"]:
-        out = np.lib.format.open_memmap(work / f"{m}.npy", mode="w+", dtype=np.float32, shape=(items, dim))
+        out = np.lib.format.open_memmap(
+            work / f"{m}.npy", mode="w+", dtype=np.float32, shape=(items, dim)
+        )
         for start in range(0, items, 1 << 18):
             stop = min(items, start + (1 << 18))
             out[start:stop] = rng.standard_normal((stop - start, dim), dtype=np.float32)
@@ -123,7 +132,9 @@ def main() -> None:
     p.add_argument("--dim", type=int, default=64)
     p.add_argument("--batch-size", type=int, default=8192)
     p.add_argument("--fanout", default="10,10")
-    p.add_argument("--negatives", type=int, default=5, help="negatives per positive (train.num_negatives)")
+    p.add_argument(
+        "--negatives", type=int, default=5, help="negatives per positive (train.num_negatives)"
+    )
     p.add_argument("--max-batches", type=int, default=0, help="0: the whole epoch")
     p.add_argument("--eval-users", type=int, default=2000)
     p.add_argument("--device", default="cpu")
@@ -131,28 +142,49 @@ def main() -> None:
     args = p.parse_args()
     generate(args.workdir, args.users, args.items, args.interactions, args.dim)
     meta = json.loads((args.workdir / "meta.json").read_text())
-    print(f"SYNTHETIC random graph: {meta['users']:,} users x {meta['items']:,} items x "
-          f"{meta['interactions']:,} interactions, {len(meta['modalities'])} x {meta['dim']}-d "
-          f"memory-mapped features; batch {args.batch_size}, {args.negatives} negative(s), fanout {args.fanout}, "
-          f"device {args.device}")
+    print(
+        f"SYNTHETIC random graph: {meta['users']:,} users x {meta['items']:,} items x "
+        f"{meta['interactions']:,} interactions, {len(meta['modalities'])} x {meta['dim']}-d "
+        f"memory-mapped features; batch {args.batch_size}, {args.negatives} negative(s), fanout {args.fanout}, "
+        f"device {args.device}"
+    )
     rows = []
     for name in args.models.split(","):
-        proc = subprocess.run([sys.executable, "-c", CHILD, str(args.workdir), name, json.dumps(MODEL_ARGS[name]),
-                               args.fanout, str(args.batch_size), str(args.max_batches),
-                               str(args.eval_users), args.device, str(args.negatives)],
-                              capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1])
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                CHILD,
+                str(args.workdir),
+                name,
+                json.dumps(MODEL_ARGS[name]),
+                args.fanout,
+                str(args.batch_size),
+                str(args.max_batches),
+                str(args.eval_users),
+                args.device,
+                str(args.negatives),
+            ],
+            capture_output=True,
+            text=True,
+            cwd=Path(__file__).resolve().parents[1],
+        )
         if proc.returncode != 0:
             print(f"{name}: failed\n{proc.stderr[-3000:]}")
             continue
         r = json.loads(proc.stdout.strip().splitlines()[-1])
         per_m = r["epoch_s"] / r["trained"] * 1e6
-        rows.append(f"| {name} | {r['params']:,} | {r['trained']:,}"
-                    + ("" if r["trained"] >= meta["interactions"] else " (partial)")
-                    + f" | {r['epoch_s']:.0f} | {per_m:.1f} | {per_m * 1.66 / 60:.1f} | {per_m * 100 / 3600:.2f}"
-                    f" | {r['embed_s']:.1f} | {r['rank_s_per_1k_users']:.2f} | {r['peak_mib'] / 1024:.1f} |")
+        rows.append(
+            f"| {name} | {r['params']:,} | {r['trained']:,}"
+            + ("" if r["trained"] >= meta["interactions"] else " (partial)")
+            + f" | {r['epoch_s']:.0f} | {per_m:.1f} | {per_m * 1.66 / 60:.1f} | {per_m * 100 / 3600:.2f}"
+            f" | {r['embed_s']:.1f} | {r['rank_s_per_1k_users']:.2f} | {r['peak_mib'] / 1024:.1f} |"
+        )
         print(json.dumps({"model": name} | r))
-    print("\n| model | parameters | interactions trained | epoch s | s per 1M interactions "
-          "| 1.66M epoch (min) | 100M epoch (h) | embed all, no grad (s) | rank s per 1k users | peak RSS GiB |")
+    print(
+        "\n| model | parameters | interactions trained | epoch s | s per 1M interactions "
+        "| 1.66M epoch (min) | 100M epoch (h) | embed all, no grad (s) | rank s per 1k users | peak RSS GiB |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|")
     print("\n".join(rows))
 

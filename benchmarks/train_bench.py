@@ -63,24 +63,48 @@ def main() -> None:
     parser.add_argument("--evals", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=8192)
     args = parser.parse_args()
-    print(f"SYNTHETIC full-size stand-ins, device {args.device}, batch {args.batch_size}; median of "
-          f"{args.epochs} epochs and {args.evals} full-ranking evaluations (validation users, all items)\n")
-    print("| dataset | model | params | steps/epoch | s / epoch | s / evaluation | peak RSS MiB | GPU peak MiB |")
+    print(
+        f"SYNTHETIC full-size stand-ins, device {args.device}, batch {args.batch_size}; median of "
+        f"{args.epochs} epochs and {args.evals} full-ranking evaluations (validation users, all items)\n"
+    )
+    print(
+        "| dataset | model | params | steps/epoch | s / epoch | s / evaluation | peak RSS MiB | GPU peak MiB |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     for dataset in args.datasets.split(","):
         for model in args.models.split(","):
             t = time.perf_counter()
-            out = subprocess.run([sys.executable, "-c", CHILD, dataset, model, args.device, str(args.epochs),
-                                  str(args.evals), str(args.batch_size)], capture_output=True, text=True)
+            out = subprocess.run(
+                [
+                    sys.executable,
+                    "-c",
+                    CHILD,
+                    dataset,
+                    model,
+                    args.device,
+                    str(args.epochs),
+                    str(args.evals),
+                    str(args.batch_size),
+                ],
+                capture_output=True,
+                text=True,
+            )
             if out.returncode:
                 tail = (out.stderr.strip().splitlines() or ["?"])[-1]
                 print(f"| {dataset} | {model} | failed: {tail} |||||||")
                 continue
             r = json.loads(out.stdout.strip().splitlines()[-1])
             gpu = f"{r['gpu_mb']:,.0f}" if r["gpu_mb"] is not None else "-"
-            print(f"| {dataset} | {model} | {r['params']:,} | {r['steps']} | {statistics.median(r['epoch_s']):.1f} | "
-                  f"{statistics.median(r['eval_s']):.2f} | {r['peak_mb']:,.0f} | {gpu} |", flush=True)
-            print(f"  ({dataset}/{model}: {time.perf_counter() - t:.0f} s wall)", file=sys.stderr, flush=True)
+            print(
+                f"| {dataset} | {model} | {r['params']:,} | {r['steps']} | {statistics.median(r['epoch_s']):.1f} | "
+                f"{statistics.median(r['eval_s']):.2f} | {r['peak_mb']:,.0f} | {gpu} |",
+                flush=True,
+            )
+            print(
+                f"  ({dataset}/{model}: {time.perf_counter() - t:.0f} s wall)",
+                file=sys.stderr,
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

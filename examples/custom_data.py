@@ -26,7 +26,11 @@ def write_example(folder: Path) -> tuple[Path, dict[str, Path], Path]:
     (folder / "items.txt").write_text("\n".join(items) + "\n")  # raw id of each feature row
     np.save(folder / "image.npy", rng.normal(size=(200, 64)).astype(np.float32))
     np.save(folder / "text.npy", rng.normal(size=(200, 32)).astype(np.float32))
-    return folder / "log.csv", {"image": folder / "image.npy", "text": folder / "text.npy"}, folder / "items.txt"
+    return (
+        folder / "log.csv",
+        {"image": folder / "image.npy", "text": folder / "text.npy"},
+        folder / "items.txt",
+    )
 
 
 if __name__ == "__main__":
@@ -36,4 +40,6 @@ if __name__ == "__main__":
         print(format_summary(summarize(rec)))
         data = to_hetero(rec)
         u, i = data["user", "interacts", "item"].test_edge_index[:, 0].tolist()
-        print(f"\nfirst test interaction: user {data.user_ids[u].item()!r} -> item {data.item_ids[i].item()!r}")
+        print(
+            f"\nfirst test interaction: user {data.user_ids[u].item()!r} -> item {data.item_ids[i].item()!r}"
+        )

@@ -23,8 +23,16 @@ from mmgraph.train import UserItemSets, bpr_loss, full_ranking, sample_negatives
 
 
 class FusedLightGCN(torch.nn.Module):
-    def __init__(self, num_users: int, num_items: int, modality_dims: dict, bag_vocab: dict,
-                 dim: int = 64, num_layers: int = 2, fusion: str = "meta"):
+    def __init__(
+        self,
+        num_users: int,
+        num_items: int,
+        modality_dims: dict,
+        bag_vocab: dict,
+        dim: int = 64,
+        num_layers: int = 2,
+        fusion: str = "meta",
+    ):
         super().__init__()
         self.num_users, self.num_items = num_users, num_items
         # TikTok's text comes as (item, word id) pairs: a learned mean of word embeddings
@@ -46,12 +54,14 @@ class FusedLightGCN(torch.nn.Module):
         for conv in self.convs:
             x = conv(x, edge_index)
             out = out + x / (len(self.convs) + 1)
-        return out[: self.num_users], out[self.num_users:]
+        return out[: self.num_users], out[self.num_users :]
 
 
 def recall_at_20(user: Tensor, item: Tensor, train: UserItemSets, test: UserItemSets) -> float:
     """mmgraph's full-ranking evaluation: all items scored, training items masked to -inf."""
-    return full_ranking(lambda users: user[users] @ item.t(), item.size(0), test, [train], ks=[20])["recall@20"]
+    return full_ranking(lambda users: user[users] @ item.t(), item.size(0), test, [train], ks=[20])[
+        "recall@20"
+    ]
 
 
 def main() -> None:
@@ -70,10 +80,13 @@ def main() -> None:
     train_sets, test_sets = UserItemSets(train, U, I), UserItemSets(test, U, I)
     features = {m: data["item"][m] for m in data.modalities if m not in data.bag_vocab}
     bags = {m: data["item"][f"{m}_bag"] for m in data.bag_vocab}
-    print(f"SYNTHETIC TikTok stand-in: {U:,} users, {I:,} items, {train.size(1):,} training interactions")
+    print(
+        f"SYNTHETIC TikTok stand-in: {U:,} users, {I:,} items, {train.size(1):,} training interactions"
+    )
 
-    model = FusedLightGCN(U, I, {m: x.size(1) for m, x in features.items()}, data.bag_vocab,
-                          fusion=args.fusion)
+    model = FusedLightGCN(
+        U, I, {m: x.size(1) for m, x in features.items()}, data.bag_vocab, fusion=args.fusion
+    )
     opt = torch.optim.Adam(model.parameters(), lr=5e-3)
     gen = torch.Generator().manual_seed(0)
     start = time.perf_counter()
@@ -85,8 +98,14 @@ def main() -> None:
             u, pos = train[0, batch], train[1, batch]
             neg = sample_negatives(train_sets, u, 1, gen)  # [B, 1], never a training item of u
             user, item = model(features, bags, edge_index)
-            pos_score, neg_score = (user[u] * item[pos]).sum(-1), (user[u, None] * item[neg]).sum(-1)
-            loss = bpr_loss(pos_score, neg_score) + 1e-4 * (user[u].pow(2).sum() + item[pos].pow(2).sum()) / batch.numel()
+            pos_score, neg_score = (
+                (user[u] * item[pos]).sum(-1),
+                (user[u, None] * item[neg]).sum(-1),
+            )
+            loss = (
+                bpr_loss(pos_score, neg_score)
+                + 1e-4 * (user[u].pow(2).sum() + item[pos].pow(2).sum()) / batch.numel()
+            )
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -95,8 +114,10 @@ def main() -> None:
             model.eval()
             with torch.no_grad():
                 r20 = recall_at_20(*model(features, bags, edge_index), train_sets, test_sets)
-            print(f"epoch {epoch:3d}  BPR loss {total / train.size(1):.4f}  test Recall@20 {r20:.4f}  "
-                  f"({time.perf_counter() - start:.0f} s)")
+            print(
+                f"epoch {epoch:3d}  BPR loss {total / train.size(1):.4f}  test Recall@20 {r20:.4f}  "
+                f"({time.perf_counter() - start:.0f} s)"
+            )
     print(f"{args.fusion} fusion, SYNTHETIC data: final test Recall@20 = {r20:.4f}")
 
 

@@ -17,7 +17,6 @@ import click
 from mmgraph import __version__
 from mmgraph.errors import MMGraphError
 
-
 OUT_OF_ROOM = {errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS}
 
 
@@ -32,12 +31,20 @@ class _Group(click.Group):
                 raise
             click.echo(f"error: {exc}", err=True)
             ctx.exit(2)
-        except OSError as exc:  # a write the library does not wrap (log.txt, TensorBoard) on a full disk
+        except (
+            OSError
+        ) as exc:  # a write the library does not wrap (log.txt, TensorBoard) on a full disk
             if exc.errno not in OUT_OF_ROOM or (ctx.find_root().params or {}).get("debug"):
                 raise
-            fix = ("free some disk space" if exc.errno in (errno.ENOSPC, errno.EDQUOT)
-                   else "check the permissions of the file and its folder")
-            click.echo(f"error: {exc.filename or 'a file'}: {exc.strerror}; {fix}, then run again", err=True)
+            fix = (
+                "free some disk space"
+                if exc.errno in (errno.ENOSPC, errno.EDQUOT)
+                else "check the permissions of the file and its folder"
+            )
+            click.echo(
+                f"error: {exc.filename or 'a file'}: {exc.strerror}; {fix}, then run again",
+                err=True,
+            )
             ctx.exit(2)
         except click.UsageError as exc:  # a bad option or argument: one line too, with the way out
             if (ctx.find_root().params or {}).get("debug"):
@@ -69,60 +76,131 @@ def datasets_list() -> None:
     """Known dataset names, their format, where each is looked for and whether it is there."""
     from mmgraph.data import CATALOG, SYNTHETIC_NAMES, default_root, detect_format
 
-    rows = [("name", "format", "users", "items", "interactions", "modalities", "looked for in", "status")]
+    rows = [
+        (
+            "name",
+            "format",
+            "users",
+            "items",
+            "interactions",
+            "modalities",
+            "looked for in",
+            "status",
+        )
+    ]
     for name, spec in CATALOG.items():
         root = default_root(name)
         fmt = detect_format(root) if root.is_dir() else None
         status = f"found ({fmt})" if fmt else "missing"
         if not fmt and name in SYNTHETIC_NAMES:
             status += ", --synthetic available"
-        count = (lambda n: f"{n:,}" if n else "varies")
+        count = lambda n: f"{n:,}" if n else "varies"
         mods = ", ".join(f"{m} {d}" if d else m for m, d in spec.modalities.items())
-        rows.append((name, spec.format, count(spec.users), count(spec.items),
-                     count(spec.interactions), mods, str(root), status))
+        rows.append(
+            (
+                name,
+                spec.format,
+                count(spec.users),
+                count(spec.items),
+                count(spec.interactions),
+                mods,
+                str(root),
+                status,
+            )
+        )
     widths = [max(len(r[k]) for r in rows) for k in range(len(rows[0]))]
     for r in rows:
         click.echo("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
-    click.echo("\nAny folder in a supported format also loads with --root DIR "
-               "(MMGCN, MMRec, MetaMMF toy sample, or interactions.csv + <modality>.npy).")
+    click.echo(
+        "\nAny folder in a supported format also loads with --root DIR "
+        "(MMGCN, MMRec, MetaMMF toy sample, or interactions.csv + <modality>.npy)."
+    )
 
 
 def option_group(*options):
     """A decorator applying ``options`` in the order given (as written above a command)."""
+
     def decorate(f):
         for option in reversed(options):
             f = option(f)
         return f
+
     return decorate
 
 
 dataset_options = option_group(  # every command that loads a dataset
-    click.option("--root", type=click.Path(path_type=Path), default=None,
-                 help="Folder holding the dataset files (default: datasets/NAME)."),
-    click.option("--synthetic", is_flag=True,
-                 help="Use a generated stand-in with NAME's statistics (kwai, tiktok, movielens)."),
-    click.option("--scale", type=float, default=1.0, show_default=True,
-                 help="Size factor of the synthetic stand-in."),
-    click.option("--seed", type=int, default=0, show_default=True,
-                 help="Seed of synthetic data and of splits the files do not fix."),
-    click.option("--split", type=click.Choice(["random", "temporal"]), default=None,
-                 help="Split of sources without a fixed one: random 80/10/10 per user (default) "
-                      "or temporal (needs timestamps)."),
-    click.option("--normalize", type=click.Choice(["none", "l2", "standard"]), default="none",
-                 show_default=True, help="Feature normalization."),
-    click.option("--pca", default=None,
-                 help="PCA target dims: one number for all modalities or visual=64,acoustic=64."),
-    click.option("--cold-items", type=float, default=0.0, show_default=True,
-                 help="Hold this fraction of the items out of training (cold-start split)."),
+    click.option(
+        "--root",
+        type=click.Path(path_type=Path),
+        default=None,
+        help="Folder holding the dataset files (default: datasets/NAME).",
+    ),
+    click.option(
+        "--synthetic",
+        is_flag=True,
+        help="Use a generated stand-in with NAME's statistics (kwai, tiktok, movielens).",
+    ),
+    click.option(
+        "--scale",
+        type=float,
+        default=1.0,
+        show_default=True,
+        help="Size factor of the synthetic stand-in.",
+    ),
+    click.option(
+        "--seed",
+        type=int,
+        default=0,
+        show_default=True,
+        help="Seed of synthetic data and of splits the files do not fix.",
+    ),
+    click.option(
+        "--split",
+        type=click.Choice(["random", "temporal"]),
+        default=None,
+        help="Split of sources without a fixed one: random 80/10/10 per user (default) "
+        "or temporal (needs timestamps).",
+    ),
+    click.option(
+        "--normalize",
+        type=click.Choice(["none", "l2", "standard"]),
+        default="none",
+        show_default=True,
+        help="Feature normalization.",
+    ),
+    click.option(
+        "--pca",
+        default=None,
+        help="PCA target dims: one number for all modalities or visual=64,acoustic=64.",
+    ),
+    click.option(
+        "--cold-items",
+        type=float,
+        default=0.0,
+        show_default=True,
+        help="Hold this fraction of the items out of training (cold-start split).",
+    ),
     click.option("--no-cache", is_flag=True, help="Neither read nor write the processed cache."),
 )
 
 
-def load_from_options(name, root, synthetic, scale, seed, split, normalize, pca, cold_items, no_cache):
+def load_from_options(
+    name, root, synthetic, scale, seed, split, normalize, pca, cold_items, no_cache
+):
     from mmgraph.data import load_records
 
-    return load_records(name, root, synthetic=synthetic, scale=scale, seed=seed, split=split,
-                        normalize=normalize, pca=pca, cold_items=cold_items, use_cache=not no_cache)
+    return load_records(
+        name,
+        root,
+        synthetic=synthetic,
+        scale=scale,
+        seed=seed,
+        split=split,
+        normalize=normalize,
+        pca=pca,
+        cold_items=cold_items,
+        use_cache=not no_cache,
+    )
 
 
 @datasets.command("info")
@@ -146,63 +224,189 @@ def datasets_info(name, as_json, **options) -> None:
 
 @main.command()
 @click.argument("dataset", required=False)
-@click.option("--model", default=None, help="Model name (see `python cli.py options --help`).  [default: metammf]")
-@click.option("--root", type=click.Path(path_type=Path), default=None,
-              help="Folder holding the dataset files (default: datasets/DATASET).")
-@click.option("--synthetic", is_flag=True, default=None, help="Train on the generated stand-in for DATASET.")
+@click.option(
+    "--model",
+    default=None,
+    help="Model name (see `python cli.py options --help`).  [default: metammf]",
+)
+@click.option(
+    "--root",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Folder holding the dataset files (default: datasets/DATASET).",
+)
+@click.option(
+    "--synthetic", is_flag=True, default=None, help="Train on the generated stand-in for DATASET."
+)
 @click.option("--scale", type=float, default=None, help="Size factor of the synthetic stand-in.")
-@click.option("--cold-items", type=float, default=None, metavar="FRACTION",
-              help="Hold this fraction of the items out of training and also report test metrics "
-                   "ranked among them alone (cold start; sources without a fixed split).")
-@click.option("--epochs", type=int, default=None, help="Maximum epochs (early stopping: train.patience 20).  [default: 1000]")
-@click.option("--batch-size", type=int, default=None, help="Positive interactions per step, each with train.num_negatives "
-                   "negatives.  [default: the model's: 8192 for metammf, 2048 (MMRec's) for the baselines]")
-@click.option("--lr", type=float, default=None, help="Learning rate of the embedding tables (networks: x train.network_lr_scale).  "
-                   "[default: the model's: 0.005 for metammf, 0.001 (MMRec's) for the baselines]")
+@click.option(
+    "--cold-items",
+    type=float,
+    default=None,
+    metavar="FRACTION",
+    help="Hold this fraction of the items out of training and also report test metrics "
+    "ranked among them alone (cold start; sources without a fixed split).",
+)
+@click.option(
+    "--epochs",
+    type=int,
+    default=None,
+    help="Maximum epochs (early stopping: train.patience 20).  [default: 1000]",
+)
+@click.option(
+    "--batch-size",
+    type=int,
+    default=None,
+    help="Positive interactions per step, each with train.num_negatives "
+    "negatives.  [default: the model's: 8192 for metammf, 2048 (MMRec's) for the baselines]",
+)
+@click.option(
+    "--lr",
+    type=float,
+    default=None,
+    help="Learning rate of the embedding tables (networks: x train.network_lr_scale).  "
+    "[default: the model's: 0.005 for metammf, 0.001 (MMRec's) for the baselines]",
+)
 @click.option("--device", default=None, help="cpu, cuda, cuda:N or auto.  [default: auto]")
 @click.option("--seed", type=int, default=None, help="Seed of everything random.  [default: 0]")
-@click.option("--deterministic", is_flag=True, default=None, help="Deterministic algorithms (bitwise-repeatable CPU runs).")
-@click.option("--amp", is_flag=True, default=None, help="bf16 autocast for the model (BPR, scores and metrics stay fp32).")
-@click.option("--compile", "compile_", is_flag=True, default=None, help="torch.compile the model (checked against eager in the tests).")
-@click.option("--sampler", type=click.Choice(["full", "neighbor"]), default=None,
-              help="full: every step embeds the whole graph; neighbor: mini-batches on sampled "
-                   "subgraphs (PyG LinkNeighborLoader; lightgcn, bprmf, metammf).  [default: full]")
-@click.option("--fanout", default=None, metavar="K,K,...",
-              help="Neighbours sampled per hop with --sampler neighbor, one per graph layer (-1: all).  [default: 10 each]")
-@click.option("--on-nan", type=click.Choice(["stop", "skip-batch"]), default=None,
-              help="A non-finite loss stops training (naming the epoch and the last good checkpoint) "
-                   "or skips that batch.  [default: stop]")
-@click.option("--clip-grad-norm", type=float, default=None, help="Clip the gradient norm of every step to this value.")
-@click.option("--tensorboard", is_flag=True, default=None,
-              help="Also log losses and metrics for TensorBoard in RUN_FOLDER/tensorboard (needs tensorboard).")
-@click.option("--config", "config_file", type=click.Path(path_type=Path), default=None,
-              help="A .json / .toml / .yaml file with data, model and train sections.")
-@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
-              help="Set any option, e.g. --set cp_rank=8 --set train.patience=5 (repeatable).")
-@click.option("--out", type=click.Path(path_type=Path), default=Path("runs"), show_default=True,
-              help="Folder for run folders; each run gets a new one.")
-@click.option("--resume", type=click.Path(path_type=Path), default=None,
-              help="Continue the run in this folder from its last.pt.")
+@click.option(
+    "--deterministic",
+    is_flag=True,
+    default=None,
+    help="Deterministic algorithms (bitwise-repeatable CPU runs).",
+)
+@click.option(
+    "--amp",
+    is_flag=True,
+    default=None,
+    help="bf16 autocast for the model (BPR, scores and metrics stay fp32).",
+)
+@click.option(
+    "--compile",
+    "compile_",
+    is_flag=True,
+    default=None,
+    help="torch.compile the model (checked against eager in the tests).",
+)
+@click.option(
+    "--sampler",
+    type=click.Choice(["full", "neighbor"]),
+    default=None,
+    help="full: every step embeds the whole graph; neighbor: mini-batches on sampled "
+    "subgraphs (PyG LinkNeighborLoader; lightgcn, bprmf, metammf).  [default: full]",
+)
+@click.option(
+    "--fanout",
+    default=None,
+    metavar="K,K,...",
+    help="Neighbours sampled per hop with --sampler neighbor, one per graph layer (-1: all).  [default: 10 each]",
+)
+@click.option(
+    "--on-nan",
+    type=click.Choice(["stop", "skip-batch"]),
+    default=None,
+    help="A non-finite loss stops training (naming the epoch and the last good checkpoint) "
+    "or skips that batch.  [default: stop]",
+)
+@click.option(
+    "--clip-grad-norm",
+    type=float,
+    default=None,
+    help="Clip the gradient norm of every step to this value.",
+)
+@click.option(
+    "--tensorboard",
+    is_flag=True,
+    default=None,
+    help="Also log losses and metrics for TensorBoard in RUN_FOLDER/tensorboard (needs tensorboard).",
+)
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="A .json / .toml / .yaml file with data, model and train sections.",
+)
+@click.option(
+    "--set",
+    "sets",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Set any option, e.g. --set cp_rank=8 --set train.patience=5 (repeatable).",
+)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    default=Path("runs"),
+    show_default=True,
+    help="Folder for run folders; each run gets a new one.",
+)
+@click.option(
+    "--resume",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Continue the run in this folder from its last.pt.",
+)
 @click.option("--quiet", is_flag=True, help="Only the final table.")
-def train(dataset, model, root, synthetic, scale, cold_items, epochs, batch_size, lr, device, seed, deterministic, amp,
-          compile_, sampler, fanout, on_nan, clip_grad_norm, tensorboard, config_file, sets, out, resume, quiet) -> None:
+def train(
+    dataset,
+    model,
+    root,
+    synthetic,
+    scale,
+    cold_items,
+    epochs,
+    batch_size,
+    lr,
+    device,
+    seed,
+    deterministic,
+    amp,
+    compile_,
+    sampler,
+    fanout,
+    on_nan,
+    clip_grad_norm,
+    tensorboard,
+    config_file,
+    sets,
+    out,
+    resume,
+    quiet,
+) -> None:
     """Train a model on DATASET, select on validation, test once, write a run folder."""
     from mmgraph.train import format_table, resolve_config, train_run
     from mmgraph.train.distributed import is_main_process
 
     if resume is None and dataset is None and config_file is None:
         raise click.UsageError("give a DATASET (or --config FILE, or --resume RUN_DIR)")
-    options = {"model": model, "data.root": str(root) if root else None, "data.synthetic": synthetic,
-               "data.scale": scale, "data.cold_items": cold_items, "train.epochs": epochs, "train.batch_size": batch_size,
-               "train.lr": lr, "train.device": device, "train.seed": seed,
-               "train.deterministic": deterministic, "train.amp": amp,
-               "train.compile": compile_, "train.sampler": sampler, "train.fanout": fanout,
-               "train.on_nan": on_nan, "train.clip_grad_norm": clip_grad_norm, "train.tensorboard": tensorboard}
+    options = {
+        "model": model,
+        "data.root": str(root) if root else None,
+        "data.synthetic": synthetic,
+        "data.scale": scale,
+        "data.cold_items": cold_items,
+        "train.epochs": epochs,
+        "train.batch_size": batch_size,
+        "train.lr": lr,
+        "train.device": device,
+        "train.seed": seed,
+        "train.deterministic": deterministic,
+        "train.amp": amp,
+        "train.compile": compile_,
+        "train.sampler": sampler,
+        "train.fanout": fanout,
+        "train.on_nan": on_nan,
+        "train.clip_grad_norm": clip_grad_norm,
+        "train.tensorboard": tensorboard,
+    }
     if resume is not None:
         ignored = [k for k, v in options.items() if v is not None and k != "train.epochs"]
         if dataset or config_file or sets or ignored:
-            raise click.UsageError("--resume continues a run with its saved config; only --epochs, "
-                                   "--out and --quiet may be given with it")
+            raise click.UsageError(
+                "--resume continues a run with its saved config; only --epochs, "
+                "--out and --quiet may be given with it"
+            )
         cfg = None
     else:
         cfg = resolve_config(dataset, config_file=config_file, sets=sets, **options)
@@ -210,18 +414,30 @@ def train(dataset, model, root, synthetic, scale, cold_items, epochs, batch_size
     if not is_main_process():  # torchrun: rank 0 reports
         return
     label = "SYNTHETIC stand-in" if metrics["synthetic"] else "real data"
-    click.echo(format_table(metrics["test"], f"\n{metrics['dataset']} ({label}), {metrics['model']}, "
-                                             f"test at best validation epoch {metrics['best_epoch']}"))
+    click.echo(
+        format_table(
+            metrics["test"],
+            f"\n{metrics['dataset']} ({label}), {metrics['model']}, "
+            f"test at best validation epoch {metrics['best_epoch']}",
+        )
+    )
     if metrics.get("test_cold"):
-        click.echo(format_table(metrics["test_cold"], "\ncold items only (ranked among the cold items)"))
+        click.echo(
+            format_table(metrics["test_cold"], "\ncold items only (ranked among the cold items)")
+        )
     click.echo(f"protocol: {metrics['protocol']}")
     click.echo(f"run folder: {run_dir}")
 
 
 @main.command()
 @click.argument("run_dir", type=click.Path(path_type=Path))
-@click.option("--split", type=click.Choice(["test", "valid", "test_cold", "valid_cold"]), default="test",
-              show_default=True, help="*_cold: a cold-item run's cold items, ranked among them alone.")
+@click.option(
+    "--split",
+    type=click.Choice(["test", "valid", "test_cold", "valid_cold"]),
+    default="test",
+    show_default=True,
+    help="*_cold: a cold-item run's cold items, ranked among them alone.",
+)
 @click.option("--k", "ks", default="10,20", show_default=True, help="Comma-separated cut-offs.")
 @click.option("--device", default=None, help="cpu, cuda or auto (default: the run's).")
 def evaluate(run_dir, split, ks, device) -> None:
@@ -231,28 +447,56 @@ def evaluate(run_dir, split, ks, device) -> None:
     try:
         ks = [int(k) for k in ks.split(",") if k.strip()]
     except ValueError:
-        raise click.BadParameter(f"'{ks}' is not a comma-separated list of integers", param_hint="--k")
+        raise click.BadParameter(
+            f"'{ks}' is not a comma-separated list of integers", param_hint="--k"
+        ) from None
     if not ks or min(ks) < 1:
         raise click.BadParameter("cut-offs must be positive integers", param_hint="--k")
     metrics, exp = evaluate_run(run_dir, split, ks, device)
     label = "SYNTHETIC stand-in" if exp.data_info["synthetic"] else "real data"
-    click.echo(format_table(metrics, f"{exp.data_info['dataset']} ({label}), {exp.config.model}, "
-                                     f"{split} split, {metrics['users']:,} users"))
+    click.echo(
+        format_table(
+            metrics,
+            f"{exp.data_info['dataset']} ({label}), {exp.config.model}, "
+            f"{split} split, {metrics['users']:,} users",
+        )
+    )
     click.echo(f"protocol: {exp.protocol()}")
 
 
 @main.command()
 @click.argument("run_dir", type=click.Path(path_type=Path))
-@click.option("--user", "users", multiple=True, metavar="ID", help="A user's id as in the dataset's files (repeatable).")
-@click.option("--users-file", type=click.Path(path_type=Path), default=None,
-              help="A text file with one user id per line.")
+@click.option(
+    "--user",
+    "users",
+    multiple=True,
+    metavar="ID",
+    help="A user's id as in the dataset's files (repeatable).",
+)
+@click.option(
+    "--users-file",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="A text file with one user id per line.",
+)
 @click.option("--k", type=int, default=10, show_default=True, help="Items per user.")
-@click.option("--exclude-seen/--include-seen", default=True, show_default=True,
-              help="Leave out the items each user already has (training, validation and test).")
-@click.option("--new-items", type=click.Path(path_type=Path), default=None, metavar="FEATURES_DIR",
-              help="Rank only new items, never trained on, from their features alone: a folder with "
-                   "one <modality>.npy per modality (one row per item) and optionally item_index.txt.")
-@click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default="csv", show_default=True)
+@click.option(
+    "--exclude-seen/--include-seen",
+    default=True,
+    show_default=True,
+    help="Leave out the items each user already has (training, validation and test).",
+)
+@click.option(
+    "--new-items",
+    type=click.Path(path_type=Path),
+    default=None,
+    metavar="FEATURES_DIR",
+    help="Rank only new items, never trained on, from their features alone: a folder with "
+    "one <modality>.npy per modality (one row per item) and optionally item_index.txt.",
+)
+@click.option(
+    "--format", "fmt", type=click.Choice(["csv", "json"]), default="csv", show_default=True
+)
 @click.option("--device", default=None, help="cpu, cuda or auto (default: the run's).")
 def recommend(run_dir, users, users_file, k, exclude_seen, new_items, fmt, device) -> None:
     """Top-K items, with scores, for users of RUN_DIR's dataset (its best checkpoint)."""
@@ -266,20 +510,32 @@ def recommend(run_dir, users, users_file, k, exclude_seen, new_items, fmt, devic
     users = list(users)
     if users_file is not None:
         if not users_file.is_file():
-            raise MMGraphError(f"{users_file}: no such file; give a text file with one user id per line")
+            raise MMGraphError(
+                f"{users_file}: no such file; give a text file with one user id per line"
+            )
         try:
-            listed = [line.strip() for line in users_file.read_text(encoding="utf-8").splitlines() if line.strip()]
+            listed = [
+                line.strip()
+                for line in users_file.read_text(encoding="utf-8").splitlines()
+                if line.strip()
+            ]
         except UnicodeDecodeError as exc:
-            raise MMGraphError(f"{users_file}: not UTF-8 text ({exc.reason}); give one user id per line") from None
+            raise MMGraphError(
+                f"{users_file}: not UTF-8 text ({exc.reason}); give one user id per line"
+            ) from None
         if not listed:
             raise MMGraphError(f"{users_file}: no user ids in it; give one user id per line")
         users += listed
     if not users:
         raise click.UsageError("give --user ID (repeatable) or --users-file FILE")
     if new_items is not None and not new_items.is_dir():  # before loading the run
-        raise MMGraphError(f"{new_items}: no such folder; --new-items takes a folder of <modality>.npy files")
+        raise MMGraphError(
+            f"{new_items}: no such folder; --new-items takes a folder of <modality>.npy files"
+        )
     exp = load_run(run_dir, device)
-    rows = recommend_new(exp, users, new_items, k) if new_items else top_k(exp, users, k, exclude_seen)
+    rows = (
+        recommend_new(exp, users, new_items, k) if new_items else top_k(exp, users, k, exclude_seen)
+    )
     if fmt == "json":
         click.echo(json.dumps(rows, indent=1))
     else:
@@ -290,12 +546,15 @@ def recommend(run_dir, users, users_file, k, exclude_seen, new_items, fmt, devic
 
 @main.command()
 @click.argument("run_dir", type=click.Path(path_type=Path))
-@click.option("--out", type=click.Path(path_type=Path), required=True, help="A new folder for the files.")
+@click.option(
+    "--out", type=click.Path(path_type=Path), required=True, help="A new folder for the files."
+)
 @click.option("--device", default=None, help="cpu, cuda or auto (default: the run's).")
 def export(run_dir, out, device) -> None:
     """Write RUN_DIR's user / item embeddings (.npy) with their id maps, and MetaMMF's per-item
     meta vectors and fusion outputs, for analysis in other tools."""
-    from mmgraph.train.export import check_new_folder, export as write
+    from mmgraph.train.export import check_new_folder
+    from mmgraph.train.export import export as write
     from mmgraph.train.run import load_run
 
     check_new_folder(out)  # before loading anything
@@ -304,57 +563,149 @@ def export(run_dir, out, device) -> None:
 
 
 grid_options = option_group(  # `compare` and `sweep`
-    click.option("--seeds", type=int, default=5, show_default=True,
-                 help="Seeds 0 .. N-1 for each model's selected point (tested)."),
-    click.option("--screen-seeds", type=int, default=1, show_default=True,
-                 help="Seeds 0 .. N-1 for every grid point (validation only)."),
-    click.option("--grid", default=None,
-                 help="Space-separated key=v1,v2 axes replacing the search spaces (each axis applies to "
-                      "the models that take it).  [default: configs/search/<model>.yaml]"),
-    click.option("--search-dir", type=click.Path(path_type=Path), default=None,
-                 help="Folder of <model>.yaml search spaces.  [default: configs/search]"),
-    click.option("--root", type=click.Path(path_type=Path), default=None,
-                 help="Folder holding the dataset files (default: datasets/DATASET)."),
-    click.option("--synthetic", is_flag=True, default=None, help="Use the generated stand-in for DATASET."),
-    click.option("--scale", type=float, default=None, help="Size factor of the synthetic stand-in."),
-    click.option("--cold-items", type=float, default=None, metavar="FRACTION",
-                 help="Hold this fraction of the items out of training (cold start)."),
-    click.option("--epochs", type=int, default=None, help="Maximum epochs per run.  [default: 1000]"),
-    click.option("--patience", type=int, default=None,
-                 help="Validations without improvement before a run stops.  [default: 20]"),
-    click.option("--time-limit", type=float, default=None, metavar="SECONDS",
-                 help="Stop each run after this much training and validation time."),
+    click.option(
+        "--seeds",
+        type=int,
+        default=5,
+        show_default=True,
+        help="Seeds 0 .. N-1 for each model's selected point (tested).",
+    ),
+    click.option(
+        "--screen-seeds",
+        type=int,
+        default=1,
+        show_default=True,
+        help="Seeds 0 .. N-1 for every grid point (validation only).",
+    ),
+    click.option(
+        "--grid",
+        default=None,
+        help="Space-separated key=v1,v2 axes replacing the search spaces (each axis applies to "
+        "the models that take it).  [default: configs/search/<model>.yaml]",
+    ),
+    click.option(
+        "--search-dir",
+        type=click.Path(path_type=Path),
+        default=None,
+        help="Folder of <model>.yaml search spaces.  [default: configs/search]",
+    ),
+    click.option(
+        "--root",
+        type=click.Path(path_type=Path),
+        default=None,
+        help="Folder holding the dataset files (default: datasets/DATASET).",
+    ),
+    click.option(
+        "--synthetic", is_flag=True, default=None, help="Use the generated stand-in for DATASET."
+    ),
+    click.option(
+        "--scale", type=float, default=None, help="Size factor of the synthetic stand-in."
+    ),
+    click.option(
+        "--cold-items",
+        type=float,
+        default=None,
+        metavar="FRACTION",
+        help="Hold this fraction of the items out of training (cold start).",
+    ),
+    click.option(
+        "--epochs", type=int, default=None, help="Maximum epochs per run.  [default: 1000]"
+    ),
+    click.option(
+        "--patience",
+        type=int,
+        default=None,
+        help="Validations without improvement before a run stops.  [default: 20]",
+    ),
+    click.option(
+        "--time-limit",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="Stop each run after this much training and validation time.",
+    ),
     click.option("--device", default=None, help="cpu, cuda, cuda:N or auto.  [default: auto]"),
-    click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
-                 help="Set an option for every run of the models that take it (repeatable)."),
-    click.option("--out", type=click.Path(path_type=Path), default=Path("runs"), show_default=True,
-                 help="Folder for the results folder; each call gets a new one."),
-    click.option("--resume", type=click.Path(path_type=Path), default=None, metavar="DIR",
-                 help="Continue the comparison in DIR with its saved settings (finished runs are reused)."),
+    click.option(
+        "--set",
+        "sets",
+        multiple=True,
+        metavar="KEY=VALUE",
+        help="Set an option for every run of the models that take it (repeatable).",
+    ),
+    click.option(
+        "--out",
+        type=click.Path(path_type=Path),
+        default=Path("runs"),
+        show_default=True,
+        help="Folder for the results folder; each call gets a new one.",
+    ),
+    click.option(
+        "--resume",
+        type=click.Path(path_type=Path),
+        default=None,
+        metavar="DIR",
+        help="Continue the comparison in DIR with its saved settings (finished runs are reused).",
+    ),
 )
 
 
-def run_grid(fn, dataset, first, *, root, synthetic, scale, cold_items, epochs, patience, time_limit, device,
-             resume, **kwargs) -> None:
+def run_grid(
+    fn,
+    dataset,
+    first,
+    *,
+    root,
+    synthetic,
+    scale,
+    cold_items,
+    epochs,
+    patience,
+    time_limit,
+    device,
+    resume,
+    **kwargs,
+) -> None:
     """Run :func:`~mmgraph.train.compare.compare` or ``sweep`` and print its table."""
     from mmgraph.train.compare import format_compare
 
     if dataset is None and resume is None:
         raise click.UsageError("give DATASET, or --resume DIR to continue a comparison")
-    options = {"data.root": str(root) if root else None, "data.synthetic": synthetic, "data.scale": scale,
-               "data.cold_items": cold_items, "train.epochs": epochs, "train.patience": patience,
-               "train.time_limit": time_limit, "train.device": device}
-    folder, results = fn(dataset, first, options={k: v for k, v in options.items() if v is not None},
-                         resume=resume, log=lambda msg: click.echo(msg, err=True), **kwargs)
+    options = {
+        "data.root": str(root) if root else None,
+        "data.synthetic": synthetic,
+        "data.scale": scale,
+        "data.cold_items": cold_items,
+        "train.epochs": epochs,
+        "train.patience": patience,
+        "train.time_limit": time_limit,
+        "train.device": device,
+    }
+    folder, results = fn(
+        dataset,
+        first,
+        options={k: v for k, v in options.items() if v is not None},
+        resume=resume,
+        log=lambda msg: click.echo(msg, err=True),
+        **kwargs,
+    )
     click.echo(format_compare(results))
-    files = [folder / name for name in ("table.md", "table.csv", "results.json", "chart.png") if (folder / name).exists()]
+    files = [
+        folder / name
+        for name in ("table.md", "table.csv", "results.json", "chart.png")
+        if (folder / name).exists()
+    ]
     click.echo(f"files: {', '.join(map(str, files))}")
 
 
 @main.command()
 @click.argument("dataset", required=False)
-@click.option("--models", default="popularity,content-knn,bprmf,lightgcn,vbpr,mmgcn,grcn,lattice,freedom,bm3,lgmrec,"
-              "metammf", show_default=True, help="Comma-separated model names.")
+@click.option(
+    "--models",
+    default="popularity,content-knn,bprmf,lightgcn,vbpr,mmgcn,grcn,lattice,freedom,bm3,lgmrec,"
+    "metammf",
+    show_default=True,
+    help="Comma-separated model names.",
+)
 @grid_options
 def compare(dataset, models, **options) -> None:
     """Search every model of MODELS on DATASET over its own grid, select on validation, retrain
@@ -381,9 +732,16 @@ def sweep(dataset, model, **options) -> None:
 
 @main.command()
 @click.argument("run_dirs", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--out", type=click.Path(path_type=Path), default=Path("curves.png"), show_default=True,
-              help="The figure to write (PNG); an existing file is not overwritten.")
-@click.option("--metric", default=None, help="Validation metric to draw (default: the runs' recall@K).")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    default=Path("curves.png"),
+    show_default=True,
+    help="The figure to write (PNG); an existing file is not overwritten.",
+)
+@click.option(
+    "--metric", default=None, help="Validation metric to draw (default: the runs' recall@K)."
+)
 def plot(run_dirs, out, metric) -> None:
     """Overlay the learning curves (loss, validation metrics) of one or more runs."""
     from mmgraph.train.plots import plot_runs, pyplot
@@ -404,7 +762,10 @@ def options(model) -> None:
     from mmgraph.train import RunConfig
 
     cfg = RunConfig(model=model).resolve_defaults()  # the model's own training defaults
-    for section, values in (("data", asdict(cfg.data)), ("train", asdict(cfg.train)),
-                            ("model", model_options(model))):
+    for section, values in (
+        ("data", asdict(cfg.data)),
+        ("train", asdict(cfg.train)),
+        ("model", model_options(model)),
+    ):
         for key, value in values.items():
             click.echo(f"{section}.{key} = {value!r}")

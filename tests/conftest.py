@@ -13,19 +13,27 @@ FUZZ_EXAMPLES = {"ci": 60, "heavy": 1000}  # examples per hypothesis property, p
 
 
 def pytest_addoption(parser):
-    parser.addoption("--heavy", action="store_true",
-                     help="the heavy tier: also run tests marked heavy (long versions of CI tests) and "
-                          f"{FUZZ_EXAMPLES['heavy']:,} examples per fuzz property instead of "
-                          f"{FUZZ_EXAMPLES['ci']}")
+    parser.addoption(
+        "--heavy",
+        action="store_true",
+        help="the heavy tier: also run tests marked heavy (long versions of CI tests) and "
+        f"{FUZZ_EXAMPLES['heavy']:,} examples per fuzz property instead of "
+        f"{FUZZ_EXAMPLES['ci']}",
+    )
 
 
 def pytest_configure(config):
-    config.addinivalue_line("markers", "heavy: the long version of a CI test; runs with pytest --heavy")
+    config.addinivalue_line(
+        "markers", "heavy: the long version of a CI test; runs with pytest --heavy"
+    )
     try:
         from hypothesis import settings
     except ImportError:
         return
-    for tier, examples in FUZZ_EXAMPLES.items():  # on top of the loaded profile (hypothesis' own "ci" on CI)
+    for (
+        tier,
+        examples,
+    ) in FUZZ_EXAMPLES.items():  # on top of the loaded profile (hypothesis' own "ci" on CI)
         settings.register_profile(f"mmgraph-{tier}", parent=settings(), max_examples=examples)
     settings.load_profile("mmgraph-heavy" if config.getoption("--heavy") else "mmgraph-ci")
 
@@ -61,8 +69,15 @@ TEST = {0: [3, 4], 1: [0], 3: [1]}
 NUM_USERS, NUM_ITEMS = 4, 6
 
 
-def write_mmgcn(root: Path, *, offset: bool = True, modalities=("visual", "acoustic", "textual"),
-                text_words: bool = False, pt: bool = True, dim: int = 3) -> Path:
+def write_mmgcn(
+    root: Path,
+    *,
+    offset: bool = True,
+    modalities=("visual", "acoustic", "textual"),
+    text_words: bool = False,
+    pt: bool = True,
+    dim: int = 3,
+) -> Path:
     """Write the tiny dataset in the MMGCN format (items + U when ``offset``)."""
     root.mkdir(parents=True, exist_ok=True)
     off = NUM_USERS if offset else 0
@@ -71,15 +86,21 @@ def write_mmgcn(root: Path, *, offset: bool = True, modalities=("visual", "acous
     for u, i in TRAIN:
         d.setdefault(u, []).append(i + off)
     np.save(root / "user_item_dict.npy", d, allow_pickle=True)
-    save_object_rows(root / "val_full.npy", [[u] + [i + off for i in its] for u, its in VAL.items()])
-    save_object_rows(root / "test_full.npy", [[u] + [i + off for i in its] for u, its in TEST.items()])
+    save_object_rows(
+        root / "val_full.npy", [[u] + [i + off for i in its] for u, its in VAL.items()]
+    )
+    save_object_rows(
+        root / "test_full.npy", [[u] + [i + off for i in its] for u, its in TEST.items()]
+    )
     gen = torch.Generator().manual_seed(0)
     names = {"visual": "feat_v", "acoustic": "feat_a", "textual": "feat_t"}
     for m in modalities:
         if m == "textual" and text_words:
             # (item, word) pairs: item k has words k and k+1 of a 10-word vocabulary.
             items = torch.arange(NUM_ITEMS).repeat_interleave(2)
-            words = torch.stack([torch.arange(NUM_ITEMS), torch.arange(NUM_ITEMS) + 1], 1).reshape(-1)
+            words = torch.stack([torch.arange(NUM_ITEMS), torch.arange(NUM_ITEMS) + 1], 1).reshape(
+                -1
+            )
             torch.save(torch.stack([items, words]), root / "feat_t.pt")
         elif pt:
             torch.save(torch.randn(NUM_ITEMS, dim, generator=gen), root / f"{names[m]}.pt")

@@ -4,19 +4,44 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mmgraph.models import BM3, BPRMF, FREEDOM, GRCN, LATTICE, LGMRec, MMGCN, MODELS, VBPR, LightGCN, RecGraph, build_model
+from mmgraph.models import (
+    BM3,
+    BPRMF,
+    FREEDOM,
+    GRCN,
+    LATTICE,
+    MMGCN,
+    MODELS,
+    VBPR,
+    LGMRec,
+    LightGCN,
+    RecGraph,
+    build_model,
+)
 from mmgraph.nn import cosine_knn, knn_propagate, knn_weights
 from mmgraph.train import resolve_config, train_run
 from mmgraph.train.trainer import make_optimizer
 
-FEATURE_MODELS = {"vbpr": VBPR, "mmgcn": MMGCN, "grcn": GRCN, "lattice": LATTICE, "freedom": FREEDOM, "bm3": BM3, "lgmrec": LGMRec}
+FEATURE_MODELS = {
+    "vbpr": VBPR,
+    "mmgcn": MMGCN,
+    "grcn": GRCN,
+    "lattice": LATTICE,
+    "freedom": FREEDOM,
+    "bm3": BM3,
+    "lgmrec": LGMRec,
+}
 
 
 def tiny_graph(bags=False):
     """3 users, 5 items; visual 5-d, acoustic 2-d, optionally textual as (item, word) pairs."""
     torch.manual_seed(0)
-    g = RecGraph(3, 5, torch.tensor([[0, 0, 1, 2, 2], [0, 1, 2, 3, 4]]),
-                 {"visual": torch.randn(5, 5), "acoustic": torch.randn(5, 2)})
+    g = RecGraph(
+        3,
+        5,
+        torch.tensor([[0, 0, 1, 2, 2], [0, 1, 2, 3, 4]]),
+        {"visual": torch.randn(5, 5), "acoustic": torch.randn(5, 2)},
+    )
     if bags:
         g.bags["textual"] = torch.tensor([[0, 0, 2, 3, 4], [1, 4, 4, 0, 2]])
         g.bag_vocab["textual"] = 5
@@ -84,13 +109,18 @@ def test_lightgcn_and_bprmf_train_as_mmrec_does():
     g = tiny_graph()
     model = LightGCN.from_graph(g, embedding_dim=4, num_layers=2, reg_weight=0.5)
     users, items = model.embedding.weight.detach().split([g.num_users, g.num_items])
-    assert users.abs().max() <= (6 / (g.num_users + 4)) ** 0.5 and items.abs().max() <= (6 / (g.num_items + 4)) ** 0.5
+    assert (
+        users.abs().max() <= (6 / (g.num_users + 4)) ** 0.5
+        and items.abs().max() <= (6 / (g.num_items + 4)) ** 0.5
+    )
     u, p, n = torch.tensor([0, 1, 1]), torch.tensor([0, 2, 3]), torch.tensor([4, 1, 0])
     expected = 0.5 * (users[u].norm() + items[p].norm() + items[n].norm()) / 3
     assert torch.allclose(model.regularization(u, torch.cat([p, n])), expected)
     loss = model.batch_loss(g, u, p, n.unsqueeze(1))
     user_emb, item_emb = model.embed(g)
-    bpr = -F.logsigmoid((user_emb[u] * item_emb[p]).sum(-1) - (user_emb[u] * item_emb[n]).sum(-1)).mean()
+    bpr = -F.logsigmoid(
+        (user_emb[u] * item_emb[p]).sum(-1) - (user_emb[u] * item_emb[n]).sum(-1)
+    ).mean()
     assert torch.allclose(loss, bpr + expected)
 
 
@@ -101,8 +131,12 @@ def test_vbpr_scores_follow_the_paper():
     user, item = m.embed(g)
     f = torch.cat([g.features["visual"], g.features["acoustic"]], 1)
     gamma_u, theta_u = m.user.weight[:, :3], m.user.weight[:, 3:]
-    expected = (m.item_bias.weight.t() + gamma_u @ m.item.weight.t() + theta_u @ (f @ m.content.weight.t()).t()
-                + (f @ m.content_bias.weight.t()).t())
+    expected = (
+        m.item_bias.weight.t()
+        + gamma_u @ m.item.weight.t()
+        + theta_u @ (f @ m.content.weight.t()).t()
+        + (f @ m.content_bias.weight.t()).t()
+    )
     assert torch.allclose(m.full_scores(user, item, torch.arange(3)), expected, atol=1e-6)
 
 
@@ -116,7 +150,11 @@ def test_mmgcn_layer_by_hand(concat):
         x = F.normalize(torch.cat([gcn.preference.weight, gcn.project(g.features[name])]))
         h = F.leaky_relu(adj @ gcn.conv[0](x))
         x_hat = F.leaky_relu(gcn.self_lin[0](x)) + m.ids.weight
-        outs.append(F.leaky_relu(gcn.combine[0](torch.cat([h, x_hat], 1)) if concat else gcn.combine[0](h) + x_hat))
+        outs.append(
+            F.leaky_relu(
+                gcn.combine[0](torch.cat([h, x_hat], 1)) if concat else gcn.combine[0](h) + x_hat
+            )
+        )
     user, item = m.embed(g)
     assert torch.allclose(torch.cat([user, item]), torch.stack(outs).mean(0), atol=1e-6)
     assert m.gcns["visual"].combine[0].in_channels == (256 + 4 if concat else 256)
@@ -161,27 +199,45 @@ def test_lattice_learned_graph_is_fixed_within_an_epoch_and_trains_the_transform
     assert m.transforms["visual"].weight.grad.abs().sum() > 0 and m.modal_weight.grad is not None
     first = dict(m._neighbours)
     with torch.no_grad():
-        m.transforms["visual"].weight.mul_(-1.0).add_(torch.randn_like(m.transforms["visual"].weight))
+        m.transforms["visual"].weight.mul_(-1.0).add_(
+            torch.randn_like(m.transforms["visual"].weight)
+        )
     m.embed(g)
-    assert all(torch.equal(first[k], m._neighbours[k]) for k in first)  # same epoch: same neighbours
+    assert all(
+        torch.equal(first[k], m._neighbours[k]) for k in first
+    )  # same epoch: same neighbours
     m.start_epoch(g, torch.Generator())
     assert m._neighbours == {}
 
 
 def test_freedom_prunes_edges_by_degree_during_training_only():
-    g = RecGraph(4, 6, torch.tensor([[0, 0, 0, 1, 1, 2, 3, 3], [0, 1, 2, 0, 3, 4, 5, 1]]),
-                 {"visual": torch.randn(6, 3), "textual": torch.randn(6, 4)})
-    m = FREEDOM.from_graph(g, embedding_dim=4, knn_k=2, edge_dropout=0.5, modality_weights=[0.1, 0.9])
+    g = RecGraph(
+        4,
+        6,
+        torch.tensor([[0, 0, 0, 1, 1, 2, 3, 3], [0, 1, 2, 0, 3, 4, 5, 1]]),
+        {"visual": torch.randn(6, 3), "textual": torch.randn(6, 4)},
+    )
+    m = FREEDOM.from_graph(
+        g, embedding_dim=4, knn_k=2, edge_dropout=0.5, modality_weights=[0.1, 0.9]
+    )
     m.train()
     m.start_epoch(g, torch.Generator().manual_seed(0))
     assert m._pruned._nnz() == 2 * 4  # half the 8 interactions, both directions
     m.eval()
     user, item = m.embed(g)
-    h = sum(w * knn_propagate(m.item.weight, g.item_knn(name, 2)[0],
-                              knn_weights(g.item_knn(name, 2)[0], torch.ones(6, 2)))
-            for name, w in (("visual", 0.1), ("textual", 0.9)))
+    h = sum(
+        w
+        * knn_propagate(
+            m.item.weight,
+            g.item_knn(name, 2)[0],
+            knn_weights(g.item_knn(name, 2)[0], torch.ones(6, 2)),
+        )
+        for name, w in (("visual", 0.1), ("textual", 0.9))
+    )
     full = lightgcn(g, m.user.weight, m.item.weight)
-    assert torch.allclose(item, full[4:] + h, atol=1e-6) and torch.allclose(user, full[:4], atol=1e-6)
+    assert torch.allclose(item, full[4:] + h, atol=1e-6) and torch.allclose(
+        user, full[:4], atol=1e-6
+    )
     with pytest.raises(ValueError, match="one weight per modality"):
         FREEDOM.from_graph(g, modality_weights=[1.0])
 
@@ -194,8 +250,12 @@ def test_freedom_modality_loss_adds_a_bpr_term_per_modality():
     torch.manual_seed(0)
     extra = FREEDOM.from_graph(g, modality_loss_weight=1.0).eval()
     user, _ = extra.embed(g)
-    terms = sum(extra.bpr(user, extra.transforms[m](x), users, pos, negs) for m, x in g.features.items())
-    assert torch.allclose(extra.batch_loss(g, users, pos, negs), plain.batch_loss(g, users, pos, negs) + terms)
+    terms = sum(
+        extra.bpr(user, extra.transforms[m](x), users, pos, negs) for m, x in g.features.items()
+    )
+    assert torch.allclose(
+        extra.batch_loss(g, users, pos, negs), plain.batch_loss(g, users, pos, negs) + terms
+    )
 
 
 def test_bm3_loss_by_hand_and_scores_through_the_predictor():
@@ -209,7 +269,9 @@ def test_bm3_loss_by_hand_and_scores_through_the_predictor():
     for name, feats in g.features.items():
         f = m.transforms[name](feats[pos])
         expected = expected + 0.5 * (d(m.predictor(f), i) + d(m.predictor(f), f))
-    assert torch.allclose(m.batch_loss(g, users, pos, torch.zeros(3, 1, dtype=torch.long)), expected, atol=1e-6)
+    assert torch.allclose(
+        m.batch_loss(g, users, pos, torch.zeros(3, 1, dtype=torch.long)), expected, atol=1e-6
+    )
     user, item = m.embed(g)
     assert torch.allclose(item, m.predictor(out[3:] + m.item.weight), atol=1e-6)
 
@@ -229,9 +291,14 @@ def test_lgmrec_local_and_global_embeddings_by_hand():
     for name, x in g.features.items():
         f = m.transforms[name](x)
         # the modality graph's last layer; users start from their items' mean
-        expected = expected + F.normalize(adj @ adj @ torch.cat([(r / r.sum(1, keepdim=True)) @ f, f]), dim=1)
+        expected = expected + F.normalize(
+            adj @ adj @ torch.cat([(r / r.sum(1, keepdim=True)) @ f, f]), dim=1
+        )
         logits = x @ m.hyper[name]
-        h_item, h_user = torch.softmax(logits / 0.5, 1), torch.softmax(r @ logits / 0.5, 1)  # users: summed logits
+        h_item, h_user = (
+            torch.softmax(logits / 0.5, 1),
+            torch.softmax(r @ logits / 0.5, 1),
+        )  # users: summed logits
         z = h_item.t() @ cf[3:]  # hyperedges read the items' LightGCN output
         glob = glob + torch.cat([h_user @ z, h_item @ z])
     expected = expected + 0.7 * F.normalize(glob, dim=1)
@@ -245,14 +312,21 @@ def test_feature_models_use_every_parameter_and_bags_of_words(name):
     model = build_model(name, g)
     model.train()
     model.start_epoch(g, torch.Generator().manual_seed(0))
-    model.batch_loss(g, torch.tensor([0, 1, 2]), torch.tensor([0, 2, 4]), torch.tensor([[3], [4], [1]])).backward()
+    model.batch_loss(
+        g, torch.tensor([0, 1, 2]), torch.tensor([0, 2, 4]), torch.tensor([[3], [4], [1]])
+    ).backward()
     unused = [n for n, p in model.named_parameters() if p.grad is None]
     assert unused == [], unused
 
 
 @pytest.mark.parametrize("name", sorted(n for n in MODELS if MODELS[n].trainable))
 def test_every_model_trains_through_the_runner(tmp_path, name):
-    options = {"data.synthetic": True, "data.scale": 0.01, "train.epochs": 2, "train.batch_size": 512}
+    options = {
+        "data.synthetic": True,
+        "data.scale": 0.01,
+        "train.epochs": 2,
+        "train.batch_size": 512,
+    }
     _, m = train_run(resolve_config("tiktok", model=name, **options), tmp_path, quiet=True)
     assert m["model"] == name and m["test"]["recall@20"] >= 0 and len(m["history"]) == 2
 
@@ -263,7 +337,13 @@ def test_paper_config_file_builds_the_released_model():
     from mmgraph.train import Experiment
 
     path = Path(__file__).resolve().parents[1] / "configs" / "metammf_paper_gcn.toml"
-    cfg = resolve_config("movielens", config_file=path, **{"data.synthetic": True, "data.scale": 0.005})
+    cfg = resolve_config(
+        "movielens", config_file=path, **{"data.synthetic": True, "data.scale": 0.005}
+    )
     model = Experiment.build(cfg).model
     assert model.fusion.channels == [2276, 1024, 512, 256, 32] and model.user.embedding_dim == 64
-    assert (cfg.train.lr, cfg.train.batch_size, cfg.train.num_negatives) == (0.001, 600, 5)  # 3000 triples a step
+    assert (cfg.train.lr, cfg.train.batch_size, cfg.train.num_negatives) == (
+        0.001,
+        600,
+        5,
+    )  # 3000 triples a step

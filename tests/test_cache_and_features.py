@@ -5,8 +5,8 @@ import stat
 import numpy as np
 import pytest
 import torch
-
 from conftest import write_mmgcn
+
 from mmgraph.data import load_records, registry
 from mmgraph.data.features import normalize, parse_pca, preprocess
 from mmgraph.errors import DataError
@@ -52,7 +52,9 @@ def test_changed_source_invalidates_the_cache(mmgcn_dir, changed):
     if changed == "train.npy":
         train = np.load(mmgcn_dir / "train.npy")
         np.save(mmgcn_dir / "train.npy", train[:-1])
-        assert load_records("tiny", mmgcn_dir, normalize="standard").train.shape[1] == len(train) - 1
+        assert (
+            load_records("tiny", mmgcn_dir, normalize="standard").train.shape[1] == len(train) - 1
+        )
     else:
         torch.save(torch.arange(18.0).reshape(6, 3), mmgcn_dir / "feat_v.pt")
         x = load_records("tiny", mmgcn_dir, normalize="standard").features["visual"]
@@ -121,14 +123,18 @@ def test_pca_per_modality_matches_sklearn():
     from sklearn.decomposition import PCA
 
     rng = np.random.default_rng(0)
-    feats = {"visual": rng.normal(size=(50, 20)).astype(np.float32),
-             "acoustic": rng.normal(size=(50, 6)).astype(np.float32)}
+    feats = {
+        "visual": rng.normal(size=(50, 20)).astype(np.float32),
+        "acoustic": rng.normal(size=(50, 6)).astype(np.float32),
+    }
     out, notes = preprocess(feats, pca_dims=parse_pca("visual=4", list(feats)))
     assert notes == []
     assert out["visual"].shape == (50, 4) and out["acoustic"].shape == (50, 6)
     ref = PCA(4, svd_solver="full").fit(feats["visual"])
     # same subspace as an exact PCA: projections agree up to sign
-    np.testing.assert_allclose(np.abs(out["visual"]), np.abs(ref.transform(feats["visual"])), atol=1e-3)
+    np.testing.assert_allclose(
+        np.abs(out["visual"]), np.abs(ref.transform(feats["visual"])), atol=1e-3
+    )
     assert parse_pca(8, ["a", "b"]) == {"a": 8, "b": 8}
     with pytest.raises(DataError, match="unknown modalities textual"):
         parse_pca("textual=8", ["visual"])

@@ -2,8 +2,8 @@ import json
 
 import pytest
 from click.testing import CliRunner
-
 from conftest import shared_dataset, write_mmgcn
+
 from mmgraph.cli import main
 
 
@@ -34,7 +34,9 @@ def test_info_synthetic_is_labelled():
 
 
 def test_info_json(tmp_path):
-    result = run("datasets", "info", "tiny", "--root", str(write_mmgcn(tmp_path / "tiny")), "--json")
+    result = run(
+        "datasets", "info", "tiny", "--root", str(write_mmgcn(tmp_path / "tiny")), "--json"
+    )
     info = json.loads(result.output)
     assert info["users"] == 4 and info["interactions"]["train"] == 8 and info["synthetic"] is False
 
@@ -44,25 +46,83 @@ def test_missing_dataset_says_what_to_put_where(monkeypatch, tmp_path):
     result = run("datasets", "info", "kwai")
     assert result.exit_code == 2
     assert result.output.startswith("error: kwai: no dataset files in")
-    assert "train.npy" in result.output and "feat_v.pt" in result.output and "--synthetic" in result.output
+    assert (
+        "train.npy" in result.output
+        and "feat_v.pt" in result.output
+        and "--synthetic" in result.output
+    )
     assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1
 
 
-@pytest.mark.parametrize("args, message", [
-    (["datasets", "info", "nosuch"], "unknown dataset 'nosuch'"),
-    (["datasets", "info", "kwai", "--synthetic", "--scale", "-1"], "--scale must be"),
-    (["datasets", "info", "x", "--root", "/nonexistent/folder"], "no dataset found"),
-    (["datasets", "info", "kwai", "--synthetic", "--pca", "sound=3"], "unknown modalities sound"),
-    (["datasets", "info", "kwai", "--synthetic", "--split", "temporal"], "no timestamps"),
-    (["train", "tiktok", "--synthetic", "--scale", "0.02", "--sampler", "neighbor", "--fanout", "0,1,1,1"],
-     "each >= 1 or -1"),
-    (["train", "tiktok", "--synthetic", "--scale", "0.02", "--sampler", "neighbor", "--fanout", "a,b"],
-     "--fanout: train.fanout='a,b' is not a valid list"),
-    (["train", "tiktok", "--synthetic", "--scale", "0.02", "--sampler", "neighbor", "--fanout", "5,5"],
-     "samples 2 hop(s), but metammf reads 4"),
-    (["train", "tiktok", "--synthetic", "--scale", "0.02", "--model", "grcn", "--sampler", "neighbor"],
-     "needs the whole graph"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["datasets", "info", "nosuch"], "unknown dataset 'nosuch'"),
+        (["datasets", "info", "kwai", "--synthetic", "--scale", "-1"], "--scale must be"),
+        (["datasets", "info", "x", "--root", "/nonexistent/folder"], "no dataset found"),
+        (
+            ["datasets", "info", "kwai", "--synthetic", "--pca", "sound=3"],
+            "unknown modalities sound",
+        ),
+        (["datasets", "info", "kwai", "--synthetic", "--split", "temporal"], "no timestamps"),
+        (
+            [
+                "train",
+                "tiktok",
+                "--synthetic",
+                "--scale",
+                "0.02",
+                "--sampler",
+                "neighbor",
+                "--fanout",
+                "0,1,1,1",
+            ],
+            "each >= 1 or -1",
+        ),
+        (
+            [
+                "train",
+                "tiktok",
+                "--synthetic",
+                "--scale",
+                "0.02",
+                "--sampler",
+                "neighbor",
+                "--fanout",
+                "a,b",
+            ],
+            "--fanout: train.fanout='a,b' is not a valid list",
+        ),
+        (
+            [
+                "train",
+                "tiktok",
+                "--synthetic",
+                "--scale",
+                "0.02",
+                "--sampler",
+                "neighbor",
+                "--fanout",
+                "5,5",
+            ],
+            "samples 2 hop(s), but metammf reads 4",
+        ),
+        (
+            [
+                "train",
+                "tiktok",
+                "--synthetic",
+                "--scale",
+                "0.02",
+                "--model",
+                "grcn",
+                "--sampler",
+                "neighbor",
+            ],
+            "needs the whole graph",
+        ),
+    ],
+)
 def test_bad_input_exits_2_with_one_line(args, message):
     result = run(*args)
     assert result.exit_code == 2 and message in result.output
@@ -83,7 +143,15 @@ def test_info_real_tiktok():
 
 
 def test_split_option_on_a_fixed_split_dataset(tmp_path):
-    result = run("datasets", "info", "tiny", "--root", str(write_mmgcn(tmp_path / "tiny")), "--split", "random")
+    result = run(
+        "datasets",
+        "info",
+        "tiny",
+        "--root",
+        str(write_mmgcn(tmp_path / "tiny")),
+        "--split",
+        "random",
+    )
     assert result.exit_code == 2 and "fixed train/valid/test split; drop --split" in result.output
 
 
@@ -94,10 +162,19 @@ def test_train_help_states_the_real_defaults():
     from mmgraph.train.config import TRAIN_DEFAULTS, TrainConfig
 
     text = " ".join(CliRunner().invoke(main, ["train", "--help"]).output.split())
-    for option, key in (("--epochs", "epochs"), ("--batch-size", "batch_size"), ("--lr", "lr"),
-                        ("--device", "device"), ("--seed", "seed")):
+    for option, key in (
+        ("--epochs", "epochs"),
+        ("--batch-size", "batch_size"),
+        ("--lr", "lr"),
+        ("--device", "device"),
+        ("--seed", "seed"),
+    ):
         shown = re.search(re.escape(option) + r" [^\[]*\[default: ([^\]]+)\]", text).group(1)
-        if getattr(TrainConfig, key) is None:  # the model's own: MetaMMF's, or MMRec's for the baselines
-            assert f"{METAMMF['design'][key]} for metammf, {TRAIN_DEFAULTS[key]} (MMRec's)" in shown, option
+        if (
+            getattr(TrainConfig, key) is None
+        ):  # the model's own: MetaMMF's, or MMRec's for the baselines
+            assert (
+                f"{METAMMF['design'][key]} for metammf, {TRAIN_DEFAULTS[key]} (MMRec's)" in shown
+            ), option
         else:
             assert shown == str(getattr(TrainConfig, key)), option

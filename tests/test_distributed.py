@@ -13,16 +13,38 @@ import torch.distributed as dist
 from mmgraph.train.distributed import Dist, setup
 
 ROOT = Path(__file__).resolve().parents[1]
-TRAIN = ["cli.py", "train", "tiktok", "--synthetic", "--scale", "0.03", "--epochs", "3",
-         "--batch-size", "1000", "--device", "cpu", "--quiet"]
+TRAIN = [
+    "cli.py",
+    "train",
+    "tiktok",
+    "--synthetic",
+    "--scale",
+    "0.03",
+    "--epochs",
+    "3",
+    "--batch-size",
+    "1000",
+    "--device",
+    "cpu",
+    "--quiet",
+]
 
 
 def _train(out: Path, processes: int, *extra: str) -> dict:
-    launcher = [sys.executable] + (["-m", "torch.distributed.run", "--standalone",
-                                    f"--nproc_per_node={processes}"] if processes > 1 else [])
+    launcher = [sys.executable] + (
+        ["-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}"]
+        if processes > 1
+        else []
+    )
     env = dict(os.environ, OMP_NUM_THREADS="1")  # the same kernels' threading in both runs
-    proc = subprocess.run(launcher + TRAIN + ["--out", str(out), *extra], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        launcher + TRAIN + ["--out", str(out), *extra],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     runs = list(out.iterdir())
     assert len(runs) == 1, runs  # rank 0 alone made the run folder
@@ -30,7 +52,9 @@ def _train(out: Path, processes: int, *extra: str) -> dict:
     return json.loads((runs[0] / "metrics.json").read_text())
 
 
-@pytest.mark.skipif(not dist.is_available() or not dist.is_gloo_available(), reason="no gloo backend")
+@pytest.mark.skipif(
+    not dist.is_available() or not dist.is_gloo_available(), reason="no gloo backend"
+)
 def test_two_processes_train_like_one(tmp_path):
     one, two = _train(tmp_path / "one", 1), _train(tmp_path / "two", 2)
     assert two["env"]["processes"] == 2 and one["env"]["processes"] == 1
@@ -48,7 +72,9 @@ def test_two_processes_train_like_one(tmp_path):
         assert two["test"][key] == pytest.approx(value, abs=1e-3), key
 
 
-@pytest.mark.skipif(not dist.is_available() or not dist.is_gloo_available(), reason="no gloo backend")
+@pytest.mark.skipif(
+    not dist.is_available() or not dist.is_gloo_available(), reason="no gloo backend"
+)
 def test_two_processes_train_on_sampled_subgraphs(tmp_path):
     # each rank samples the subgraph of its share of every batch; tables keep dense gradients
     # under DDP (it cannot all-reduce sparse ones)

@@ -16,25 +16,43 @@ from mmgraph.train.run import load_run
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
-    cfg = resolve_config("tiktok", **{"data.synthetic": True, "data.scale": 0.02, "train.epochs": 1,
-                                      "train.device": "cpu"})
+    cfg = resolve_config(
+        "tiktok",
+        **{"data.synthetic": True, "data.scale": 0.02, "train.epochs": 1, "train.device": "cpu"},
+    )
     return train_run(cfg, tmp_path_factory.mktemp("runs"), quiet=True)[0]
 
 
 def test_exported_arrays_are_what_the_model_scores_with(run_dir, tmp_path):
     exp = load_run(run_dir)
     names = export(exp, tmp_path / "out")
-    assert names == ["export.json", "item_dynamic_share.npy", "item_embeddings.npy", "item_fused.npy",
-                     "item_ids.txt", "item_meta.npy", "user_embeddings.npy", "user_ids.txt"]
+    assert names == [
+        "export.json",
+        "item_dynamic_share.npy",
+        "item_embeddings.npy",
+        "item_fused.npy",
+        "item_ids.txt",
+        "item_meta.npy",
+        "user_embeddings.npy",
+        "user_ids.txt",
+    ]
     with torch.no_grad():
         user, item, meta = exp.model.embed(exp.graph, return_meta=True)
-    np.testing.assert_allclose(np.load(tmp_path / "out/user_embeddings.npy"), user.numpy(), atol=1e-6)
-    np.testing.assert_allclose(np.load(tmp_path / "out/item_embeddings.npy"), item.numpy(), atol=1e-6)
+    np.testing.assert_allclose(
+        np.load(tmp_path / "out/user_embeddings.npy"), user.numpy(), atol=1e-6
+    )
+    np.testing.assert_allclose(
+        np.load(tmp_path / "out/item_embeddings.npy"), item.numpy(), atol=1e-6
+    )
     np.testing.assert_allclose(np.load(tmp_path / "out/item_meta.npy"), meta.numpy(), atol=1e-6)
     # per item and meta layer: ||h_i ΔW_i|| / ||h_i W||, averaged as the run's diagnostics report it
     shares = np.load(tmp_path / "out/item_dynamic_share.npy")
-    assert shares.shape == (exp.graph.num_items, len(exp.model.fusion.layers)) and (shares > 0).all()
-    np.testing.assert_allclose(shares.mean(0), exp.model.diagnostics(exp.graph)["dynamic_share"], atol=1e-5)
+    assert (
+        shares.shape == (exp.graph.num_items, len(exp.model.fusion.layers)) and (shares > 0).all()
+    )
+    np.testing.assert_allclose(
+        shares.mean(0), exp.model.diagnostics(exp.graph)["dynamic_share"], atol=1e-5
+    )
     fused = np.load(tmp_path / "out/item_fused.npy")
     assert fused.shape == (exp.graph.num_items, exp.model.fusion.out_channels)
     lines = (tmp_path / "out/item_ids.txt").read_text().splitlines()

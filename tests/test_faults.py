@@ -19,8 +19,23 @@ from mmgraph.models import LightGCN
 from mmgraph.train import resolve_config, train_run
 
 ROOT = Path(__file__).resolve().parents[1]
-TRAIN = ["train", "kwai", "--synthetic", "--scale", "0.01", "--model", "lightgcn", "--epochs", "3",
-         "--deterministic", "--device", "cpu", "--quiet", "--set", "train.batch_size=256"]
+TRAIN = [
+    "train",
+    "kwai",
+    "--synthetic",
+    "--scale",
+    "0.01",
+    "--model",
+    "lightgcn",
+    "--epochs",
+    "3",
+    "--deterministic",
+    "--device",
+    "cpu",
+    "--quiet",
+    "--set",
+    "train.batch_size=256",
+]
 
 
 def cli(args, out, fault=None):
@@ -28,8 +43,13 @@ def cli(args, out, fault=None):
     env.pop("MMGRAPH_FAULT", None)
     if fault:
         env["MMGRAPH_FAULT"] = fault
-    return subprocess.run([sys.executable, str(ROOT / "cli.py"), *args, "--out", str(out)], env=env,
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, str(ROOT / "cli.py"), *args, "--out", str(out)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -49,16 +69,21 @@ def same_run(metrics, reference):
 HEAVY = pytest.mark.heavy  # pytest --heavy: every batch of epoch 2 (10 at this scale), and more
 
 
-@pytest.mark.parametrize("fault, epochs_done", [
-    ("batch:2:3", 1),          # in the middle of epoch 2 (steps count from 0)
-    ("save:last.pt#2", 1),     # while writing epoch 2's last.pt
-    ("save:best.pt#1", 0),     # while writing the first best.pt: nothing to resume yet
-    *[pytest.param(f"batch:2:{step}", 1, marks=HEAVY) for step in (0, 1, 2, 4, 5, 6, 7, 8, 9)],
-    pytest.param("batch:1:4", 0, marks=HEAVY),        # before any checkpoint
-    pytest.param("batch:3:9", 2, marks=HEAVY),        # the last batch of the last epoch
-    pytest.param("save:last.pt#3", 2, marks=HEAVY),   # the last checkpoint write
-])
-def test_sigkill_then_resume_finishes_like_an_uninterrupted_run(tmp_path, uninterrupted, fault, epochs_done):
+@pytest.mark.parametrize(
+    "fault, epochs_done",
+    [
+        ("batch:2:3", 1),  # in the middle of epoch 2 (steps count from 0)
+        ("save:last.pt#2", 1),  # while writing epoch 2's last.pt
+        ("save:best.pt#1", 0),  # while writing the first best.pt: nothing to resume yet
+        *[pytest.param(f"batch:2:{step}", 1, marks=HEAVY) for step in (0, 1, 2, 4, 5, 6, 7, 8, 9)],
+        pytest.param("batch:1:4", 0, marks=HEAVY),  # before any checkpoint
+        pytest.param("batch:3:9", 2, marks=HEAVY),  # the last batch of the last epoch
+        pytest.param("save:last.pt#3", 2, marks=HEAVY),  # the last checkpoint write
+    ],
+)
+def test_sigkill_then_resume_finishes_like_an_uninterrupted_run(
+    tmp_path, uninterrupted, fault, epochs_done
+):
     killed = cli(TRAIN, tmp_path, fault)
     assert killed.returncode == -signal.SIGKILL
     (run,) = tmp_path.iterdir()
@@ -72,8 +97,10 @@ def test_sigkill_then_resume_finishes_like_an_uninterrupted_run(tmp_path, uninte
     # short is only ever a temporary file
     ckpt = torch.load(run / "last.pt", weights_only=True)
     assert ckpt["state"]["epoch"] == epochs_done
-    assert all(n in ("config.json", "log.txt", "metrics.json", "best.pt", "last.pt") or n.startswith(".")
-               for n in names)
+    assert all(
+        n in ("config.json", "log.txt", "metrics.json", "best.pt", "last.pt") or n.startswith(".")
+        for n in names
+    )
     resumed = cli(["train", "--resume", str(run)], tmp_path)
     assert resumed.returncode == 0, resumed.stderr
     assert not list(run.glob(".*.tmp-*"))  # the leftovers of the killed write are gone
@@ -89,6 +116,7 @@ def nan_on(calls):
         count["n"] += 1
         loss = original(self, *args)
         return loss * float("nan") if count["n"] in calls else loss
+
     return batch_loss
 
 
@@ -102,15 +130,30 @@ def test_a_nan_loss_stops_naming_the_epoch_and_the_last_good_checkpoint(tmp_path
     assert result.exit_code == 2 and "Traceback" not in result.output
     (run,) = tmp_path.iterdir()
     assert "training loss became nan in epoch 2" in result.output
-    assert f"last good checkpoint: {run / 'last.pt'}" in result.output and "--on-nan skip-batch" in result.output
+    assert (
+        f"last good checkpoint: {run / 'last.pt'}" in result.output
+        and "--on-nan skip-batch" in result.output
+    )
 
 
 def test_skip_batch_leaves_the_parameters_finite(tmp_path, monkeypatch):
     monkeypatch.setattr(LightGCN, "batch_loss", nan_on({2, batches_per_epoch() + 3}))
-    cfg = resolve_config("kwai", model="lightgcn", **{"data.synthetic": True, "data.scale": 0.01, "train.epochs": 2,
-                                                      "train.batch_size": 256, "train.on_nan": "skip-batch"})
+    cfg = resolve_config(
+        "kwai",
+        model="lightgcn",
+        **{
+            "data.synthetic": True,
+            "data.scale": 0.01,
+            "train.epochs": 2,
+            "train.batch_size": 256,
+            "train.on_nan": "skip-batch",
+        },
+    )
     run, metrics = train_run(cfg, tmp_path, quiet=True)
-    assert all(torch.isfinite(v).all() for v in torch.load(run / "best.pt", weights_only=True)["model"].values())
+    assert all(
+        torch.isfinite(v).all()
+        for v in torch.load(run / "best.pt", weights_only=True)["model"].values()
+    )
     log = (run / "log.txt").read_text()
     assert "epoch 1: skipped 1 of" in log and "epoch 2: skipped 1 of" in log
     assert all(h["loss"] == h["loss"] for h in metrics["history"])  # not NaN
@@ -118,8 +161,17 @@ def test_skip_batch_leaves_the_parameters_finite(tmp_path, monkeypatch):
 
 def test_every_batch_nan_is_an_error_even_when_skipping(tmp_path, monkeypatch):
     monkeypatch.setattr(LightGCN, "batch_loss", nan_on(set(range(1, 1000))))
-    cfg = resolve_config("kwai", model="lightgcn", **{"data.synthetic": True, "data.scale": 0.01, "train.epochs": 2,
-                                                      "train.batch_size": 256, "train.on_nan": "skip-batch"})
+    cfg = resolve_config(
+        "kwai",
+        model="lightgcn",
+        **{
+            "data.synthetic": True,
+            "data.scale": 0.01,
+            "train.epochs": 2,
+            "train.batch_size": 256,
+            "train.on_nan": "skip-batch",
+        },
+    )
     with pytest.raises(MMGraphError, match="every batch of epoch 1 had a non-finite loss"):
         train_run(cfg, tmp_path, quiet=True)
 
@@ -131,7 +183,10 @@ def test_a_full_disk_is_refused_before_training(tmp_path, monkeypatch):
     usage = namedtuple("usage", "total used free")
     monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(10 << 20, 10 << 20, 1 << 10))
     result = CliRunner().invoke(main, TRAIN + ["--out", str(tmp_path)])
-    assert result.exit_code == 2 and "the disk has 0 MiB free, but this run's checkpoints need about" in result.output
+    assert (
+        result.exit_code == 2
+        and "the disk has 0 MiB free, but this run's checkpoints need about" in result.output
+    )
     assert not any(tmp_path.iterdir())  # the empty run folder is removed again
 
 
@@ -152,7 +207,11 @@ def test_a_disk_filling_up_mid_run_keeps_the_complete_checkpoints(tmp_path, monk
     monkeypatch.setattr(checkpoint.torch, "save", save)
     result = CliRunner().invoke(main, TRAIN + ["--out", str(tmp_path)])
     (run,) = tmp_path.iterdir()
-    assert result.exit_code == 2 and "No space left on device" in result.output and "then --resume" in result.output
+    assert (
+        result.exit_code == 2
+        and "No space left on device" in result.output
+        and "then --resume" in result.output
+    )
     assert not list(run.glob(".*.tmp-*"))  # no partial file left behind
     assert torch.load(run / "last.pt", weights_only=True)["state"]["epoch"] == 1
 
@@ -176,13 +235,31 @@ def no_room_for(monkeypatch, name):
 QUICK = ["kwai", "--synthetic", "--scale", "0.01", "--device", "cpu"]
 
 
-@pytest.mark.parametrize("args, name", [
-    (["export", "RUN", "--out", "OUT"], "export.json"),
-    (["compare", *QUICK, "--models", "popularity", "--seeds", "1", "--out", "OUT"], "table.md"),
-    (["sweep", *QUICK, "--model", "lightgcn", "--grid", "lr=1e-3", "--set", "train.epochs=1", "--out", "OUT"],
-     "table.csv"),
-])
-def test_a_full_disk_when_writing_results_is_one_line_and_leaves_nothing_partial(tmp_path, monkeypatch, args, name):
+@pytest.mark.parametrize(
+    "args, name",
+    [
+        (["export", "RUN", "--out", "OUT"], "export.json"),
+        (["compare", *QUICK, "--models", "popularity", "--seeds", "1", "--out", "OUT"], "table.md"),
+        (
+            [
+                "sweep",
+                *QUICK,
+                "--model",
+                "lightgcn",
+                "--grid",
+                "lr=1e-3",
+                "--set",
+                "train.epochs=1",
+                "--out",
+                "OUT",
+            ],
+            "table.csv",
+        ),
+    ],
+)
+def test_a_full_disk_when_writing_results_is_one_line_and_leaves_nothing_partial(
+    tmp_path, monkeypatch, args, name
+):
     run = tmp_path / "run"
     if "RUN" in args:
         assert CliRunner().invoke(main, TRAIN + ["--epochs", "1", "--out", str(run)]).exit_code == 0
@@ -193,7 +270,10 @@ def test_a_full_disk_when_writing_results_is_one_line_and_leaves_nothing_partial
     out = result.output.strip()  # progress lines, then the error
     assert result.exit_code == 2 and out.count("error:") == 1 and "Traceback" not in out, out
     last = out.splitlines()[-1]
-    assert f"{name}: cannot write it (No space left on device)" in last and "free some disk space" in last
+    assert (
+        f"{name}: cannot write it (No space left on device)" in last
+        and "free some disk space" in last
+    )
     assert not [p for p in tmp_path.rglob(".*") if ".tmp-" in p.name]
     if args[0] == "export":  # all or nothing
         assert not (tmp_path / "out").exists()

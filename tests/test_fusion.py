@@ -78,7 +78,9 @@ def test_compile_matches_eager():
     assert torch.allclose(compiled(xs), fusion(xs), atol=1e-5)
 
 
-@pytest.mark.parametrize("name", ["MetaLinear", "CPMetaLinear", "StaticFusion", "BagOfWordsEncoder"])
+@pytest.mark.parametrize(
+    "name", ["MetaLinear", "CPMetaLinear", "StaticFusion", "BagOfWordsEncoder"]
+)
 def test_layers_compile_and_match_eager(name):
     from mmgraph.nn import BagOfWordsEncoder, CPMetaLinear, MetaLinear
 
@@ -112,7 +114,11 @@ def test_dynamic_share_at_initialisation_for_standardized_inputs(mode):
     # the diagnostic pass gives the same output as the forward
     assert torch.allclose(fusion(xs), out, atol=1e-6)
     # zero dynamic tensors: a static fusion, share exactly zero
-    for p in fusion.layers[0].meta_parameters()[-1:] if mode == "cp" else fusion.layers[0].meta_parameters():
+    for p in (
+        fusion.layers[0].meta_parameters()[-1:]
+        if mode == "cp"
+        else fusion.layers[0].meta_parameters()
+    ):
         torch.nn.init.zeros_(p)
     assert fusion.dynamic_shares(xs)[0][:, 0].abs().max() == 0
 
@@ -121,6 +127,8 @@ def test_meta_parameters_are_the_hypernetwork():
     fusion = MetaFusion([4, 3], 2, [5], bias=False)
     meta = {id(p) for p in fusion.meta_parameters()}
     assert meta >= {id(p) for p in fusion.extractor.parameters()}
-    assert all(id(layer.lin.weight) not in meta and layer.lin.bias is None for layer in fusion.layers)
+    assert all(
+        id(layer.lin.weight) not in meta and layer.lin.bias is None for layer in fusion.layers
+    )
     assert len(meta) == 4 + 3 * len(fusion.layers)
     assert MetaInfoExtractor(7, 5, None).lin1.out_channels == 7  # None: the released d -> d -> k

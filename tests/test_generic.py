@@ -15,7 +15,10 @@ def test_string_ids_are_remapped_and_kept(tmp_path):
     rec = load_generic(write_csv(tmp_path / "log.csv", rows))
     assert (rec.num_users, rec.num_items) == (5, 10)
     assert rec.user_ids.tolist() == [f"u{u}" for u in range(5)]
-    raw = {(rec.user_ids[u], rec.item_ids[i]) for u, i in np.concatenate([rec.train, rec.val, rec.test], 1).T}
+    raw = {
+        (rec.user_ids[u], rec.item_ids[i])
+        for u, i in np.concatenate([rec.train, rec.val, rec.test], 1).T
+    }
     assert raw == {(u, i) for u, i, _ in rows}
     # 10 per user -> 8 / 1 / 1
     assert (rec.train.shape[1], rec.val.shape[1], rec.test.shape[1]) == (40, 5, 5)
@@ -49,7 +52,9 @@ def test_features_with_integer_ids_and_item_index(tmp_path):
     assert rec.num_items == 12 and rec.item_ids is None  # feature rows define the items
     # an index file maps raw ids to rows in any order
     (tmp_path / "index.txt").write_text("\n".join(str(k) for k in reversed(range(12))))
-    rec2 = load_generic(path, {"visual": tmp_path / "visual.npy"}, item_index=tmp_path / "index.txt")
+    rec2 = load_generic(
+        path, {"visual": tmp_path / "visual.npy"}, item_index=tmp_path / "index.txt"
+    )
     assert rec2.item_ids.tolist() == list(reversed(range(12)))
     assert set(rec2.train[1].tolist()) <= {11 - i for i in range(0, 10, 2)}
 

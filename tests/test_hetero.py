@@ -1,8 +1,8 @@
 import torch
+from conftest import write_mmgcn
 from torch_geometric.transforms import ToUndirected
 
 from mmgraph.data import EDGE, REV_EDGE, load_dataset, load_records, to_hetero
-from conftest import write_mmgcn
 
 
 def test_graph_layout(tmp_path):

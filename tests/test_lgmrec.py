@@ -14,8 +14,12 @@ TAU = 0.2
 def tiny_graph(bags=False):
     """4 users (user 3 without items), 6 items; image 5-d, text 3-d."""
     torch.manual_seed(0)
-    g = RecGraph(4, 6, torch.tensor([[0, 0, 0, 1, 1, 2, 2], [0, 1, 2, 2, 3, 4, 5]]),
-                 {"image": torch.randn(6, 5), "text": torch.randn(6, 3)})
+    g = RecGraph(
+        4,
+        6,
+        torch.tensor([[0, 0, 0, 1, 1, 2, 2], [0, 1, 2, 2, 3, 4, 5]]),
+        {"image": torch.randn(6, 5), "text": torch.randn(6, 3)},
+    )
     if bags:
         g.bags["words"] = torch.tensor([[0, 0, 2, 3, 4, 5], [1, 4, 4, 0, 2, 3]])
         g.bag_vocab["words"] = 5
@@ -24,9 +28,18 @@ def tiny_graph(bags=False):
 
 def random_graph(num_users, num_items, edges, dims, seed=0):
     gen = torch.Generator().manual_seed(seed)
-    ei = torch.stack([torch.randint(0, num_users, (edges,), generator=gen),
-                      torch.randint(0, num_items, (edges,), generator=gen)]).unique(dim=1)
-    return RecGraph(num_users, num_items, ei, {m: torch.randn(num_items, d, generator=gen) for m, d in dims.items()})
+    ei = torch.stack(
+        [
+            torch.randint(0, num_users, (edges,), generator=gen),
+            torch.randint(0, num_items, (edges,), generator=gen),
+        ]
+    ).unique(dim=1)
+    return RecGraph(
+        num_users,
+        num_items,
+        ei,
+        {m: torch.randn(num_items, d, generator=gen) for m, d in dims.items()},
+    )
 
 
 def dense(g):
@@ -34,7 +47,7 @@ def dense(g):
     r = torch.zeros(g.num_users, g.num_items)
     r[g.edge_index[0], g.edge_index[1]] = 1.0
     a = torch.zeros(g.num_users + g.num_items, g.num_users + g.num_items)
-    a[: g.num_users, g.num_users:], a[g.num_users:, : g.num_users] = r, r.t()
+    a[: g.num_users, g.num_users :], a[g.num_users :, : g.num_users] = r, r.t()
     deg = a.sum(1)
     d = torch.where(deg > 0, deg.rsqrt(), torch.zeros_like(deg))
     return r, d[:, None] * a * d[None, :]
@@ -61,7 +74,7 @@ def by_hand(m, g):
         local = local + h / h.norm(dim=1, keepdim=True).clamp(min=1e-12)  # user 3: no items, zeros
         logits = feats @ m.hyper[name]
         h_item, h_user = torch.softmax(logits / TAU, 1), torch.softmax(r @ logits / TAU, 1)
-        e = cf[g.num_users:]
+        e = cf[g.num_users :]
         for _ in range(m.hyper_layers):
             z = h_item.t() @ e
             e = h_item @ z
@@ -74,8 +87,15 @@ def by_hand(m, g):
 def test_embeddings_by_hand(layers):
     ui, mm, hyper = layers
     g = tiny_graph()
-    m = LGMRec.from_graph(g, embedding_dim=4, ui_layers=ui, modality_layers=mm, hyper_layers=hyper,
-                          hyperedges=3, alpha=0.7).eval()
+    m = LGMRec.from_graph(
+        g,
+        embedding_dim=4,
+        ui_layers=ui,
+        modality_layers=mm,
+        hyper_layers=hyper,
+        hyperedges=3,
+        alpha=0.7,
+    ).eval()
     expected, glob = by_hand(m, g)
     out, parts = m.parts(g)
     assert torch.allclose(out, expected, atol=1e-5)
@@ -116,7 +136,9 @@ def test_contrastive_term_by_hand_sums_infonce_over_all_users_and_items():
     # the whole loss: BPR (mean) + cl_weight * sum InfoNCE + reg_weight * (L2 norms of the final rows) / B
     user_emb, item_emb = final[:U], final[U:]
     bpr = -F.logsigmoid((user_emb[users] * (item_emb[pos] - item_emb[negs[:, 0]])).sum(1)).mean()
-    norms = sum(float(t.pow(2).sum().sqrt()) for t in (user_emb[users], item_emb[pos], item_emb[negs[:, 0]]))
+    norms = sum(
+        float(t.pow(2).sum().sqrt()) for t in (user_emb[users], item_emb[pos], item_emb[negs[:, 0]])
+    )
     expected = float(bpr) + 0.3 * cl + 0.05 * norms / len(users)
     assert m.batch_loss(g, users, pos, negs).item() == pytest.approx(expected, rel=1e-5)
 
@@ -149,19 +171,25 @@ def test_keep_rate_drops_memberships_in_training_only():
     kept.eval()  # evaluation: the full, noise-free memberships, every entry positive
     h_user, h_item = kept.memberships(g)["image"]
     assert (h_user > 0).all() and (h_item > 0).all()
-    assert torch.allclose(h_user.sum(1), torch.ones(300)) and torch.allclose(h_item.sum(1), torch.ones(500))
+    assert torch.allclose(h_user.sum(1), torch.ones(300)) and torch.allclose(
+        h_item.sum(1), torch.ones(500)
+    )
     assert torch.equal(kept.embed(g)[1], kept.embed(g)[1])
 
     for model in (kept, full):  # training, the same Gumbel noise: full has no dropout
         model.train()
         model.start_epoch(g, torch.Generator().manual_seed(7))
     (d_user, d_item), (f_user, f_item) = kept.memberships(g)["image"], full.memberships(g)["image"]
-    assert torch.allclose(f_user.sum(1), torch.ones(300)) and torch.allclose(f_item.sum(1), torch.ones(500))
+    assert torch.allclose(f_user.sum(1), torch.ones(300)) and torch.allclose(
+        f_item.sum(1), torch.ones(500)
+    )
     assert not torch.allclose(f_item, h_item, atol=1e-3)  # Gumbel noise in training
     for dropped, whole in ((d_user, f_user), (d_item, f_item)):
         zero = dropped == 0
         assert abs(zero.float().mean().item() - 0.75) < 0.02  # 1 - keep_rate of the entries
-        assert torch.allclose(dropped[~zero], whole[~zero] / 0.25)  # the rest rescaled by 1 / keep_rate
+        assert torch.allclose(
+            dropped[~zero], whole[~zero] / 0.25
+        )  # the rest rescaled by 1 / keep_rate
 
 
 def test_training_randomness_comes_from_the_trainer_generator():
@@ -180,7 +208,11 @@ def test_training_randomness_comes_from_the_trainer_generator():
 def test_one_training_step_reduces_the_loss_and_reaches_every_parameter_group():
     g = tiny_graph(bags=True)
     m = build_model("lgmrec", g, embedding_dim=8, cl_weight=1e-2, reg_weight=1e-3).train()
-    users, pos, negs = torch.tensor([0, 0, 1, 2, 2]), torch.tensor([0, 1, 3, 4, 5]), torch.tensor([[3], [5], [0], [1], [2]])
+    users, pos, negs = (
+        torch.tensor([0, 0, 1, 2, 2]),
+        torch.tensor([0, 1, 3, 4, 5]),
+        torch.tensor([[3], [5], [0], [1], [2]]),
+    )
 
     def loss():
         m.start_epoch(g, torch.Generator().manual_seed(0))  # the same noise and masks each time
@@ -199,9 +231,19 @@ def test_one_training_step_reduces_the_loss_and_reaches_every_parameter_group():
 
 def test_options_are_the_reference_defaults_and_are_checked():
     assert model_options("lgmrec") == {
-        "bag_vocab": None, "embedding_dim": 64, "ui_layers": 2, "modality_layers": 2, "hyper_layers": 1,
-        "hyperedges": 4, "keep_rate": 0.5, "tau": 0.2, "alpha": 0.3, "cl_weight": 1e-4, "reg_weight": 1e-6,
-        "word_dim": 64}
+        "bag_vocab": None,
+        "embedding_dim": 64,
+        "ui_layers": 2,
+        "modality_layers": 2,
+        "hyper_layers": 1,
+        "hyperedges": 4,
+        "keep_rate": 0.5,
+        "tau": 0.2,
+        "alpha": 0.3,
+        "cl_weight": 1e-4,
+        "reg_weight": 1e-6,
+        "word_dim": 64,
+    }
     g = tiny_graph()
     for bad in ({"keep_rate": 0.0}, {"keep_rate": 1.5}, {"hyper_layers": 0}, {"tau": 0.0}):
         with pytest.raises(ValueError):
@@ -216,7 +258,10 @@ def test_cuda_training_step_draws_from_the_trainer_generator_without_host_syncs(
     m = LGMRec.from_graph(g).cuda().train()
     m.start_epoch(g, torch.Generator(device="cuda").manual_seed(0))
     users = torch.randint(0, 200, (64,), device="cuda")
-    pos, negs = torch.randint(0, 300, (64,), device="cuda"), torch.randint(0, 300, (64, 1), device="cuda")
+    pos, negs = (
+        torch.randint(0, 300, (64,), device="cuda"),
+        torch.randint(0, 300, (64, 1), device="cuda"),
+    )
     m.batch_loss(g, users, pos, negs).backward()  # builds and caches the graph's matrices
     state = torch.cuda.get_rng_state()
     torch.cuda.set_sync_debug_mode("warn")

@@ -28,8 +28,12 @@ def test_many_users_are_ranked_in_bounded_memory(users):
     except OSError:
         pytest.skip("needs Linux /proc/self/clear_refs to measure the peak")
     items, batch = 500, 8_192
-    held = UserItemSets(torch.stack([torch.arange(users), torch.arange(users) % items]), users, items)
-    train = UserItemSets(torch.stack([torch.arange(users), (torch.arange(users) + 1) % items]), users, items)
+    held = UserItemSets(
+        torch.stack([torch.arange(users), torch.arange(users) % items]), users, items
+    )
+    train = UserItemSets(
+        torch.stack([torch.arange(users), (torch.arange(users) + 1) % items]), users, items
+    )
     asked = []
 
     def fake_scores(u):  # a "model" whose scores favour item (u mod items): every user hits

@@ -18,7 +18,9 @@ def grads(layer, fn, x, s, g):
     return [x.grad, s.grad] + [p.grad.clone() for p in layer.parameters()]
 
 
-@pytest.mark.parametrize("make", [lambda: MetaLinear(IN, OUT, K), lambda: CPMetaLinear(IN, OUT, K, R)])
+@pytest.mark.parametrize(
+    "make", [lambda: MetaLinear(IN, OUT, K), lambda: CPMetaLinear(IN, OUT, K, R)]
+)
 def test_equals_explicit_per_item_product(make):
     torch.manual_seed(0)
     layer = make()
@@ -80,9 +82,15 @@ def test_repr_and_reset():
     assert not torch.equal(before, layer.factor_in)
 
 
-@pytest.mark.parametrize("make", [lambda: MetaLinear(64, 48, 5), lambda: CPMetaLinear(64, 48, 5, rank=8),
-                                  lambda: MetaLinear(200, 16, 3, init_ratio=0.3),
-                                  lambda: CPMetaLinear(16, 200, 7, rank=4, init_ratio=0.3)])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: MetaLinear(64, 48, 5),
+        lambda: CPMetaLinear(64, 48, 5, rank=8),
+        lambda: MetaLinear(200, 16, 3, init_ratio=0.3),
+        lambda: CPMetaLinear(16, 200, 7, rank=4, init_ratio=0.3),
+    ],
+)
 def test_dynamic_term_starts_at_init_ratio_of_the_static_term(make):
     # for unit-scale inputs and unit-RMS meta vectors: E||h dW_i|| / E||h W|| = init_ratio, averaged
     # over fresh initialisations (one draw of the weights fluctuates by about 1 / sqrt(d_in d_out))
@@ -101,7 +109,11 @@ def test_dynamic_term_starts_at_init_ratio_of_the_static_term(make):
 def test_meta_parameters_are_the_dynamic_tensors_only():
     full, cp = MetaLinear(4, 3, 2), CPMetaLinear(4, 3, 2, rank=2, bias=False)
     assert [id(p) for p in full.meta_parameters()] == [id(full.meta_weight)]
-    assert {id(p) for p in cp.meta_parameters()} == {id(cp.factor_in), id(cp.factor_out), id(cp.factor_meta)}
+    assert {id(p) for p in cp.meta_parameters()} == {
+        id(cp.factor_in),
+        id(cp.factor_out),
+        id(cp.factor_meta),
+    }
     assert cp.lin.bias is None
     with pytest.raises(ValueError, match="init_ratio"):
         MetaLinear(4, 3, 2, init_ratio=-1)

@@ -15,8 +15,12 @@ def graph():
 def tiny_graph(bags=False):
     """3 users, 4 items; visual 5-d, acoustic 2-d, optionally textual as (item, word) pairs."""
     torch.manual_seed(0)
-    g = RecGraph(3, 4, torch.tensor([[0, 0, 1, 2], [0, 1, 2, 3]]),
-                 {"visual": torch.randn(4, 5), "acoustic": torch.randn(4, 2)})
+    g = RecGraph(
+        3,
+        4,
+        torch.tensor([[0, 0, 1, 2], [0, 1, 2, 3]]),
+        {"visual": torch.randn(4, 5), "acoustic": torch.randn(4, 2)},
+    )
     if bags:
         g.bags["textual"] = torch.tensor([[0, 0, 2, 3], [1, 4, 4, 0]])
         g.bag_vocab["textual"] = 5
@@ -28,8 +32,16 @@ def tiny_graph(bags=False):
 def test_every_variant_embeds_scores_and_trains(variant, fusion):
     g = tiny_graph(bags=True)
     g.cold = torch.tensor([False, False, False, True])  # item 3 takes the default ID vector
-    model = MetaMMF.from_graph(g, variant=variant, fusion=fusion, fusion_hidden=[6], hidden_dim=4,
-                               fused_dim=3, id_dim=2, reg_weight=0.1)
+    model = MetaMMF.from_graph(
+        g,
+        variant=variant,
+        fusion=fusion,
+        fusion_hidden=[6],
+        hidden_dim=4,
+        fused_dim=3,
+        id_dim=2,
+        reg_weight=0.1,
+    )
     user, item = model.embed(g)
     assert user.shape == (3, 5) and item.shape == (4, 5)
     users, items = torch.tensor([0, 1]), torch.tensor([2, 3])
@@ -115,7 +127,9 @@ def test_cuda_matches_cpu():
     model = MetaMMF.from_graph(g, fusion_hidden=[6], hidden_dim=4).eval()
     user, item = model.embed(g)
     gpu_user, gpu_item = model.cuda().embed(g.to("cuda"))
-    assert torch.allclose(user, gpu_user.cpu(), atol=1e-5) and torch.allclose(item, gpu_item.cpu(), atol=1e-5)
+    assert torch.allclose(user, gpu_user.cpu(), atol=1e-5) and torch.allclose(
+        item, gpu_item.cpu(), atol=1e-5
+    )
 
 
 @pytest.mark.parametrize("propagation", ["lightgcn", "sage", "none"])
@@ -136,7 +150,12 @@ def test_popularity_scores_by_training_count():
     g = tiny_graph()
     g.edge_index = torch.tensor([[0, 1, 2, 0], [3, 3, 3, 1]])
     user, item = Popularity.from_graph(g).embed(g)
-    assert Popularity.from_graph(g).full_scores(user, item, torch.tensor([1]))[0].tolist() == [0, 1, 0, 3]
+    assert Popularity.from_graph(g).full_scores(user, item, torch.tensor([1]))[0].tolist() == [
+        0,
+        1,
+        0,
+        3,
+    ]
 
 
 def test_checkpoints_with_the_old_text_encoder_names_still_load():
@@ -146,4 +165,6 @@ def test_checkpoints_with_the_old_text_encoder_names_still_load():
     assert "text.textual.embedding.weight" in old
     fresh = MetaMMF.from_graph(g, hidden_dim=4)
     fresh.load_state_dict(old)
-    assert torch.equal(fresh.inputs.text["textual"].embedding.weight, model.inputs.text["textual"].embedding.weight)
+    assert torch.equal(
+        fresh.inputs.text["textual"].embedding.weight, model.inputs.text["textual"].embedding.weight
+    )

@@ -52,10 +52,15 @@ def test_full_ranking_matches_slow_reference(seed):
         items = rng.permutation(I)
         train[u] = set(items[: rng.integers(0, 10)].tolist())
         if u % 4:  # a quarter of the users have nothing held out
-            held[u] = set(items[10: 10 + rng.integers(1, 25)].tolist())
-    got = full_ranking(lambda users: torch.from_numpy(scores)[users], I,
-                       UserItemSets(as_pairs(held), U, I), [UserItemSets(as_pairs(train), U, I)],
-                       ks=(1, 5, 20), batch_size=4)
+            held[u] = set(items[10 : 10 + rng.integers(1, 25)].tolist())
+    got = full_ranking(
+        lambda users: torch.from_numpy(scores)[users],
+        I,
+        UserItemSets(as_pairs(held), U, I),
+        [UserItemSets(as_pairs(train), U, I)],
+        ks=(1, 5, 20),
+        batch_size=4,
+    )
     ref = reference(scores, train, held, (1, 5, 20))
     assert got["users"] == len(held)
     for key, value in ref.items():
@@ -87,7 +92,11 @@ def test_item_sets_rows_and_contains():
     sets = UserItemSets(torch.tensor([[2, 0, 2, 2], [5, 1, 0, 5]]), 3, 6)
     row, item = sets.rows(torch.tensor([2, 1, 0]))
     assert row.tolist() == [0, 0, 2] and item.tolist() == [0, 5, 1]
-    assert sets.contains(torch.tensor([2, 2, 1]), torch.tensor([5, 1, 0])).tolist() == [True, False, False]
+    assert sets.contains(torch.tensor([2, 2, 1]), torch.tensor([5, 1, 0])).tolist() == [
+        True,
+        False,
+        False,
+    ]
     assert sets.counts().tolist() == [1, 0, 2]
 
 
@@ -101,20 +110,32 @@ def test_negatives_are_exact_for_users_who_have_seen_nearly_everything():
     cold[8] = True
     users = torch.tensor([0, 1] * 200)
     for rounds in (0, 50):
-        neg = sample_negatives(train, users, 4, torch.Generator().manual_seed(1), max_rounds=rounds, exclude=cold)
+        neg = sample_negatives(
+            train, users, 4, torch.Generator().manual_seed(1), max_rounds=rounds, exclude=cold
+        )
         assert set(neg[users == 0].unique().tolist()) == {7}
         assert set(neg[users == 1].unique().tolist()) == set(range(1, 8)) | {9}
     with pytest.raises(MMGraphError, match="user 0 has trained on every item"):
-        full = UserItemSets(torch.stack([torch.zeros(9, dtype=torch.long), torch.tensor([0, 1, 2, 3, 4, 5, 6, 7, 9])]), 1, n)
+        full = UserItemSets(
+            torch.stack(
+                [torch.zeros(9, dtype=torch.long), torch.tensor([0, 1, 2, 3, 4, 5, 6, 7, 9])]
+            ),
+            1,
+            n,
+        )
         sample_negatives(full, torch.tensor([0]), 1, torch.Generator().manual_seed(0), exclude=cold)
 
 
 def test_per_user_metrics_average_to_the_reported_ones():
     torch.manual_seed(0)
     U, I = 40, 30
-    held = UserItemSets(torch.stack([torch.randint(0, U, (120,)), torch.randint(0, I, (120,))]), U, I)
+    held = UserItemSets(
+        torch.stack([torch.randint(0, U, (120,)), torch.randint(0, I, (120,))]), U, I
+    )
     scores = torch.randn(U, I)
-    out = full_ranking(lambda users: scores[users].clone(), I, held, [], ks=[5, 10], batch_size=7, per_user=True)
+    out = full_ranking(
+        lambda users: scores[users].clone(), I, held, [], ks=[5, 10], batch_size=7, per_user=True
+    )
     rows = out["per_user"]
     assert torch.equal(rows["users"], torch.nonzero(held.counts() > 0).flatten())
     for key in ("recall@5", "ndcg@10", "precision@10", "hit_rate@5"):
@@ -149,12 +170,19 @@ def test_paired_test_against_scipy_and_its_edges():
 def test_pool_users_averages_seeds_on_fixed_data_and_pairs_seeds_and_users_otherwise():
     from mmgraph.train.significance import pool_users
 
-    runs = [{"users": np.array([3, 7]), "recall@20": np.array([0.2, 0.4])},
-            {"users": np.array([3, 7]), "recall@20": np.array([0.4, 0.0])}]
+    runs = [
+        {"users": np.array([3, 7]), "recall@20": np.array([0.2, 0.4])},
+        {"users": np.array([3, 7]), "recall@20": np.array([0.4, 0.0])},
+    ]
     units, values = pool_users(runs, "recall@20", data_follows_seed=False)
     assert units.tolist() == [3, 7] and values == pytest.approx([0.3, 0.2])
     units, values = pool_users(runs, "recall@20", data_follows_seed=True)
-    assert units.tolist() == [[0, 3], [0, 7], [1, 3], [1, 7]] and values.tolist() == [0.2, 0.4, 0.4, 0.0]
+    assert units.tolist() == [[0, 3], [0, 7], [1, 3], [1, 7]] and values.tolist() == [
+        0.2,
+        0.4,
+        0.4,
+        0.0,
+    ]
     runs[1]["users"] = np.array([3, 8])
     with pytest.raises(ValueError, match="rank different users"):
         pool_users(runs, "recall@20", data_follows_seed=False)

@@ -34,11 +34,16 @@ def test_sampled_edges_are_real_and_follow_the_fanout(graph):
     negs = torch.randint(0, graph.num_items, (users.numel(), 1))
     batch = torch.arange(0, users.numel(), 50)
     sub, u, p, n = nb.subgraph(nb.epoch(users, items, negs), batch, users.numel(), 1)
-    assert torch.equal(sub.global_users(u), users[batch]) and torch.equal(sub.global_items(p), items[batch])
+    assert torch.equal(sub.global_users(u), users[batch]) and torch.equal(
+        sub.global_items(p), items[batch]
+    )
     assert torch.equal(sub.global_items(n), negs[batch])
     real = set(zip(users.tolist(), items.tolist()))
     for pairs in (sub.edge_index, sub.rev_edge_index):
-        assert set(zip(sub.global_users(pairs[0]).tolist(), sub.global_items(pairs[1]).tolist())) <= real
+        assert (
+            set(zip(sub.global_users(pairs[0]).tolist(), sub.global_items(pairs[1]).tolist()))
+            <= real
+        )
     # a seed item gets min(degree, 3) of its users at hop 1 (and no more at hop 2: it is expanded once)
     degree = torch.bincount(items, minlength=graph.num_items)
     seeds = torch.unique(torch.cat([p, n.flatten()]))
@@ -62,7 +67,9 @@ def test_all_neighbours_give_the_whole_graph_loss_and_gradients(graph, name):
         model.zero_grad()
         loss = model.batch_loss(g, *triple)
         loss.backward()
-        return loss.detach(), {k: p.grad.to_dense() for k, p in model.named_parameters() if p.grad is not None}
+        return loss.detach(), {
+            k: p.grad.to_dense() for k, p in model.named_parameters() if p.grad is not None
+        }
 
     whole, whole_grads = loss_and_grads(graph, users[batch], items[batch], negs[batch])
     model.sparse_grads = True  # as the trainer sets it for --sampler neighbor
@@ -81,7 +88,9 @@ def test_metammf_fuses_only_the_items_its_seeds_read(graph):
     nb = NeighborBatches(graph, [3, 3])
     users, items = graph.edge_index
     negs = torch.randint(0, graph.num_items, (users.numel(), 2))
-    sub, u, p, n = nb.subgraph(nb.epoch(users, items, negs), torch.randperm(users.numel())[:100], users.numel(), 2)
+    sub, u, p, n = nb.subgraph(
+        nb.epoch(users, items, negs), torch.randperm(users.numel())[:100], users.numel(), 2
+    )
     assert sub.items_within(1) < sub.num_items  # items found at hop 2 exist, and are not fused
     with torch.no_grad():
         user, item = model.embed(sub)
@@ -93,9 +102,19 @@ def test_metammf_fuses_only_the_items_its_seeds_read(graph):
 
 
 def _train(tmp_path, model, sampler, fanout=None):
-    cfg = resolve_config("tiktok", sets=[f"model={model}"], **{
-        "data.synthetic": True, "data.scale": 0.03, "train.epochs": 6, "train.batch_size": 1024,
-        "train.device": "cpu", "train.sampler": sampler, "train.fanout": fanout})
+    cfg = resolve_config(
+        "tiktok",
+        sets=[f"model={model}"],
+        **{
+            "data.synthetic": True,
+            "data.scale": 0.03,
+            "train.epochs": 6,
+            "train.batch_size": 1024,
+            "train.device": "cpu",
+            "train.sampler": sampler,
+            "train.fanout": fanout,
+        },
+    )
     return train_run(cfg, tmp_path / sampler, quiet=True)[1]["test"]["recall@20"]
 
 
@@ -105,7 +124,9 @@ def _train(tmp_path, model, sampler, fanout=None):
 @pytest.mark.parametrize("name", ["lightgcn", "metammf"])
 def test_minibatch_training_reaches_full_graph_recall(tmp_path, name):
     full = _train(tmp_path, name, "full")
-    sampled = _train(tmp_path, name, "neighbor", "10,10,10" if name == "lightgcn" else "10,10,10,10")
+    sampled = _train(
+        tmp_path, name, "neighbor", "10,10,10" if name == "lightgcn" else "10,10,10,10"
+    )
     assert sampled == pytest.approx(full, abs=0.025)
 
 

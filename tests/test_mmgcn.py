@@ -3,8 +3,17 @@ import os
 import numpy as np
 import pytest
 import torch
+from conftest import (
+    NUM_ITEMS,
+    NUM_USERS,
+    TEST,
+    TRAIN,
+    VAL,
+    save_object_rows,
+    shared_dataset,
+    write_mmgcn,
+)
 
-from conftest import NUM_ITEMS, NUM_USERS, TEST, TRAIN, VAL, save_object_rows, shared_dataset, write_mmgcn
 from mmgraph.data import load_metammf_toy, load_mmgcn, load_records
 from mmgraph.errors import DataError, UnsafeFileError
 
@@ -27,7 +36,9 @@ def test_offset_and_zero_based_ids_give_the_same_graph(tmp_path, offset):
 
 def test_features_match_files_row_for_row(mmgcn_dir):
     rec = load_mmgcn(mmgcn_dir)
-    np.testing.assert_array_equal(rec.features["visual"], torch.load(mmgcn_dir / "feat_v.pt").numpy())
+    np.testing.assert_array_equal(
+        rec.features["visual"], torch.load(mmgcn_dir / "feat_v.pt").numpy()
+    )
 
 
 def test_npy_feature_files(tmp_path):
@@ -50,7 +61,11 @@ def test_kwai_without_acoustic(tmp_path):
 
 def test_movielens_feature_file_names(tmp_path):
     root = write_mmgcn(tmp_path / "ml", modalities=())
-    for fname in ("FeatureVideo_normal.npy", "FeatureAudio_avg_normal.npy", "FeatureText_stl_normal.npy"):
+    for fname in (
+        "FeatureVideo_normal.npy",
+        "FeatureAudio_avg_normal.npy",
+        "FeatureText_stl_normal.npy",
+    ):
         np.save(root / fname, np.ones((NUM_ITEMS, 2)))
     assert load_mmgcn(root).modalities == ["visual", "acoustic", "textual"]
 
@@ -91,7 +106,9 @@ def test_nan_features_are_rejected(mmgcn_dir):
     x = torch.randn(NUM_ITEMS, 3)
     x[4, 1] = float("nan")
     torch.save(x, mmgcn_dir / "feat_v.pt")
-    with pytest.raises(DataError, match=r"feat_v.pt: visual features contain NaN or inf \(first at item row 4\)"):
+    with pytest.raises(
+        DataError, match=r"feat_v.pt: visual features contain NaN or inf \(first at item row 4\)"
+    ):
         load_mmgcn(mmgcn_dir)
 
 
@@ -181,7 +198,9 @@ def test_offset_inferred_from_feature_rows_when_last_users_are_silent(tmp_path):
     root = write_mmgcn(tmp_path / "d", offset=False)
     np.save(root / "train.npy", np.array([(u, i + 6) for u, i in TRAIN]))
     save_object_rows(root / "val_full.npy", [[u] + [i + 6 for i in its] for u, its in VAL.items()])
-    save_object_rows(root / "test_full.npy", [[u] + [i + 6 for i in its] for u, its in TEST.items()])
+    save_object_rows(
+        root / "test_full.npy", [[u] + [i + 6 for i in its] for u, its in TEST.items()]
+    )
     (root / "user_item_dict.npy").unlink()
     rec = load_mmgcn(root)
     # max item id 11 and 6 feature rows force U >= 6

@@ -15,7 +15,9 @@ from mmgraph.train import resolve_config
 from mmgraph.train.trainer import make_optimizer
 
 U, I = 4, 6
-EDGES = torch.tensor([[0, 0, 1, 2, 2, 3, 3], [0, 1, 2, 3, 4, 0, 5]])  # (user, item); item 5 once, user 3 twice
+EDGES = torch.tensor(
+    [[0, 0, 1, 2, 2, 3, 3], [0, 1, 2, 3, 4, 0, 5]]
+)  # (user, item); item 5 once, user 3 twice
 
 
 def graph(names=("visual", "acoustic"), widths=(5, 3), bags=False):
@@ -53,7 +55,9 @@ def by_hand(model, g, aggr="mean", concat=True):
         for conv, self_lin, combine in zip(gcn.conv, gcn.self_lin, gcn.combine):
             h = F.leaky_relu(a @ (x @ conv.weight.t()), 0.01)
             x_hat = F.leaky_relu(lin(self_lin, x), 0.01) + (0 if ids is None else ids)
-            x = F.leaky_relu(lin(combine, torch.cat([h, x_hat], 1)) if concat else lin(combine, h) + x_hat, 0.01)
+            x = F.leaky_relu(
+                lin(combine, torch.cat([h, x_hat], 1)) if concat else lin(combine, h) + x_hat, 0.01
+            )
         outs.append(x)
     return sum(outs) / len(outs)
 
@@ -74,7 +78,9 @@ def test_widths_per_modality_and_layer_are_the_references(names):
     vis, other = m.gcns[names[0]], m.gcns[names[1]]
     assert reference_latent_dims(names) == {names[0]: 256, names[1]: None}
     assert vis.preference.weight.shape == (U, 256) and other.preference.weight.shape == (U, 3)
-    assert (vis.project.in_channels, vis.project.out_channels) == (5, 256) and isinstance(other.project, Identity)
+    assert (vis.project.in_channels, vis.project.out_channels) == (5, 256) and isinstance(
+        other.project, Identity
+    )
     for gcn, d0 in ((vis, 256), (other, 3)):
         assert len(gcn.conv) == len(gcn.self_lin) == len(gcn.combine) == 3
         assert gcn.conv[0].weight.shape == (d0, d0) and gcn.conv[0].bias is None
@@ -84,7 +90,9 @@ def test_widths_per_modality_and_layer_are_the_references(names):
             assert gcn.conv[l].weight.shape == (4, 4) and gcn.self_lin[l].weight.shape == (4, 4)
             assert gcn.combine[l].weight.shape == (4, 8)
     elementwise = MMGCN.from_graph(g, embedding_dim=4, concat=False).gcns[names[0]]
-    assert elementwise.combine[0].weight.shape == (4, 256) and elementwise.combine[1].weight.shape == (4, 4)
+    assert elementwise.combine[0].weight.shape == (4, 256) and elementwise.combine[
+        1
+    ].weight.shape == (4, 4)
 
 
 def test_no_width_rule_visual_is_projected_up_and_wide_others_stay_raw():
@@ -111,7 +119,10 @@ def test_tiktok_size_parameter_count_equals_the_reference():
 def test_num_layers_layers_are_built_and_run(num_layers):
     g = graph()
     m = MMGCN.from_graph(g, embedding_dim=4, num_layers=num_layers)
-    assert all(len(gcn.conv) == len(gcn.self_lin) == len(gcn.combine) == num_layers for gcn in m.gcns.values())
+    assert all(
+        len(gcn.conv) == len(gcn.self_lin) == len(gcn.combine) == num_layers
+        for gcn in m.gcns.values()
+    )
     user, item = m.embed(g)
     assert user.shape == (U, 4) and item.shape == (I, 4)
     assert torch.allclose(torch.cat([user, item]), by_hand(m, g), atol=1e-6)
@@ -141,7 +152,11 @@ def test_one_layer_by_hand_node_by_node():
     h = F.leaky_relu(((x[U + 0] + x[U + 5]) / 2) @ wc.t())
     x_hat = F.leaky_relu(x[u] @ ws.weight.t() + ws.bias) + m.ids.weight[u]
     acoustic = F.leaky_relu(torch.cat([h, x_hat]) @ wg.weight.t() + wg.bias)
-    assert torch.allclose(m.gcns["acoustic"](g.features["acoustic"], g.adjacency("mean"), m.ids.weight)[u], acoustic, atol=1e-6)
+    assert torch.allclose(
+        m.gcns["acoustic"](g.features["acoustic"], g.adjacency("mean"), m.ids.weight)[u],
+        acoustic,
+        atol=1e-6,
+    )
 
 
 def test_three_layers_by_hand_with_elementwise_combine():
@@ -153,11 +168,24 @@ def test_three_layers_by_hand_with_elementwise_combine():
 
 def test_latent_dims_option():
     g = graph(("visual", "acoustic", "textual"), (5, 3, 7))
-    m = MMGCN.from_graph(g, embedding_dim=4, latent_dims={"visual": 0, "acoustic": 16, "textual": None})
-    assert {n: gcn.width for n, gcn in m.gcns.items()} == {"visual": 5, "acoustic": 16, "textual": 7}
-    assert isinstance(m.gcns["visual"].project, Identity) and m.gcns["acoustic"].project.out_channels == 16
+    m = MMGCN.from_graph(
+        g, embedding_dim=4, latent_dims={"visual": 0, "acoustic": 16, "textual": None}
+    )
+    assert {n: gcn.width for n, gcn in m.gcns.items()} == {
+        "visual": 5,
+        "acoustic": 16,
+        "textual": 7,
+    }
+    assert (
+        isinstance(m.gcns["visual"].project, Identity)
+        and m.gcns["acoustic"].project.out_channels == 16
+    )
     left_out = MMGCN.from_graph(g, embedding_dim=4, latent_dims={"textual": 8})
-    assert {n: gcn.width for n, gcn in left_out.gcns.items()} == {"visual": 5, "acoustic": 3, "textual": 8}
+    assert {n: gcn.width for n, gcn in left_out.gcns.items()} == {
+        "visual": 5,
+        "acoustic": 3,
+        "textual": 8,
+    }
     user, item = m.embed(g)
     assert torch.allclose(torch.cat([user, item]), by_hand(m, g), atol=1e-6)
     with pytest.raises(ValueError, match="not modalities"):
@@ -177,7 +205,11 @@ def test_preferences_and_ids_are_fixed_as_in_the_references():
     assert all(isinstance(t, FrozenTable) for t in tables)
     names = {n for n, _ in m.named_parameters()}
     assert not any("preference" in n or n.startswith("ids") for n in names)
-    assert {"ids.weight", "gcns.visual.preference.weight", "gcns.acoustic.preference.weight"} <= set(m.state_dict())
+    assert {
+        "ids.weight",
+        "gcns.visual.preference.weight",
+        "gcns.acoustic.preference.weight",
+    } <= set(m.state_dict())
     before = [t.weight.clone() for t in tables]
     conv_before = m.gcns["visual"].conv[0].weight.clone()
     opt = make_optimizer(m, resolve_config("tiktok", model="mmgcn").train)
@@ -191,23 +223,34 @@ def test_preferences_and_ids_are_fixed_as_in_the_references():
 def test_train_embeddings_makes_them_trained_tables():
     g = graph()
     m = MMGCN.from_graph(g, embedding_dim=4, train_embeddings=True)
-    assert isinstance(m.ids, Embedding) and all(isinstance(gcn.preference, Embedding) for gcn in m.gcns.values())
-    assert set(m.parameter_groups()["embeddings"]) >= {m.ids.weight, m.gcns["visual"].preference.weight}
+    assert isinstance(m.ids, Embedding) and all(
+        isinstance(gcn.preference, Embedding) for gcn in m.gcns.values()
+    )
+    assert set(m.parameter_groups()["embeddings"]) >= {
+        m.ids.weight,
+        m.gcns["visual"].preference.weight,
+    }
     opt = make_optimizer(m, resolve_config("tiktok", model="mmgcn").train)
     before = m.ids.weight.clone(), m.gcns["acoustic"].preference.weight.clone()
     m.batch_loss(g, torch.tensor([0, 1]), torch.tensor([0, 2]), torch.tensor([[3], [4]])).backward()
     opt.step()
-    assert not torch.equal(before[0], m.ids.weight) and not torch.equal(before[1], m.gcns["acoustic"].preference.weight)
+    assert not torch.equal(before[0], m.ids.weight) and not torch.equal(
+        before[1], m.gcns["acoustic"].preference.weight
+    )
 
 
 @pytest.mark.parametrize("train_embeddings", [False, True])
 def test_gradients_reach_every_parameter(train_embeddings):
     g = graph(bags=True)
     m = MMGCN.from_graph(g, embedding_dim=4, train_embeddings=train_embeddings)
-    m.batch_loss(g, torch.tensor([0, 1, 3]), torch.tensor([0, 2, 5]), torch.tensor([[3], [4], [1]])).backward()
+    m.batch_loss(
+        g, torch.tensor([0, 1, 3]), torch.tensor([0, 2, 5]), torch.tensor([[3], [4], [1]])
+    ).backward()
     missing = [n for n, p in m.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
     assert missing == [], missing
-    assert "inputs.text.textual.embedding.weight" in dict(m.named_parameters())  # the bag-of-words encoder
+    assert "inputs.text.textual.embedding.weight" in dict(
+        m.named_parameters()
+    )  # the bag-of-words encoder
     assert m.gcns["textual"].width == 64  # word_dim, raw: not a visual modality
 
 
@@ -220,16 +263,24 @@ def test_regularization_is_the_references():
     user_tensor = users.repeat_interleave(2)
     item_tensor = torch.stack((pos + U, neg + U)).t().contiguous().view(-1)
     ids = m.ids.weight
-    expected = 0.3 * ((ids[user_tensor] ** 2 + ids[item_tensor] ** 2).mean()
-                      + (m.gcns["visual"].preference.weight ** 2).mean())
-    assert torch.allclose(m.regularization(users, torch.cat([pos, neg])), expected, atol=0, rtol=1e-6)
+    expected = 0.3 * (
+        (ids[user_tensor] ** 2 + ids[item_tensor] ** 2).mean()
+        + (m.gcns["visual"].preference.weight ** 2).mean()
+    )
+    assert torch.allclose(
+        m.regularization(users, torch.cat([pos, neg])), expected, atol=0, rtol=1e-6
+    )
     # the BPR part: -mean log sigmoid(pos - neg)
     user, item = m.embed(g)
-    bpr = -torch.log(torch.sigmoid((user[users] * item[pos]).sum(1) - (user[users] * item[neg]).sum(1))).mean()
+    bpr = -torch.log(
+        torch.sigmoid((user[users] * item[pos]).sum(1) - (user[users] * item[neg]).sum(1))
+    ).mean()
     assert torch.allclose(m.batch_loss(g, users, pos, neg[:, None]), bpr + expected, atol=1e-6)
     assert m.regularization(users, pos).requires_grad is False  # fixed tables: a constant
     assert MMGCN.from_graph(g, reg_weight=0.0).regularization(users, pos) == 0
-    no_visual = MMGCN.from_graph(graph(("audio", "text")), embedding_dim=4, reg_weight=1.0, has_id=False)
+    no_visual = MMGCN.from_graph(
+        graph(("audio", "text")), embedding_dim=4, reg_weight=1.0, has_id=False
+    )
     assert no_visual.regularization(users, pos) == 0
 
 
@@ -245,7 +296,10 @@ def test_initialization_is_the_references():
 
     def torch_default(layer, fan_in):
         bound = 1 / math.sqrt(fan_in)
-        ok = layer.weight.abs().max().item() <= bound and layer.weight.abs().max().item() > 0.9 * bound
+        ok = (
+            layer.weight.abs().max().item() <= bound
+            and layer.weight.abs().max().item() > 0.9 * bound
+        )
         return ok and (layer.bias is None or layer.bias.abs().max().item() <= bound)
 
     assert xavier_normal(vis.preference.weight, 300, 256) and xavier_normal(m.ids.weight, 500, 64)
@@ -254,7 +308,9 @@ def test_initialization_is_the_references():
     for gcn, d0 in ((vis, 256), (m.gcns["acoustic"], 100)):
         widths = [d0, 64, 64]
         for l, w in enumerate(widths):
-            assert xavier_normal(gcn.conv[l].weight, w, w) and xavier_normal(gcn.self_lin[l].weight, w, 64)
+            assert xavier_normal(gcn.conv[l].weight, w, w) and xavier_normal(
+                gcn.self_lin[l].weight, w, 64
+            )
             assert gcn.self_lin[l].bias.abs().max().item() <= 1 / math.sqrt(w)
         assert xavier_normal(gcn.combine[0].weight, d0 + 64, 64)  # g_layer1: Xavier-normal (L136)
         for l in (1, 2):  # g_layer2 / g_layer3: no re-initialization in the reference (L154, L161)
@@ -273,7 +329,11 @@ def test_reset_parameters_redraws_and_keeps_fixed_tables_buffers():
 def test_cuda_step():
     g = graph().to("cuda")
     m = MMGCN.from_graph(g, embedding_dim=4).cuda()
-    loss = m.batch_loss(g, torch.tensor([0, 1], device="cuda"), torch.tensor([0, 2], device="cuda"),
-                        torch.tensor([[3], [4]], device="cuda"))
+    loss = m.batch_loss(
+        g,
+        torch.tensor([0, 1], device="cuda"),
+        torch.tensor([0, 2], device="cuda"),
+        torch.tensor([[3], [4]], device="cuda"),
+    )
     loss.backward()
     assert loss.device.type == "cuda" and m.ids.weight.device.type == "cuda"

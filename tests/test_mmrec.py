@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
-
 from conftest import shared_dataset
+
 from mmgraph.data import load_mmrec, load_records
 from mmgraph.errors import DataError
 
@@ -66,7 +66,10 @@ def test_real_tiktok_counts():
     assert rec.file_counts == {"train": 59541, "val": 3051, "test": 6130}
     # 5 validation and 5 test users have no training interaction: dropped, as MMRec does
     assert (rec.train.shape[1], rec.val.shape[1], rec.test.shape[1]) == (59541, 3046, 6125)
-    assert {m: x.shape for m, x in rec.features.items()} == {"audio": (6710, 128), "image": (6710, 128)}
+    assert {m: x.shape for m, x in rec.features.items()} == {
+        "audio": (6710, 128),
+        "image": (6710, 128),
+    }
     assert all(x.dtype == np.float32 for x in rec.features.values())
 
 

@@ -12,7 +12,9 @@ EDGE_INDEX = torch.tensor([[0, 1, 1, 2, 3], [1, 0, 2, 1, 0]])
 
 
 def csr_adj_t(edge_index, n=4):
-    return torch.sparse_coo_tensor(edge_index.flip(0), torch.ones(edge_index.size(1)), (n, n)).to_sparse_csr()
+    return torch.sparse_coo_tensor(
+        edge_index.flip(0), torch.ones(edge_index.size(1)), (n, n)
+    ).to_sparse_csr()
 
 
 def run(conv, x, adj):
@@ -34,10 +36,13 @@ def test_edge_index_csr_edgeindex_give_same_output_and_gradients(normalization, 
     pre.load_state_dict(conv.state_dict())
     cached = ModalityConv(3, 4, normalization=normalization, combine=combine, cached=True)
     cached.load_state_dict(conv.state_dict())
-    for other in (run(conv, x, csr_adj_t(EDGE_INDEX)),
-                  run(conv, x, EdgeIndex(EDGE_INDEX, sparse_size=(4, 4))),
-                  run(pre, x, normalized_adjacency(EDGE_INDEX, (4, 4), normalization)),
-                  run(cached, x, EDGE_INDEX), run(cached, x, EDGE_INDEX)):
+    for other in (
+        run(conv, x, csr_adj_t(EDGE_INDEX)),
+        run(conv, x, EdgeIndex(EDGE_INDEX, sparse_size=(4, 4))),
+        run(pre, x, normalized_adjacency(EDGE_INDEX, (4, 4), normalization)),
+        run(cached, x, EDGE_INDEX),
+        run(cached, x, EDGE_INDEX),
+    ):
         assert torch.allclose(ref[0], other[0], atol=1e-6)
         assert torch.allclose(ref[1], other[1], atol=1e-6)
         for a, b in zip(ref[2], other[2]):
@@ -132,4 +137,6 @@ def test_cuda_fast_path_matches_cpu():
     pre = ModalityConv(3, 4, normalization="gcn", normalize=False).cuda()
     pre.load_state_dict(gpu.state_dict())
     out = run(pre, x.cuda(), adj)
-    assert torch.allclose(ref[0], out[0].cpu(), atol=1e-5) and torch.allclose(ref[1], out[1].cpu(), atol=1e-5)
+    assert torch.allclose(ref[0], out[0].cpu(), atol=1e-5) and torch.allclose(
+        ref[1], out[1].cpu(), atol=1e-5
+    )

@@ -19,18 +19,32 @@ from mmgraph.train.trainer import Experiment, make_optimizer
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 # 3000 (user, positive, negative) triples per step = 600 positives x 5 negatives
-RELEASED_TRAINING = {"lr": 1e-3, "batch_size": 600, "num_negatives": 5, "negatives": "all", "epochs": 60,
-                     "mask_valid_at_test": False, "select": "last"}
+RELEASED_TRAINING = {
+    "lr": 1e-3,
+    "batch_size": 600,
+    "num_negatives": 5,
+    "negatives": "all",
+    "epochs": 60,
+    "mask_valid_at_test": False,
+    "select": "last",
+}
 
 
 def build(name: str) -> Experiment:
     # the SYNTHETIC MovieLens stand-in has the paper's dims: visual 2048, acoustic 128, textual 100
-    return Experiment.build(resolve_config("movielens", config_file=CONFIGS / name, **{
-        "data.synthetic": True, "data.scale": 0.02, "train.device": "cpu"}))
+    return Experiment.build(
+        resolve_config(
+            "movielens",
+            config_file=CONFIGS / name,
+            **{"data.synthetic": True, "data.scale": 0.02, "train.device": "cpu"},
+        )
+    )
 
 
 def fusion_channels(model: MetaMMF) -> list[int]:
-    return [model.fusion.layers[0].in_channels] + [layer.out_channels for layer in model.fusion.layers]
+    return [model.fusion.layers[0].in_channels] + [
+        layer.out_channels for layer in model.fusion.layers
+    ]
 
 
 def check_released_training(exp: Experiment) -> None:
@@ -48,15 +62,24 @@ def check_released_fusion(model: MetaMMF, d: int, full: bool = False) -> None:
     """The extractor d -> d -> 5 and bias-free meta layers: rank-16 CP, or (``full``, the first
     release's MetaLayer) full meta tensors."""
     extractor = model.fusion.extractor
-    assert (extractor.lin1.in_channels, extractor.lin1.out_channels, extractor.lin2.out_channels) == (d, d, 5)
-    kind = (lambda layer: isinstance(layer, MetaLinear)) if full else (
-        lambda layer: isinstance(layer, CPMetaLinear) and layer.rank == 16)
+    assert (
+        extractor.lin1.in_channels,
+        extractor.lin1.out_channels,
+        extractor.lin2.out_channels,
+    ) == (d, d, 5)
+    kind = (
+        (lambda layer: isinstance(layer, MetaLinear))
+        if full
+        else (lambda layer: isinstance(layer, CPMetaLinear) and layer.rank == 16)
+    )
     assert all(kind(layer) and layer.lin.bias is None for layer in model.fusion.layers)
     assert model.fusion.dropout == 0
 
 
-@pytest.mark.parametrize("name, variant", [("metammf_paper_gcn.toml", "paper-gcn"),
-                                           ("metammf_paper_mf.toml", "paper-mf")])
+@pytest.mark.parametrize(
+    "name, variant",
+    [("metammf_paper_gcn.toml", "paper-gcn"), ("metammf_paper_mf.toml", "paper-mf")],
+)
 def test_paper_configs_build_the_released_model(name, variant):
     exp = build(name)
     model = exp.model
@@ -67,7 +90,9 @@ def test_paper_configs_build_the_released_model(name, variant):
     assert model.item_id.embedding_dim == 32 and model.user.embedding_dim == 64
     if variant == "paper-gcn":
         assert model.propagation == "sage" and model.graph_dropout == [0.5, 0.2]
-        assert [(c.lin_neigh.in_channels, c.lin_neigh.out_channels) for c in model.graph_layers] == [(64, 64)] * 2
+        assert [
+            (c.lin_neigh.in_channels, c.lin_neigh.out_channels) for c in model.graph_layers
+        ] == [(64, 64)] * 2
     else:
         assert model.propagation == "none" and len(model.graph_layers) == 0
     check_released_training(exp)
@@ -76,11 +101,18 @@ def test_paper_configs_build_the_released_model(name, variant):
 def test_first_release_config_builds_the_pca_model():
     exp = build("metammf_first_release.toml")
     model = exp.model
-    assert {m: x.size(1) for m, x in exp.graph.features.items()} == {"visual": 64, "acoustic": 64, "textual": 32}
+    assert {m: x.size(1) for m, x in exp.graph.features.items()} == {
+        "visual": 64,
+        "acoustic": 64,
+        "textual": 32,
+    }
     assert fusion_channels(model) == [160, 160, 64] and model.fusion_kind == "meta-full"
     check_released_fusion(model, 160, full=True)
     assert model.item_id.embedding_dim == 64 and model.user.embedding_dim == 128
-    assert [(c.lin_neigh.in_channels, c.lin_neigh.out_channels) for c in model.graph_layers] == [(128, 128), (128, 64)]
+    assert [(c.lin_neigh.in_channels, c.lin_neigh.out_channels) for c in model.graph_layers] == [
+        (128, 128),
+        (128, 64),
+    ]
     assert model.graph_dropout == [0.5, 0.2]
     check_released_training(exp)
 
@@ -88,8 +120,12 @@ def test_first_release_config_builds_the_pca_model():
 def tiny_graph() -> RecGraph:
     torch.manual_seed(0)
     edges = torch.tensor([[0, 0, 1, 2, 2, 3], [0, 1, 2, 3, 4, 1]])
-    return RecGraph(4, 5, edges, {"visual": torch.randn(5, 6), "acoustic": torch.randn(5, 3),
-                                  "textual": torch.randn(5, 2)})
+    return RecGraph(
+        4,
+        5,
+        edges,
+        {"visual": torch.randn(5, 6), "acoustic": torch.randn(5, 3), "textual": torch.randn(5, 2)},
+    )
 
 
 def reference_embed(model: MetaMMF, g: RecGraph) -> tuple[torch.Tensor, torch.Tensor]:
@@ -120,8 +156,11 @@ def reference_embed(model: MetaMMF, g: RecGraph) -> tuple[torch.Tensor, torch.Te
     mean = adj / adj.sum(1, keepdim=True).clamp_min(1)
     z = torch.cat([user, item])
     for n in range(len(model.graph_layers)):
-        z = (mean @ z) @ w[f"graph_layers.{n}.lin_neigh.weight"].t() + w[f"graph_layers.{n}.lin_neigh.bias"] \
+        z = (
+            (mean @ z) @ w[f"graph_layers.{n}.lin_neigh.weight"].t()
+            + w[f"graph_layers.{n}.lin_neigh.bias"]
             + z @ w[f"graph_layers.{n}.lin_self.weight"].t()
+        )
         if n < len(model.graph_layers) - 1:
             z = F.leaky_relu(z, 0.01)
     return z[:U], z[U:]
@@ -130,7 +169,9 @@ def reference_embed(model: MetaMMF, g: RecGraph) -> tuple[torch.Tensor, torch.Te
 @pytest.mark.parametrize("variant", ["paper-gcn", "paper-mf"])
 def test_released_model_is_the_papers_equations(variant):
     g = tiny_graph()
-    model = MetaMMF.from_graph(g, variant=variant, fusion_hidden=[7, 4], fused_dim=3, id_dim=2, cp_rank=3)
+    model = MetaMMF.from_graph(
+        g, variant=variant, fusion_hidden=[7, 4], fused_dim=3, id_dim=2, cp_rank=3
+    )
     with torch.no_grad():  # no parameter left at a special value (zero biases would hide a bias)
         for p in model.parameters():
             p.add_(0.3 * torch.randn_like(p))

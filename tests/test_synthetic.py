@@ -40,7 +40,7 @@ def test_planted_reliability_is_item_specific_and_readable():
     for m, name in enumerate(rec.features):
         x = rec.features[name]
         w, *_ = np.linalg.lstsq(x, q, rcond=None)
-        err = ((x @ w - q) ** 2).sum(1) / (q ** 2).sum(1)
+        err = ((x @ w - q) ** 2).sum(1) / (q**2).sum(1)
         trusted = rel[:, m] > 0.5
         if trusted.any() and (~trusted).any():
             # a modality explains the latent factors of the items that trust it far better

@@ -35,8 +35,14 @@ def file_digest(path: Path, chunk: int = 1 << 23) -> str:
 def data_fingerprint(kind: str, files: list[Path], options: dict) -> str:
     """24 hex digits of SHA-256 over a dataset's source files and loading options: it changes
     when any source byte or option does.  Runs keep it to notice data changed under them."""
-    payload = {"kind": kind, "options": options, "files": {p.name: file_digest(p) for p in sorted(files)}}
-    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:24]
+    payload = {
+        "kind": kind,
+        "options": options,
+        "files": {p.name: file_digest(p) for p in sorted(files)},
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[
+        :24
+    ]
 
 
 def cache_key(fingerprint: str) -> str:
@@ -77,12 +83,21 @@ def save(rec: RecData, folder: Path, *, with_features: bool) -> None:
             arrays["cold_items"] = rec.cold_items
         for key, arr in arrays.items():
             np.save(tmp / f"{key}.npy", np.asarray(arr), allow_pickle=False)
-        meta = {"version": FORMAT_VERSION, "name": rec.name, "num_users": rec.num_users, "num_items": rec.num_items,
-                "features": list(rec.features), "features_cached": with_features, "bags": {m: b.num_words for m, b in rec.bags.items()},
-                "synthetic": rec.synthetic, "source": rec.source,
-                "split_protocol": rec.split_protocol, "notes": rec.notes,
-                "file_counts": rec.file_counts,
-                "arrays": sorted(arrays)}
+        meta = {
+            "version": FORMAT_VERSION,
+            "name": rec.name,
+            "num_users": rec.num_users,
+            "num_items": rec.num_items,
+            "features": list(rec.features),
+            "features_cached": with_features,
+            "bags": {m: b.num_words for m, b in rec.bags.items()},
+            "synthetic": rec.synthetic,
+            "source": rec.source,
+            "split_protocol": rec.split_protocol,
+            "notes": rec.notes,
+            "file_counts": rec.file_counts,
+            "arrays": sorted(arrays),
+        }
         (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
         try:
             os.rename(tmp, folder)
@@ -104,17 +119,33 @@ def load(folder: Path) -> tuple[RecData, list[str]] | None:
             return None
         # features are memory-mapped (copy-on-write: the file is never written), so a large
         # matrix costs pages as they are read, not its size, and the OS may drop them again
-        arr = {k: np.load(folder / f"{k}.npy", allow_pickle=False, mmap_mode="c" if k.startswith("feat.") else None)
-               for k in meta["arrays"]}
+        arr = {
+            k: np.load(
+                folder / f"{k}.npy",
+                allow_pickle=False,
+                mmap_mode="c" if k.startswith("feat.") else None,
+            )
+            for k in meta["arrays"]
+        }
         cached = meta["features_cached"]
         rec = RecData(
-            name=meta["name"], num_users=meta["num_users"], num_items=meta["num_items"],
-            train=arr["train"], val=arr["val"], test=arr["test"],
+            name=meta["name"],
+            num_users=meta["num_users"],
+            num_items=meta["num_items"],
+            train=arr["train"],
+            val=arr["val"],
+            test=arr["test"],
             features={m: arr[f"feat.{m}"] for m in meta["features"]} if cached else {},
             bags={m: BagOfWords(arr[f"bag.{m}"], n) for m, n in meta["bags"].items()},
-            user_ids=arr.get("user_ids"), item_ids=arr.get("item_ids"), synthetic=meta["synthetic"],
-            source=meta["source"], split_protocol=meta["split_protocol"], notes=meta["notes"],
-            file_counts=meta["file_counts"], cold_items=arr.get("cold_items"))
+            user_ids=arr.get("user_ids"),
+            item_ids=arr.get("item_ids"),
+            synthetic=meta["synthetic"],
+            source=meta["source"],
+            split_protocol=meta["split_protocol"],
+            notes=meta["notes"],
+            file_counts=meta["file_counts"],
+            cold_items=arr.get("cold_items"),
+        )
     except (OSError, ValueError, KeyError, TypeError):  # absent, partial or older: rebuild
         return None
     return rec, [] if cached else list(meta["features"])

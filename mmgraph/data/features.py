@@ -6,7 +6,7 @@ not labels, so every item row is used), and results are cached with the processe
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -36,7 +36,9 @@ def normalize_like(x: np.ndarray, reference: np.ndarray, how: str) -> np.ndarray
     if how != "standard":
         return normalize(x, how)
     std = reference.std(axis=0, keepdims=True)
-    return ((x - reference.mean(axis=0, keepdims=True)) / np.where(std > 0, std, 1.0)).astype(np.float32)
+    return ((x - reference.mean(axis=0, keepdims=True)) / np.where(std > 0, std, 1.0)).astype(
+        np.float32
+    )
 
 
 def _pca(x: np.ndarray, dim: int, seed: int):
@@ -82,16 +84,24 @@ def parse_pca(spec, modalities: list[str]) -> dict[str, int]:
         mapping = {str(k): int(v) for k, v in dict(spec).items()}
     unknown = sorted(set(mapping) - set(modalities))
     if unknown:
-        raise DataError(f"PCA names unknown modalities {', '.join(unknown)}; the dataset has "
-                        f"{', '.join(modalities)}; name those in data.pca")
+        raise DataError(
+            f"PCA names unknown modalities {', '.join(unknown)}; the dataset has "
+            f"{', '.join(modalities)}; name those in data.pca"
+        )
     if any(d <= 0 for d in mapping.values()):
-        raise DataError(f"PCA dims must be positive, got {mapping}; write modality=dim with dim >= 1")
+        raise DataError(
+            f"PCA dims must be positive, got {mapping}; write modality=dim with dim >= 1"
+        )
     return mapping
 
 
-def preprocess(features: Mapping[str, np.ndarray], *, norm: str | None = None,
-               pca_dims: Mapping[str, int] | None = None,
-               seed: int = 0) -> tuple[dict[str, np.ndarray], list[str]]:
+def preprocess(
+    features: Mapping[str, np.ndarray],
+    *,
+    norm: str | None = None,
+    pca_dims: Mapping[str, int] | None = None,
+    seed: int = 0,
+) -> tuple[dict[str, np.ndarray], list[str]]:
     """Normalize every modality, then reduce the ones in ``pca_dims`` with PCA.
 
     Returns the features and notes on requests that changed nothing (PCA dim >= feature dim).
@@ -101,8 +111,10 @@ def preprocess(features: Mapping[str, np.ndarray], *, norm: str | None = None,
         x = normalize(x, norm)
         if pca_dims and m in pca_dims:
             if pca_dims[m] >= min(x.shape):
-                notes.append(f"PCA to {pca_dims[m]} dims left {m} unchanged: it has only "
-                             f"{x.shape[1]} dims and {x.shape[0]} items")
+                notes.append(
+                    f"PCA to {pca_dims[m]} dims left {m} unchanged: it has only "
+                    f"{x.shape[1]} dims and {x.shape[0]} items"
+                )
             x = pca(x, pca_dims[m], seed)
         out[m] = np.ascontiguousarray(x, dtype=np.float32)
     return out, notes

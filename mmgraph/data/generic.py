@@ -8,8 +8,8 @@ random 80/10/10 (MetaMMF's protocol) or temporal when timestamps exist.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 import numpy as np
 
@@ -23,9 +23,11 @@ from mmgraph.errors import DataError
 USER_NAMES = ("user", "user_id", "userid", "uid", "u")
 ITEM_NAMES = ("item", "item_id", "itemid", "iid", "i", "movie_id", "movieid", "video_id")
 TIME_NAMES = ("timestamp", "time", "ts", "datetime", "date")
-NPZ_KEYS = {"user": ("user", "users", "user_id", "userID"),
-            "item": ("item", "items", "item_id", "itemID"),
-            "time": ("timestamp", "time", "ts")}
+NPZ_KEYS = {
+    "user": ("user", "users", "user_id", "userID"),
+    "item": ("item", "items", "item_id", "itemID"),
+    "time": ("timestamp", "time", "ts"),
+}
 
 
 def read_npz_pairs(path: Path):
@@ -36,27 +38,45 @@ def read_npz_pairs(path: Path):
     except FileNotFoundError:
         raise DataError(f"{path}: file not found") from None
     except Exception as exc:
-        raise DataError(f"{path}: cannot read as .npz ({type(exc).__name__}: {exc}); re-create it "
-                        "with np.savez and plain numeric arrays") from exc
-    pick = {role: next((arrays[k] for k in keys if k in arrays), None) for role, keys in NPZ_KEYS.items()}
+        raise DataError(
+            f"{path}: cannot read as .npz ({type(exc).__name__}: {exc}); re-create it "
+            "with np.savez and plain numeric arrays"
+        ) from exc
+    pick = {
+        role: next((arrays[k] for k in keys if k in arrays), None)
+        for role, keys in NPZ_KEYS.items()
+    }
     if pick["user"] is None or pick["item"] is None:
         table = next((a for a in arrays.values() if a.ndim == 2 and a.shape[1] in (2, 3)), None)
         if table is None:
-            raise DataError(f"{path}: expected arrays named 'user' and 'item' (and optionally "
-                            f"'timestamp'), or one [E, 2|3] array; found {', '.join(arrays) or 'none'}")
-        pick = {"user": table[:, 0], "item": table[:, 1],
-                "time": table[:, 2] if table.shape[1] == 3 else None}
+            raise DataError(
+                f"{path}: expected arrays named 'user' and 'item' (and optionally "
+                f"'timestamp'), or one [E, 2|3] array; found {', '.join(arrays) or 'none'}"
+            )
+        pick = {
+            "user": table[:, 0],
+            "item": table[:, 1],
+            "time": table[:, 2] if table.shape[1] == 3 else None,
+        }
     users, items = paired(pick["user"], pick["item"], str(path))
     shape = arrays.get("shape")
     return users, items, pick["time"], shape
 
 
-def _pick_column(names: list[str], wanted: str | None, candidates: tuple[str, ...], path: Path,
-                 role: str, default: int | None):
+def _pick_column(
+    names: list[str],
+    wanted: str | None,
+    candidates: tuple[str, ...],
+    path: Path,
+    role: str,
+    default: int | None,
+):
     if wanted is not None:
         if wanted not in names:
-            raise DataError(f"{path}: no column '{wanted}' for {role}s; columns are {', '.join(names)}; "
-                        "name one of those")
+            raise DataError(
+                f"{path}: no column '{wanted}' for {role}s; columns are {', '.join(names)}; "
+                "name one of those"
+            )
         return names.index(wanted)
     lower = [n.lower() for n in names]
     for c in candidates:
@@ -65,7 +85,9 @@ def _pick_column(names: list[str], wanted: str | None, candidates: tuple[str, ..
     return default
 
 
-def read_interactions(path: str | Path, *, user_col=None, item_col=None, time_col=None, header=None):
+def read_interactions(
+    path: str | Path, *, user_col=None, item_col=None, time_col=None, header=None
+):
     """``(raw_users, raw_items, timestamps or None)`` from a CSV / TSV / npz file."""
     path = Path(path)
     if not path.exists():
@@ -75,8 +97,10 @@ def read_interactions(path: str | Path, *, user_col=None, item_col=None, time_co
         return users, items, times
     names, cols = read_table(path, header=header, header_names=USER_NAMES + ITEM_NAMES + TIME_NAMES)
     if len(names) < 2:
-        raise DataError(f"{path}: needs at least two columns (user, item), found {len(names)}; "
-                        "separate them with a comma or a tab")
+        raise DataError(
+            f"{path}: needs at least two columns (user, item), found {len(names)}; "
+            "separate them with a comma or a tab"
+        )
     u = _pick_column(names, user_col, USER_NAMES, path, "user", 0)
     i = _pick_column(names, item_col, ITEM_NAMES, path, "item", 1)
     t = _pick_column(names, time_col, TIME_NAMES, path, "timestamp", None)
@@ -88,12 +112,16 @@ def read_interactions(path: str | Path, *, user_col=None, item_col=None, time_co
 def read_item_index(path: Path) -> np.ndarray:
     """The raw item ids of an index file, one per line (distinct, in row order)."""
     if not path.exists():
-        raise DataError(f"{path}: item index file not found; give a text file with the raw item id of "
-                        "each feature row, one per line")
+        raise DataError(
+            f"{path}: item index file not found; give a text file with the raw item id of "
+            "each feature row, one per line"
+        )
     lines = [ln.strip() for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()]
     ids = ids_column(lines)
     if np.unique(ids).size != ids.size:
-        raise DataError(f"{path}: item ids repeat; the item index needs one distinct raw id per line")
+        raise DataError(
+            f"{path}: item ids repeat; the item index needs one distinct raw id per line"
+        )
     return ids
 
 
@@ -127,12 +155,15 @@ def load_generic(
     name = name or path.stem
     if split not in ("random", "temporal"):
         raise DataError(f"unknown split '{split}'; use 'random' or 'temporal'")
-    raw_users, raw_items, times = read_interactions(path, user_col=user_col, item_col=item_col,
-                                                    time_col=time_col)
+    raw_users, raw_items, times = read_interactions(
+        path, user_col=user_col, item_col=item_col, time_col=time_col
+    )
     if raw_users.size == 0:
         raise DataError(f"{path}: no interactions; add one (user, item) row per interaction")
     if split == "temporal" and times is None:
-        raise DataError(f"{path}: split='temporal' needs a timestamp column; add one or use split='random'")
+        raise DataError(
+            f"{path}: split='temporal' needs a timestamp column; add one or use split='random'"
+        )
     feature_paths = {m: Path(p) for m, p in (features or {}).items()}
     feats = {m: load_npy(p) for m, p in feature_paths.items()}
     rows = feature_rows(feats, feature_paths)
@@ -147,14 +178,18 @@ def load_generic(
         pos = np.minimum(pos, item_ids.size - 1)
         known = item_ids[order][pos] == raw_items
         if not known.all():
-            raise DataError(f"{path}: {int((~known).sum())} interactions name items missing from "
-                            f"{item_index} (first: {raw_items[~known][0]!r}); add them to the index")
+            raise DataError(
+                f"{path}: {int((~known).sum())} interactions name items missing from "
+                f"{item_index} (first: {raw_items[~known][0]!r}); add them to the index"
+            )
         items = order[pos]
     elif rows is not None:
         if raw_items.dtype.kind not in "iu":
-            raise DataError(f"{path}: item ids are not integers, so feature rows cannot be matched "
-                            "to items; give the raw item id of each feature row in an index file "
-                            "(item_index.txt in a dataset folder, or item_index=... in Python)")
+            raise DataError(
+                f"{path}: item ids are not integers, so feature rows cannot be matched "
+                "to items; give the raw item id of each feature row in an index file "
+                "(item_index.txt in a dataset folder, or item_index=... in Python)"
+            )
         items = raw_items.astype(np.int64)
         item_ids = None
     else:
@@ -162,8 +197,10 @@ def load_generic(
     num_items = rows if rows is not None and item_index is None else len(item_ids)
     if item_index is None and rows is not None and (items.min() < 0 or items.max() >= num_items):
         bad = items[(items < 0) | (items >= num_items)][0]
-        raise DataError(f"{path}: item id {bad} has no feature row ({', '.join(map(str, feature_paths.values()))} "
-                        f"have {num_items} rows); ids must be 0-based feature row numbers, or pass item_index")
+        raise DataError(
+            f"{path}: item id {bad} has no feature row ({', '.join(map(str, feature_paths.values()))} "
+            f"have {num_items} rows); ids must be 0-based feature row numbers, or pass item_index"
+        )
     # Repeated interactions: keep the first (the earliest, for a temporal split).
     keys = users.astype(np.int64) * num_items + items
     order = np.lexsort((times,)) if times is not None else np.arange(keys.size)
@@ -173,13 +210,27 @@ def load_generic(
         notes.append(f"removed {keys.size - keep.size:,} repeated interactions ({path})")
     users, items = users[keep], items[keep]
     times = times[keep] if times is not None else None
-    train, val, test = split_per_user(users, items, ratios=ratios, seed=seed,
-                                      timestamps=times if split == "temporal" else None)
-    files = {s: str(path) for s in ("train", "val", "test")} | {m: str(p) for m, p in feature_paths.items()}
-    rec = build_records(name, num_users=len(user_ids), num_items=num_items, train=train,
-                        val=val, test=test, features=feats, files=files, user_ids=user_ids,
-                        item_ids=item_ids, source=str(path), notes=notes,
-                        split_protocol=describe_split(split, ratios, seed))
+    train, val, test = split_per_user(
+        users, items, ratios=ratios, seed=seed, timestamps=times if split == "temporal" else None
+    )
+    files = {s: str(path) for s in ("train", "val", "test")} | {
+        m: str(p) for m, p in feature_paths.items()
+    }
+    rec = build_records(
+        name,
+        num_users=len(user_ids),
+        num_items=num_items,
+        train=train,
+        val=val,
+        test=test,
+        features=feats,
+        files=files,
+        user_ids=user_ids,
+        item_ids=item_ids,
+        source=str(path),
+        notes=notes,
+        split_protocol=describe_split(split, ratios, seed),
+    )
     return cold_item_split(rec, cold_items, seed) if cold_items else rec
 
 
@@ -193,12 +244,17 @@ def generic_dir_files(root: Path) -> tuple[Path | None, dict[str, Path], Path | 
     return inter, feature_paths(root), index if index.exists() else None
 
 
-def load_generic_dir(root: str | Path, name: str | None = None, *, split: str = "random",
-                     seed: int = 0) -> RecData:
+def load_generic_dir(
+    root: str | Path, name: str | None = None, *, split: str = "random", seed: int = 0
+) -> RecData:
     """:func:`load_generic` on a folder laid out as :func:`generic_dir_files` describes."""
     root = Path(root)
     inter, feats, index = generic_dir_files(root)
     if inter is None:
-        raise DataError(f"{root}: no {' / '.join(GENERIC_NAMES)} found; put the interactions table "
-                        "there under one of those names")
-    return load_generic(inter, feats, name=name or root.name, item_index=index, split=split, seed=seed)
+        raise DataError(
+            f"{root}: no {' / '.join(GENERIC_NAMES)} found; put the interactions table "
+            "there under one of those names"
+        )
+    return load_generic(
+        inter, feats, name=name or root.name, item_index=index, split=split, seed=seed
+    )

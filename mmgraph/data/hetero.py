@@ -51,5 +51,7 @@ def to_hetero(rec: RecData) -> HeteroData:
     data.fingerprint = rec.fingerprint
     data.user_ids = rec.user_ids
     data.item_ids = rec.item_ids
-    data.cold_items = None if rec.cold_items is None else torch.from_numpy(np.asarray(rec.cold_items))
+    data.cold_items = (
+        None if rec.cold_items is None else torch.from_numpy(np.asarray(rec.cold_items))
+    )
     return data

@@ -23,8 +23,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from mmgraph.data.records import (BagOfWords, RecData, as_int_ids, build_records, check_ids, declared_shape,
-                                  feature_rows)
+from mmgraph.data.records import (
+    BagOfWords,
+    RecData,
+    as_int_ids,
+    build_records,
+    check_ids,
+    declared_shape,
+    feature_rows,
+)
 from mmgraph.data.safe_load import load_npy, load_pt
 from mmgraph.data.splits import describe_split, split_per_user
 from mmgraph.errors import DataError
@@ -54,11 +61,15 @@ def read_matrix(path: Path):
         obj = obj.detach().cpu()
         obj = (obj.to_dense() if obj.layout != torch.strided else obj).numpy()
     if not isinstance(obj, np.ndarray):
-        raise DataError(f"{path}: expected one tensor or array, found {type(obj).__name__}; save the "
-                        "features as one [items, dim] tensor or array")
+        raise DataError(
+            f"{path}: expected one tensor or array, found {type(obj).__name__}; save the "
+            "features as one [items, dim] tensor or array"
+        )
     if obj.dtype == object:
-        raise DataError(f"{path}: expected a numeric matrix, found an object array; save it as a "
-                        "float [items, dim] array")
+        raise DataError(
+            f"{path}: expected a numeric matrix, found an object array; save it as a "
+            "float [items, dim] array"
+        )
     return obj
 
 
@@ -76,12 +87,16 @@ def _read_ragged(path: Path) -> tuple[np.ndarray, np.ndarray]:
     """``[u, i1, i2, ...]`` rows (object array or equal-length int matrix) -> (users, items)."""
     rows = load_npy(path)
     if rows.ndim == 0 or (rows.dtype != object and rows.ndim != 2):
-        raise DataError(f"{path}: expected one row [user, item, item, ...] per user, got an array "
-                        f"of shape {rows.shape}; save an object array of such rows")
+        raise DataError(
+            f"{path}: expected one row [user, item, item, ...] per user, got an array "
+            f"of shape {rows.shape}; save an object array of such rows"
+        )
     users, items = [], []
     for k, row in enumerate(rows):
-        row = as_int_ids(np.asarray(row, dtype=object if isinstance(row, (list, tuple)) else None).ravel(),
-                         f"{path} (row {k})")
+        row = as_int_ids(
+            np.asarray(row, dtype=object if isinstance(row, (list, tuple)) else None).ravel(),
+            f"{path} (row {k})",
+        )
         if row.size:
             users.append(np.full(row.size - 1, row[0], dtype=np.int64))
             items.append(row[1:])
@@ -93,8 +108,10 @@ def _read_ragged(path: Path) -> tuple[np.ndarray, np.ndarray]:
 def _read_train(path: Path) -> tuple[np.ndarray, np.ndarray]:
     arr = load_npy(path)
     if arr.ndim != 2 or arr.shape[1] != 2:
-        raise DataError(f"{path}: expected an integer [E, 2] array of (user, item) rows, got shape "
-                        f"{arr.shape}; save the training pairs as one [E, 2] integer array")
+        raise DataError(
+            f"{path}: expected an integer [E, 2] array of (user, item) rows, got shape "
+            f"{arr.shape}; save the training pairs as one [E, 2] integer array"
+        )
     arr = as_int_ids(arr, str(path))
     return arr[:, 0], arr[:, 1]
 
@@ -103,17 +120,23 @@ def _dict_pairs(path: Path) -> tuple[np.ndarray, np.ndarray]:
     obj = load_npy(path)
     obj = obj.item() if obj.dtype == object and obj.ndim == 0 else obj
     if not isinstance(obj, dict):
-        raise DataError(f"{path}: expected a pickled dict user -> items, found {type(obj).__name__}; "
-                        "save {user: [items]}, or pairs in interactions.npz")
+        raise DataError(
+            f"{path}: expected a pickled dict user -> items, found {type(obj).__name__}; "
+            "save {user: [items]}, or pairs in interactions.npz"
+        )
     users, items = [], []
     for u, its in obj.items():
         try:
             its = list(its)
         except TypeError:
-            raise DataError(f"{path}: user {u!r} maps to {type(its).__name__}, not a list of items; map "
-                        "each user to a list or set of item ids") from None
+            raise DataError(
+                f"{path}: user {u!r} maps to {type(its).__name__}, not a list of items; map "
+                "each user to a list or set of item ids"
+            ) from None
         its = as_int_ids(np.asarray(its, dtype=object), f"{path} (user {u!r})")
-        users.append(np.full(its.size, as_int_ids(np.asarray([u], dtype=object), f"{path} (keys)")[0]))
+        users.append(
+            np.full(its.size, as_int_ids(np.asarray([u], dtype=object), f"{path} (keys)")[0])
+        )
         items.append(its)
     if not users:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
@@ -132,7 +155,9 @@ def read_features(feature_paths: dict[str, Path]):
     return features, bags
 
 
-def _bags(bag_pairs: dict[str, np.ndarray], num_users: int, num_items: int) -> dict[str, BagOfWords]:
+def _bags(
+    bag_pairs: dict[str, np.ndarray], num_users: int, num_items: int
+) -> dict[str, BagOfWords]:
     bags = {}
     for m, idx in bag_pairs.items():
         idx = idx.copy()
@@ -142,8 +167,9 @@ def _bags(bag_pairs: dict[str, np.ndarray], num_users: int, num_items: int) -> d
     return bags
 
 
-def _item_offset(users: np.ndarray, items: np.ndarray, num_items: int | None,
-                 num_users: int | None) -> tuple[int, int, list[str]]:
+def _item_offset(
+    users: np.ndarray, items: np.ndarray, num_items: int | None, num_users: int | None
+) -> tuple[int, int, list[str]]:
     """``(offset, num_users, notes)``: MMGCN stores item i as i + U; toy samples use 0-based ids.
 
     Offset U must satisfy max user < U <= min item and, when the feature row count I is known,
@@ -160,12 +186,16 @@ def _item_offset(users: np.ndarray, items: np.ndarray, num_items: int | None,
         return 0, num_users or max_user + 1, []
     notes = []
     if num_items and int(items.max()) < num_items:
-        notes.append(f"item ids are all >= {lo:,} and also fit the {num_items:,} feature rows "
-                     f"unshifted; read them as MMGCN's i + U with U = {lo:,}")
+        notes.append(
+            f"item ids are all >= {lo:,} and also fit the {num_items:,} feature rows "
+            f"unshifted; read them as MMGCN's i + U with U = {lo:,}"
+        )
     return lo, max(lo, max_user + 1), notes
 
 
-def load_mmgcn(root: str | Path, name: str | None = None, *, num_users: int | None = None) -> RecData:
+def load_mmgcn(
+    root: str | Path, name: str | None = None, *, num_users: int | None = None
+) -> RecData:
     """Load an MMGCN-format directory (see the module docstring).
 
     ``num_users`` fixes the user count U, which is also the item id offset when the files use
@@ -175,18 +205,29 @@ def load_mmgcn(root: str | Path, name: str | None = None, *, num_users: int | No
     name = name or root.name
     for fname in MMGCN_FILES:
         if not (root / fname).exists():
-            raise DataError(f"{root / fname}: file not found; an MMGCN-format dataset needs "
-                            f"{', '.join(MMGCN_FILES)} and feature files in {root}")
-    paths = {"train": root / "train.npy", "val": root / "val_full.npy", "test": root / "test_full.npy"}
-    raw = {"train": _read_train(paths["train"]),
-           "val": _read_ragged(paths["val"]), "test": _read_ragged(paths["test"])}
+            raise DataError(
+                f"{root / fname}: file not found; an MMGCN-format dataset needs "
+                f"{', '.join(MMGCN_FILES)} and feature files in {root}"
+            )
+    paths = {
+        "train": root / "train.npy",
+        "val": root / "val_full.npy",
+        "test": root / "test_full.npy",
+    }
+    raw = {
+        "train": _read_train(paths["train"]),
+        "val": _read_ragged(paths["val"]),
+        "test": _read_ragged(paths["test"]),
+    }
     dict_path = root / "user_item_dict.npy"
     dict_pairs = _dict_pairs(dict_path) if dict_path.exists() else None
 
     feature_paths = find_features(root)
     if not feature_paths:
-        raise DataError(f"{root}: no feature files found; put one or more of "
-                        f"{', '.join(n for names in FEATURE_FILES.values() for n in names[:2])} there")
+        raise DataError(
+            f"{root}: no feature files found; put one or more of "
+            f"{', '.join(n for names in FEATURE_FILES.values() for n in names[:2])} there"
+        )
     features, bag_pairs = read_features(feature_paths)
     rows = feature_rows(features, feature_paths)
 
@@ -199,22 +240,34 @@ def load_mmgcn(root: str | Path, name: str | None = None, *, num_users: int | No
         # Name the file that breaks MMGCN's layout (item i stored as i + U, U = max user + 1).
         std = int(all_users.max()) + 1
         s = max(raw, key=lambda k: int(raw[k][1].max(initial=-1)))
-        raise DataError(f"{paths[s]}: item id {int(raw[s][1].max())} does not fit {num_items:,} items, "
-                        f"neither as MMGCN's i + U (U = {std:,}) nor 0-based; fix the id or the "
-                        "feature rows")
+        raise DataError(
+            f"{paths[s]}: item id {int(raw[s][1].max())} does not fit {num_items:,} items, "
+            f"neither as MMGCN's i + U (U = {std:,}) nor 0-based; fix the id or the "
+            "feature rows"
+        )
     if dict_pairs is not None:
         width = max(int(dict_pairs[1].max(initial=0)), int(all_items.max())) + 1
         in_dict = np.unique(dict_pairs[0] * width + dict_pairs[1])
         in_train = np.unique(raw["train"][0] * width + raw["train"][1])
         differ = np.setxor1d(in_dict, in_train, assume_unique=True).size
         if differ:
-            notes.append(f"{dict_path.name} differs from train.npy in {differ:,} pairs; "
-                         "train.npy is used")
+            notes.append(
+                f"{dict_path.name} differs from train.npy in {differ:,} pairs; train.npy is used"
+            )
     files = {s: str(p) for s, p in paths.items()} | {m: str(p) for m, p in feature_paths.items()}
-    return build_records(name, num_users=num_users, num_items=num_items, train=pairs["train"],
-                         val=pairs["val"], test=pairs["test"], features=features,
-                         bags=_bags(bag_pairs, num_users, num_items), files=files,
-                         source=str(root), notes=notes)
+    return build_records(
+        name,
+        num_users=num_users,
+        num_items=num_items,
+        train=pairs["train"],
+        val=pairs["val"],
+        test=pairs["test"],
+        features=features,
+        bags=_bags(bag_pairs, num_users, num_items),
+        files=files,
+        source=str(root),
+        notes=notes,
+    )
 
 
 def load_metammf_toy(root: str | Path, name: str | None = None, *, seed: int = 0) -> RecData:
@@ -237,8 +290,10 @@ def load_metammf_toy(root: str | Path, name: str | None = None, *, seed: int = 0
         users, items, _, shape = read_npz_pairs(npz_path)
         src = npz_path
     else:
-        raise DataError(f"{root}: no interactions found; put {TOY_INTERACTIONS[0]} (or "
-                        f"{TOY_INTERACTIONS[1]} with user/item arrays) there")
+        raise DataError(
+            f"{root}: no interactions found; put {TOY_INTERACTIONS[0]} (or "
+            f"{TOY_INTERACTIONS[1]} with user/item arrays) there"
+        )
     users, items = as_int_ids(users, str(src)), as_int_ids(items, str(src))
     if users.size == 0:
         raise DataError(f"{src}: no interactions; it needs one (user, item) pair per interaction")
@@ -251,7 +306,19 @@ def load_metammf_toy(root: str | Path, name: str | None = None, *, seed: int = 0
     num_users = shape[0] if shape else int(users.max()) + 1
     num_items = shape[1] if shape else rows if rows is not None else int(items.max()) + 1
     train, val, test = split_per_user(users, items, seed=seed)
-    files = {s: str(src) for s in ("train", "val", "test")} | {m: str(p) for m, p in feature_paths.items()}
-    return build_records(name, num_users=num_users, num_items=num_items, train=train, val=val,
-                         test=test, features=features, bags=_bags(bag_pairs, 0, num_items), files=files, source=str(root),
-                         split_protocol=describe_split("random", (0.8, 0.1, 0.1), seed))
+    files = {s: str(src) for s in ("train", "val", "test")} | {
+        m: str(p) for m, p in feature_paths.items()
+    }
+    return build_records(
+        name,
+        num_users=num_users,
+        num_items=num_items,
+        train=train,
+        val=val,
+        test=test,
+        features=features,
+        bags=_bags(bag_pairs, 0, num_items),
+        files=files,
+        source=str(root),
+        split_protocol=describe_split("random", (0.8, 0.1, 0.1), seed),
+    )

@@ -31,10 +31,14 @@ def inter_file(root: Path, name: str | None) -> Path:
     if len(found) == 1:
         return found[0]
     if not found:
-        raise DataError(f"{root}: no .inter file found; an MMRec-format dataset needs "
-                        f"{name or '<name>'}.inter (columns {', '.join(COLUMNS)}) and *_feat.npy files")
-    raise DataError(f"{root}: several .inter files ({', '.join(p.name for p in found)}); "
-                    "name the dataset after the one to load")
+        raise DataError(
+            f"{root}: no .inter file found; an MMRec-format dataset needs "
+            f"{name or '<name>'}.inter (columns {', '.join(COLUMNS)}) and *_feat.npy files"
+        )
+    raise DataError(
+        f"{root}: several .inter files ({', '.join(p.name for p in found)}); "
+        "name the dataset after the one to load"
+    )
 
 
 def feature_files(root: Path) -> dict[str, Path]:
@@ -49,15 +53,19 @@ def load_mmrec(root: str | Path, name: str | None = None) -> RecData:
     names, columns = read_table(path, delimiter="\t", header=True)
     missing = [c for c in COLUMNS if c not in names]
     if missing:
-        raise DataError(f"{path}: missing column(s) {', '.join(missing)} in the header "
-                        f"({', '.join(names)}); an .inter file needs {', '.join(COLUMNS)}"
-                        + (", separated by tabs" if len(names) == 1 else ""))
+        raise DataError(
+            f"{path}: missing column(s) {', '.join(missing)} in the header "
+            f"({', '.join(names)}); an .inter file needs {', '.join(COLUMNS)}"
+            + (", separated by tabs" if len(names) == 1 else "")
+        )
     users, items, labels = (to_numbers(columns[names.index(c)], path, c) for c in COLUMNS)
     bad = ~np.isin(labels, (0, 1, 2))
     if bad.any():
         line = int(np.nonzero(bad)[0][0]) + 2
-        raise DataError(f"{path}: line {line}: x_label {labels[bad][0]} is not 0 (train), "
-                        "1 (validation) or 2 (test); fix that line")
+        raise DataError(
+            f"{path}: line {line}: x_label {labels[bad][0]} is not 0 (train), "
+            "1 (validation) or 2 (test); fix that line"
+        )
     paths = feature_files(root)
     features = {m: load_npy(p) for m, p in paths.items()}
     rows = feature_rows(features, paths)
@@ -65,7 +73,14 @@ def load_mmrec(root: str | Path, name: str | None = None) -> RecData:
     num_users = int(users.max(initial=-1)) + 1
     pairs = np.stack([users, items])
     files = {s: str(path) for s in ("train", "val", "test")} | {m: str(p) for m, p in paths.items()}
-    return build_records(name, num_users=num_users, num_items=num_items,
-                         train=pairs[:, labels == 0], val=pairs[:, labels == 1],
-                         test=pairs[:, labels == 2], features=features, files=files,
-                         source=str(root))
+    return build_records(
+        name,
+        num_users=num_users,
+        num_items=num_items,
+        train=pairs[:, labels == 0],
+        val=pairs[:, labels == 1],
+        test=pairs[:, labels == 2],
+        features=features,
+        files=files,
+        source=str(root),
+    )

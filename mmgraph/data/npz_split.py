@@ -11,7 +11,14 @@ from pathlib import Path
 
 import numpy as np
 
-from mmgraph.data.records import RecData, as_int_ids, build_records, declared_shape, feature_rows, paired
+from mmgraph.data.records import (
+    RecData,
+    as_int_ids,
+    build_records,
+    declared_shape,
+    feature_rows,
+    paired,
+)
 from mmgraph.data.safe_load import load_npy
 from mmgraph.errors import DataError
 
@@ -46,15 +53,26 @@ def load_split_npz(root: str | Path, name: str | None = None, *, held_out: str =
     except FileNotFoundError:
         raise DataError(f"{path}: file not found") from None
     except Exception as exc:
-        raise DataError(f"{path}: cannot read as .npz ({type(exc).__name__}: {exc}); re-create "
-                        "it with np.savez and plain numeric arrays") from exc
+        raise DataError(
+            f"{path}: cannot read as .npz ({type(exc).__name__}: {exc}); re-create "
+            "it with np.savez and plain numeric arrays"
+        ) from exc
     keys = {"train": "train", "val": f"val_{held_out}", "test": f"test_{held_out}"}
-    missing = [f"{k}_{part}" for k in keys.values() for part in ("user", "item") if f"{k}_{part}" not in arrays]
+    missing = [
+        f"{k}_{part}"
+        for k in keys.values()
+        for part in ("user", "item")
+        if f"{k}_{part}" not in arrays
+    ]
     if missing:
-        raise DataError(f"{path}: missing arrays {', '.join(missing)}; a split npz needs (user, item) "
-                        "arrays for train, validation and test")
-    pairs = {s: np.stack(paired(arrays[f"{k}_user"], arrays[f"{k}_item"], str(path), f"{k}_"))
-             for s, k in keys.items()}
+        raise DataError(
+            f"{path}: missing arrays {', '.join(missing)}; a split npz needs (user, item) "
+            "arrays for train, validation and test"
+        )
+    pairs = {
+        s: np.stack(paired(arrays[f"{k}_user"], arrays[f"{k}_item"], str(path), f"{k}_"))
+        for s, k in keys.items()
+    }
     paths = feature_paths(root)
     features = {m: load_npy(p) for m, p in paths.items()}
     rows = feature_rows(features, paths)
@@ -66,7 +84,16 @@ def load_split_npz(root: str | Path, name: str | None = None, *, held_out: str =
     # the cold items: those of the cold held-out sets (CLCRec's cold_set), never trained on
     cold = [arrays[k] for k in ("val_cold_item", "test_cold_item") if k in arrays]
     cold = np.setdiff1d(np.concatenate(cold), pairs["train"][1]) if cold else None
-    return build_records(name or root.name, num_users=num_users, num_items=num_items,
-                         train=pairs["train"], val=pairs["val"], test=pairs["test"],
-                         features=features, files=files, source=str(root), cold_items=cold,
-                         split_protocol=f"fixed split from the source files ({held_out} held-out sets)")
+    return build_records(
+        name or root.name,
+        num_users=num_users,
+        num_items=num_items,
+        train=pairs["train"],
+        val=pairs["val"],
+        test=pairs["test"],
+        features=features,
+        files=files,
+        source=str(root),
+        cold_items=cold,
+        split_protocol=f"fixed split from the source files ({held_out} held-out sets)",
+    )

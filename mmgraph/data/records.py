@@ -9,8 +9,8 @@ result into a :class:`~torch_geometric.data.HeteroData`.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
 
 import numpy as np
 
@@ -87,15 +87,22 @@ def as_int_ids(values, where: str) -> np.ndarray:
         try:
             arr = arr.astype(np.float64)
         except (TypeError, ValueError):
-            raise DataError(f"{where}: ids must be integers, found non-numeric values; store user and "
-                            "item ids as integers") from None
+            raise DataError(
+                f"{where}: ids must be integers, found non-numeric values; store user and "
+                "item ids as integers"
+            ) from None
     if arr.size and not np.issubdtype(arr.dtype, np.integer):
         flat = arr.ravel()
-        bad = (np.ones(flat.shape, bool) if not np.issubdtype(arr.dtype, np.floating)
-               else ~np.isfinite(flat) | (flat != np.round(flat)))
+        bad = (
+            np.ones(flat.shape, bool)
+            if not np.issubdtype(arr.dtype, np.floating)
+            else ~np.isfinite(flat) | (flat != np.round(flat))
+        )
         if bad.any():
-            raise DataError(f"{where}: ids must be integers, found dtype {arr.dtype} values such as "
-                            f"{flat[bad][0].item()!r}; store user and item ids as integers")
+            raise DataError(
+                f"{where}: ids must be integers, found dtype {arr.dtype} values such as "
+                f"{flat[bad][0].item()!r}; store user and item ids as integers"
+            )
     return arr.astype(np.int64, copy=False)
 
 
@@ -106,8 +113,10 @@ def declared_shape(shape, where: str) -> tuple[int, int] | None:
     arr = np.asarray(shape).ravel()
     real = np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)
     if arr.size != 2 or not real or not np.all(arr > 0) or np.any(arr % 1):
-        raise DataError(f"{where}: 'shape' must hold two positive counts (users, items), got "
-                        f"{arr.tolist()}; fix it or leave it out")
+        raise DataError(
+            f"{where}: 'shape' must hold two positive counts (users, items), got "
+            f"{arr.tolist()}; fix it or leave it out"
+        )
     return int(arr[0]), int(arr[1])
 
 
@@ -116,16 +125,20 @@ def paired(users, items, where: str, prefix: str = "") -> tuple[np.ndarray, np.n
     their lengths differ."""
     users, items = np.ravel(users), np.ravel(items)
     if users.size != items.size:
-        raise DataError(f"{where}: '{prefix}user' has {users.size} entries but '{prefix}item' has {items.size}; "
-                        "they must pair up one to one")
+        raise DataError(
+            f"{where}: '{prefix}user' has {users.size} entries but '{prefix}item' has {items.size}; "
+            "they must pair up one to one"
+        )
     return users, items
 
 
 def _as_pairs(pairs, where: str) -> np.ndarray:
     arr = np.asarray(pairs)
     if arr.ndim != 2 or arr.shape[0] != 2:
-        raise DataError(f"{where}: expected (user, item) pairs of shape [2, E], got {arr.shape}; "
-                        "stack users and items as two rows")
+        raise DataError(
+            f"{where}: expected (user, item) pairs of shape [2, E], got {arr.shape}; "
+            "stack users and items as two rows"
+        )
     return as_int_ids(arr, where)
 
 
@@ -137,12 +150,16 @@ def feature_rows(features: Mapping[str, np.ndarray], paths: Mapping[str, object]
     for m, x in features.items():
         if not isinstance(x, np.ndarray) or x.ndim != 2 or x.dtype == object:
             shape = getattr(x, "shape", None)
-            raise DataError(f"{paths[m]}: {m} features must be a 2-D numeric [items, dim] matrix, "
-                            f"got {type(x).__name__} of shape {shape}; save one row per item")
+            raise DataError(
+                f"{paths[m]}: {m} features must be a 2-D numeric [items, dim] matrix, "
+                f"got {type(x).__name__} of shape {shape}; save one row per item"
+            )
     rows = {x.shape[0] for x in features.values()}
     if len(rows) > 1:
         counts = ", ".join(f"{paths[m]} has {x.shape[0]} rows" for m, x in features.items())
-        raise DataError(f"feature files disagree on the item count: {counts}; each needs one row per item")
+        raise DataError(
+            f"feature files disagree on the item count: {counts}; each needs one row per item"
+        )
     return rows.pop() if rows else None
 
 
@@ -152,33 +169,47 @@ def check_ids(ids: np.ndarray, count: int, what: str, where: str, fix: str = "")
         return
     lo, hi = int(ids.min()), int(ids.max())
     if lo < 0:
-        raise DataError(f"{where}: negative {what} id {lo}; ids must be 0-based non-negative integers")
+        raise DataError(
+            f"{where}: negative {what} id {lo}; ids must be 0-based non-negative integers"
+        )
     if hi >= count:
-        raise DataError(f"{where}: {what} id {hi} is out of range for {count} {what}s"
-                        + f"; {fix or 'ids must be 0-based and below the count'}")
+        raise DataError(
+            f"{where}: {what} id {hi} is out of range for {count} {what}s"
+            + f"; {fix or 'ids must be 0-based and below the count'}"
+        )
 
 
 def check_features(x, name: str, num_items: int, where: str) -> np.ndarray:
     """Validate one dense modality matrix and return it as C-contiguous float32 ``[I, D]``."""
     x = np.asarray(x)
     if x.ndim != 2:
-        raise DataError(f"{where}: {name} features must be a 2-D [items, dim] matrix, got shape "
-                        f"{x.shape}; reshape it to one row per item")
+        raise DataError(
+            f"{where}: {name} features must be a 2-D [items, dim] matrix, got shape "
+            f"{x.shape}; reshape it to one row per item"
+        )
     if not (np.issubdtype(x.dtype, np.floating) or np.issubdtype(x.dtype, np.integer)):
-        raise DataError(f"{where}: {name} features have dtype {x.dtype}; save them as a float array")
+        raise DataError(
+            f"{where}: {name} features have dtype {x.dtype}; save them as a float array"
+        )
     if x.shape[0] != num_items:
-        raise DataError(f"{where}: {name} features have {x.shape[0]} rows but the dataset has "
-                        f"{num_items} items; there must be one row per item id")
+        raise DataError(
+            f"{where}: {name} features have {x.shape[0]} rows but the dataset has "
+            f"{num_items} items; there must be one row per item id"
+        )
     if x.shape[1] == 0:
-        raise DataError(f"{where}: {name} features have 0 columns; give them columns or drop the file")
+        raise DataError(
+            f"{where}: {name} features have 0 columns; give them columns or drop the file"
+        )
     # float16 sums overflow, float64 doubles memory for no gain in recommendation models.
     x = np.ascontiguousarray(x, dtype=np.float32)
     for start in range(0, x.shape[0], 16384):  # chunked: no [I, D] boolean temporary
-        block = x[start:start + 16384]
+        block = x[start : start + 16384]
         if not np.isfinite(block).all():
             row = start + int(np.nonzero(~np.isfinite(block).all(axis=1))[0][0])
-            raise DataError(f"{where}: {name} features contain NaN or inf (first at item row {row}); "
-                            "clean or impute them before loading")
+            raise DataError(
+                f"{where}: {name} features contain NaN or inf (first at item row {row}); "
+                "clean or impute them before loading"
+            )
     return x
 
 
@@ -221,16 +252,19 @@ def build_records(
     notes = list(notes or [])
     where = {s: files.get(s, f"{name} {SPLIT_TITLES[s]} interactions") for s in SPLITS}
     if num_users <= 0 or num_items <= 0:
-        raise DataError(f"{files.get('train', name)}: the dataset has {num_users} users and "
-                        f"{num_items} items; it needs at least one of each")
+        raise DataError(
+            f"{files.get('train', name)}: the dataset has {num_users} users and "
+            f"{num_items} items; it needs at least one of each"
+        )
 
     splits, file_counts = {}, {}
     for s, pairs in zip(SPLITS, (train, val, test)):
         arr = _as_pairs(pairs, where[s])
         file_counts[s] = int(arr.shape[1])
         check_ids(arr[0], num_users, "user", where[s])
-        check_ids(arr[1], num_items, "item", where[s],
-                  "item ids must be row indices of the feature files")
+        check_ids(
+            arr[1], num_items, "item", where[s], "item ids must be row indices of the feature files"
+        )
         arr, keys, dups = _unique_pairs(arr, num_items)
         if dups:
             notes.append(f"removed {dups:,} duplicate {SPLIT_TITLES[s]} interactions ({where[s]})")
@@ -238,8 +272,10 @@ def build_records(
 
     train_arr, train_keys = splits["train"]
     if train_arr.shape[1] == 0:
-        raise DataError(f"{where['train']}: the training split is empty; it needs at least one "
-                        "(user, item) interaction")
+        raise DataError(
+            f"{where['train']}: the training split is empty; it needs at least one "
+            "(user, item) interaction"
+        )
     has_train = np.zeros(num_users, dtype=bool)
     has_train[train_arr[0]] = True
     out = {"train": train_arr}
@@ -247,27 +283,38 @@ def build_records(
         arr, keys = splits[s]
         in_train = np.isin(keys, train_keys, assume_unique=True)
         if in_train.any():
-            notes.append(f"removed {int(in_train.sum()):,} {SPLIT_TITLES[s]} interactions that are "
-                         f"also training interactions ({where[s]})")
+            notes.append(
+                f"removed {int(in_train.sum()):,} {SPLIT_TITLES[s]} interactions that are "
+                f"also training interactions ({where[s]})"
+            )
             arr = arr[:, ~in_train]
         unseen = ~has_train[arr[0]]
         if unseen.any() and drop_unseen_users:
             users = np.unique(arr[0, unseen]).size
-            notes.append(f"dropped {int(unseen.sum()):,} {SPLIT_TITLES[s]} interactions of {users:,} "
-                         f"users with no training interaction ({where[s]})")
+            notes.append(
+                f"dropped {int(unseen.sum()):,} {SPLIT_TITLES[s]} interactions of {users:,} "
+                f"users with no training interaction ({where[s]})"
+            )
             arr = arr[:, ~unseen]
         if s == "val":  # a pair held out twice would leak test into model selection
             in_test = np.isin(arr[0] * np.int64(num_items) + arr[1], splits["test"][1])
             if in_test.any():
-                notes.append(f"removed {int(in_test.sum()):,} validation interactions that are also "
-                             f"test interactions ({where[s]})")
+                notes.append(
+                    f"removed {int(in_test.sum()):,} validation interactions that are also "
+                    f"test interactions ({where[s]})"
+                )
                 arr = arr[:, ~in_test]
         if arr.shape[1] == 0:
-            fix = ("give it held-out interactions" if split_protocol.startswith("fixed") else
-                   f"the {split_protocol} holds out nothing from users with few interactions; "
-                   "give users more interactions (5 or more for a 0.1 share)")
-            raise DataError(f"{where[s]}: the {SPLIT_TITLES[s]} split is empty (after removing users "
-                            f"without training interactions); {fix}")
+            fix = (
+                "give it held-out interactions"
+                if split_protocol.startswith("fixed")
+                else f"the {split_protocol} holds out nothing from users with few interactions; "
+                "give users more interactions (5 or more for a 0.1 share)"
+            )
+            raise DataError(
+                f"{where[s]}: the {SPLIT_TITLES[s]} split is empty (after removing users "
+                f"without training interactions); {fix}"
+            )
         out[s] = arr
 
     feats = {}
@@ -280,7 +327,9 @@ def build_records(
         check_ids(idx[0], num_items, "item", src)
         check_ids(idx[1], bag.num_words, "word", src)
         if idx.shape[1] == 0:
-            raise DataError(f"{src}: the {m} bag of words is empty; give items their words or drop the file")
+            raise DataError(
+                f"{src}: the {m} bag of words is empty; give items their words or drop the file"
+            )
         checked_bags[m] = BagOfWords(idx, int(bag.num_words))
 
     if cold_items is not None:
@@ -288,15 +337,32 @@ def build_records(
         check_ids(cold_items, num_items, "item", f"{name} cold items")
         trained = np.isin(cold_items, out["train"][1])
         if trained.any():
-            raise DataError(f"{where['train']}: cold item {cold_items[trained][0]} has training "
-                            "interactions; cold items must be held out of training entirely")
+            raise DataError(
+                f"{where['train']}: cold item {cold_items[trained][0]} has training "
+                "interactions; cold items must be held out of training entirely"
+            )
     for ids, count, what in ((user_ids, num_users, "user"), (item_ids, num_items, "item")):
         if ids is not None and len(ids) != count:
-            raise DataError(f"{name}: {what} id map has {len(ids)} entries for {count} {what}s; give one "
-                        f"raw id per {what}")
+            raise DataError(
+                f"{name}: {what} id map has {len(ids)} entries for {count} {what}s; give one "
+                f"raw id per {what}"
+            )
 
-    return RecData(name=name, num_users=int(num_users), num_items=int(num_items),
-                   train=out["train"], val=out["val"], test=out["test"], features=feats,
-                   bags=checked_bags, user_ids=user_ids, item_ids=item_ids, synthetic=synthetic,
-                   source=source, split_protocol=split_protocol, notes=notes,
-                   file_counts=file_counts, cold_items=cold_items)
+    return RecData(
+        name=name,
+        num_users=int(num_users),
+        num_items=int(num_items),
+        train=out["train"],
+        val=out["val"],
+        test=out["test"],
+        features=feats,
+        bags=checked_bags,
+        user_ids=user_ids,
+        item_ids=item_ids,
+        synthetic=synthetic,
+        source=source,
+        split_protocol=split_protocol,
+        notes=notes,
+        file_counts=file_counts,
+        cold_items=cold_items,
+    )

@@ -10,16 +10,25 @@ from pathlib import Path
 
 from torch_geometric.data import HeteroData
 
-from mmgraph.data import cache, features as feats
+from mmgraph.data import cache
+from mmgraph.data import features as feats
 from mmgraph.data.catalog import CATALOG, SYNTHETIC_NAMES
 from mmgraph.data.generic import generic_dir_files, load_generic_dir
 from mmgraph.data.hetero import to_hetero
-from mmgraph.data.mmgcn import (FEATURE_FILES, MMGCN_FILES, find_features, is_mmgcn_dir, is_toy_dir,
-                                load_metammf_toy, load_mmgcn, read_matrix)
+from mmgraph.data.mmgcn import (
+    FEATURE_FILES,
+    MMGCN_FILES,
+    find_features,
+    is_mmgcn_dir,
+    is_toy_dir,
+    load_metammf_toy,
+    load_mmgcn,
+    read_matrix,
+)
 from mmgraph.data.mmrec import feature_files, is_mmrec_dir, load_mmrec
-from mmgraph.data.splits import cold_item_split
 from mmgraph.data.npz_split import feature_paths, is_split_npz_dir, load_split_npz
 from mmgraph.data.records import RecData, check_features
+from mmgraph.data.splits import cold_item_split
 from mmgraph.data.synthetic import make_synthetic
 from mmgraph.errors import DataError, DataWarning
 
@@ -60,22 +69,33 @@ def _missing_message(name: str, root: Path) -> str:
         optional = f" (optional: {', '.join(spec.optional_files)})" if spec.optional_files else ""
         hint = " or --synthetic for a generated stand-in" if name in SYNTHETIC_NAMES else ""
         readme = default_root(name) / "README.md"
-        return (f"{name}: no dataset files in {root}; put {', '.join(spec.files)} there{optional} "
-                f"(see {readme}), or pass --root DIR{hint}")
-    return (f"{root}: no dataset found; expected an MMGCN folder ({', '.join(MMGCN_FILES)} + features), "
-            "an MMRec folder (<name>.inter + *_feat.npy), the MetaMMF toy sample, interactions.npz "
-            "with train_/val_full_/test_full_ arrays, or a generic folder "
-            "(interactions.csv|tsv|npz + <modality>.npy)")
+        return (
+            f"{name}: no dataset files in {root}; put {', '.join(spec.files)} there{optional} "
+            f"(see {readme}), or pass --root DIR{hint}"
+        )
+    return (
+        f"{root}: no dataset found; expected an MMGCN folder ({', '.join(MMGCN_FILES)} + features), "
+        "an MMRec folder (<name>.inter + *_feat.npy), the MetaMMF toy sample, interactions.npz "
+        "with train_/val_full_/test_full_ arrays, or a generic folder "
+        "(interactions.csv|tsv|npz + <modality>.npy)"
+    )
 
 
 def source_files(root: Path, fmt: str) -> list[Path]:
     if fmt == "mmgcn":
-        names = list(MMGCN_FILES) + ["user_item_dict.npy"] + [n for ns in FEATURE_FILES.values() for n in ns]
+        names = (
+            list(MMGCN_FILES)
+            + ["user_item_dict.npy"]
+            + [n for ns in FEATURE_FILES.values() for n in ns]
+        )
         return [root / n for n in names if (root / n).exists()]
     if fmt == "mmrec":
         return sorted(root.glob("*.inter")) + sorted(root.glob("*_feat.npy"))
-    return sorted(p for p in root.iterdir()
-                  if p.suffix in (".npy", ".npz", ".csv", ".tsv", ".txt") and p.is_file())
+    return sorted(
+        p
+        for p in root.iterdir()
+        if p.suffix in (".npy", ".npz", ".csv", ".tsv", ".txt") and p.is_file()
+    )
 
 
 def _feature_paths(fmt: str, root: Path) -> dict[str, Path]:
@@ -89,8 +109,9 @@ def _feature_paths(fmt: str, root: Path) -> dict[str, Path]:
 def _reread_features(fmt: str, root: Path, rec: RecData, names: list[str]) -> None:
     """Fill ``rec.features`` from the (hashed, already validated) source files."""
     paths = _feature_paths(fmt, root)
-    rec.features = {m: check_features(read_matrix(paths[m]), m, rec.num_items, str(paths[m]))
-                    for m in names}
+    rec.features = {
+        m: check_features(read_matrix(paths[m]), m, rec.num_items, str(paths[m])) for m in names
+    }
 
 
 def _read(fmt: str, root: Path, name: str, split: str, seed: int) -> RecData:
@@ -110,7 +131,9 @@ def _read(fmt: str, root: Path, name: str, split: str, seed: int) -> RecData:
 def _preprocess(rec: RecData, normalize, pca, seed: int) -> bool:
     """Apply normalization / PCA in place; ``True`` when the features changed."""
     pca_dims = feats.parse_pca(pca, list(rec.features))
-    rec.features, notes = feats.preprocess(rec.features, norm=normalize, pca_dims=pca_dims, seed=seed)
+    rec.features, notes = feats.preprocess(
+        rec.features, norm=normalize, pca_dims=pca_dims, seed=seed
+    )
     rec.notes += notes
     return normalize not in (None, "none") or bool(pca_dims)
 
@@ -159,24 +182,39 @@ def load_records(
         _preprocess(rec, normalize, pca, seed)
         return rec
     if root is None and name not in CATALOG:
-        raise DataError(f"unknown dataset '{name}'; known: {', '.join(CATALOG)} (or pass --root DIR "
-                        "with files in a supported format)")
+        raise DataError(
+            f"unknown dataset '{name}'; known: {', '.join(CATALOG)} (or pass --root DIR "
+            "with files in a supported format)"
+        )
     root = Path(root) if root is not None else default_root(name)
     if not root.is_dir():
-        raise DataError(_missing_message(name, root) if not root.exists()
-                        else f"{root}: not a folder; --root must name the folder that holds the files")
+        raise DataError(
+            _missing_message(name, root)
+            if not root.exists()
+            else f"{root}: not a folder; --root must name the folder that holds the files"
+        )
     fmt = detect_format(root)
     if fmt is None:
         raise DataError(_missing_message(name, root))
     if split is not None and fmt not in SPLITTING_FORMATS:
-        raise DataError(f"{root}: this {fmt} dataset has a fixed train/valid/test split; drop --split")
+        raise DataError(
+            f"{root}: this {fmt} dataset has a fixed train/valid/test split; drop --split"
+        )
     split = split or "random"
     if cold_items and fmt not in SPLITTING_FORMATS:
-        raise DataError(f"{root}: this {fmt} dataset has a fixed split; drop --cold-items (a fixed "
-                        "split's cold items come from its files: interactions.npz *_cold_* arrays)")
-    options = {"format": fmt, "name": name, "normalize": normalize, "pca": pca, "cold_items": cold_items or None,
-               "split": split if fmt in SPLITTING_FORMATS else None,
-               "seed": seed if fmt in SPLITTING_FORMATS else None}
+        raise DataError(
+            f"{root}: this {fmt} dataset has a fixed split; drop --cold-items (a fixed "
+            "split's cold items come from its files: interactions.npz *_cold_* arrays)"
+        )
+    options = {
+        "format": fmt,
+        "name": name,
+        "normalize": normalize,
+        "pca": pca,
+        "cold_items": cold_items or None,
+        "split": split if fmt in SPLITTING_FORMATS else None,
+        "seed": seed if fmt in SPLITTING_FORMATS else None,
+    }
     entry = fingerprint = None
     if use_cache:
         fingerprint = cache.data_fingerprint(fmt, source_files(root, fmt), options)
@@ -197,8 +235,12 @@ def load_records(
         try:
             cache.save(rec, entry, with_features=changed)
         except OSError as err:  # the cache only saves time: never fail a load over it
-            warnings.warn(f"could not write the dataset cache {entry} ({err.strerror or err}); loading "
-                          "goes on without it; set MMGRAPH_CACHE to a writable folder", DataWarning)
+            warnings.warn(
+                f"could not write the dataset cache {entry} ({err.strerror or err}); loading "
+                "goes on without it; set MMGRAPH_CACHE to a writable folder",
+                DataWarning,
+                stacklevel=2,
+            )
     return rec
 
 

@@ -36,19 +36,41 @@ def _numpy_global(name: str) -> Any:
     return None
 
 
-_BUILTINS = {name: getattr(builtins, name)
-             for name in ("set", "frozenset", "list", "dict", "tuple", "int", "float", "complex",
-                          "bool", "str", "bytes", "bytearray", "range", "slice")}
+_BUILTINS = {
+    name: getattr(builtins, name)
+    for name in (
+        "set",
+        "frozenset",
+        "list",
+        "dict",
+        "tuple",
+        "int",
+        "float",
+        "complex",
+        "bool",
+        "str",
+        "bytes",
+        "bytearray",
+        "range",
+        "slice",
+    )
+}
 
 # (module, name) -> object: everything a numpy-saved dict / ragged list of ids may reference.
 _ALLOWED: dict[tuple[str, str], Any] = {}
 for _name, _obj in _BUILTINS.items():
     _ALLOWED[("builtins", _name)] = _obj
     _ALLOWED[("__builtin__", _name)] = _obj  # pickles written by Python 2
-for _module, _attr in (("multiarray", "_reconstruct"), ("multiarray", "scalar"), ("numeric", "_frombuffer")):
+for _module, _attr in (
+    ("multiarray", "_reconstruct"),
+    ("multiarray", "scalar"),
+    ("numeric", "_frombuffer"),
+):
     _obj = _numpy_global(f"numpy.core.{_module}.{_attr}")
     if _obj is not None:  # pickles name numpy.core (numpy 1) or numpy._core (numpy 2)
-        _ALLOWED[(f"numpy.core.{_module}", _attr)] = _ALLOWED[(f"numpy._core.{_module}", _attr)] = _obj
+        _ALLOWED[(f"numpy.core.{_module}", _attr)] = _ALLOWED[(f"numpy._core.{_module}", _attr)] = (
+            _obj
+        )
 _ALLOWED[("numpy", "ndarray")] = np.ndarray
 _ALLOWED[("numpy", "dtype")] = np.dtype
 # Python-3 pickles of bytes at protocol 2 go through _codecs.encode(str, 'latin1').
@@ -72,12 +94,15 @@ class RestrictedUnpickler(pickle.Unpickler):
             raise UnsafeFileError(
                 f"{self.source}: refused to load, the pickle references '{module}.{name}', which "
                 "is not a plain container or numpy array; only load this file if you trust it "
-                "and convert it to a plain .npy array first")
+                "and convert it to a plain .npy array first"
+            )
         return obj
 
     def persistent_load(self, pid: Any) -> Any:
-        raise UnsafeFileError(f"{self.source}: refused to load, pickle uses persistent ids; convert it to a "
-                                 "plain .npy array where you trust it")
+        raise UnsafeFileError(
+            f"{self.source}: refused to load, pickle uses persistent ids; convert it to a "
+            "plain .npy array where you trust it"
+        )
 
 
 class _Bounded:
@@ -109,8 +134,10 @@ def _unpickle(f, path: Path) -> Any:
     try:
         return RestrictedUnpickler(_Bounded(f), source=str(path)).load()
     except MemoryError:  # e.g. BYTEARRAY8 allocates its declared size before reading it
-        raise DataError(f"{path}: the pickle in it declares more data than memory holds; the file is "
-                        "damaged (or too large for this machine), so re-create or re-download it") from None
+        raise DataError(
+            f"{path}: the pickle in it declares more data than memory holds; the file is "
+            "damaged (or too large for this machine), so re-create or re-download it"
+        ) from None
 
 
 def load_pickle(path: str | Path) -> Any:
@@ -139,8 +166,8 @@ class _reading:
             return False
         raise DataError(
             f"{self.path}: cannot read this file ({type(exc).__name__}: {short_message(exc)}); it may be "
-            "truncated or in another format, so re-create or re-download it") from exc
-
+            "truncated or in another format, so re-create or re-download it"
+        ) from exc
 
 
 def load_npy(path: str | Path, *, mmap: bool = False) -> Any:
@@ -181,12 +208,16 @@ def load_pt(path: str | Path) -> Any:
         if "weights_only" in str(exc) or "Unsupported global" in str(exc):
             raise UnsafeFileError(
                 f"{path}: refused to load, it holds objects other than tensors and plain "
-                "containers (torch.load weights_only=True); only trust files you made") from exc
-        raise DataError(f"{path}: cannot read this file ({short_message(exc)}); it may be truncated, so "
-                        "re-create or re-download it") from exc
+                "containers (torch.load weights_only=True); only trust files you made"
+            ) from exc
+        raise DataError(
+            f"{path}: cannot read this file ({short_message(exc)}); it may be truncated, so "
+            "re-create or re-download it"
+        ) from exc
     except (MemoryError, KeyboardInterrupt):
         raise
     except Exception as exc:  # torch raises RuntimeError, EOFError, ... on a damaged file
         raise DataError(
             f"{path}: cannot read this file ({type(exc).__name__}: {short_message(exc)}); it may be "
-            "truncated or not a torch.save file; re-create or re-download it") from exc
+            "truncated or not a torch.save file; re-create or re-download it"
+        ) from exc

@@ -23,8 +23,10 @@ def split_per_user(
     temporal (oldest to train, newest to test; ties broken at random).  Fully vectorized.
     """
     if len(ratios) != 3 or min(ratios) < 0 or not np.isclose(sum(ratios), 1.0) or ratios[0] <= 0:
-        raise DataError(f"split ratios must be three non-negative numbers summing to 1 with a "
-                        f"positive training share, got {ratios}")
+        raise DataError(
+            f"split ratios must be three non-negative numbers summing to 1 with a "
+            f"positive training share, got {ratios}"
+        )
     users = np.asarray(users, dtype=np.int64)
     items = np.asarray(items, dtype=np.int64)
     rng = np.random.default_rng(seed)
@@ -71,22 +73,40 @@ def cold_item_split(rec, fraction: float, seed: int = 0):
     present = np.unique(every[1])
     n_cold = int(round(fraction * present.size))
     if n_cold < 2:
-        raise DataError(f"{rec.name}: a cold-item fraction of {fraction} of {present.size} items leaves "
-                        "fewer than 2 cold items (one for validation, one for test); raise it")
+        raise DataError(
+            f"{rec.name}: a cold-item fraction of {fraction} of {present.size} items leaves "
+            "fewer than 2 cold items (one for validation, one for test); raise it"
+        )
     cold = np.sort(np.random.default_rng([seed, 7]).choice(present, n_cold, replace=False))
     role = np.zeros(rec.num_items, dtype=np.int8)  # 0 warm, 1 validation cold, 2 test cold
     role[cold] = 1
-    role[cold[np.random.default_rng([seed, 8]).permutation(n_cold)[n_cold // 2:]]] = 2
-    warm = {s: pairs[:, role[pairs[1]] == 0] for s, pairs in
-            (("train", rec.train), ("val", rec.val), ("test", rec.test))}
-    held = {s: np.concatenate([warm[s], every[:, role[every[1]] == r]], axis=1)
-            for s, r in (("val", 1), ("test", 2))}
+    role[cold[np.random.default_rng([seed, 8]).permutation(n_cold)[n_cold // 2 :]]] = 2
+    warm = {
+        s: pairs[:, role[pairs[1]] == 0]
+        for s, pairs in (("train", rec.train), ("val", rec.val), ("test", rec.test))
+    }
+    held = {
+        s: np.concatenate([warm[s], every[:, role[every[1]] == r]], axis=1)
+        for s, r in (("val", 1), ("test", 2))
+    }
     # features and bags were validated with ``rec`` and do not change: no second pass over them
-    out = build_records(rec.name, num_users=rec.num_users, num_items=rec.num_items, train=warm["train"],
-                        val=held["val"], test=held["test"],
-                        user_ids=rec.user_ids, item_ids=rec.item_ids, synthetic=rec.synthetic,
-                        source=rec.source, notes=rec.notes, cold_items=cold,
-                        split_protocol=f"{rec.split_protocol}; then {n_cold:,} cold items ({fraction:g} "
-                                       f"of the items, seed {seed}) held out of training, half to "
-                                       "validation and half to test")
-    return replace(out, features=rec.features, bags=rec.bags, file_counts=rec.file_counts, planted=rec.planted)
+    out = build_records(
+        rec.name,
+        num_users=rec.num_users,
+        num_items=rec.num_items,
+        train=warm["train"],
+        val=held["val"],
+        test=held["test"],
+        user_ids=rec.user_ids,
+        item_ids=rec.item_ids,
+        synthetic=rec.synthetic,
+        source=rec.source,
+        notes=rec.notes,
+        cold_items=cold,
+        split_protocol=f"{rec.split_protocol}; then {n_cold:,} cold items ({fraction:g} "
+        f"of the items, seed {seed}) held out of training, half to "
+        "validation and half to test",
+    )
+    return replace(
+        out, features=rec.features, bags=rec.bags, file_counts=rec.file_counts, planted=rec.planted
+    )

@@ -8,8 +8,13 @@ from mmgraph.data.records import RecData
 
 
 def _degree_stats(deg: np.ndarray) -> dict:
-    return {"min": int(deg.min()), "median": float(np.median(deg)), "mean": float(deg.mean()),
-            "max": int(deg.max()), "zero": int((deg == 0).sum())}
+    return {
+        "min": int(deg.min()),
+        "median": float(np.median(deg)),
+        "mean": float(deg.mean()),
+        "max": int(deg.max()),
+        "zero": int((deg == 0).sum()),
+    }
 
 
 def summarize(rec: RecData) -> dict:
@@ -19,9 +24,13 @@ def summarize(rec: RecData) -> dict:
     dims = {m: int(x.shape[1]) for m, x in rec.features.items()}
     dims |= {m: f"bag of words, {b.num_words:,} words" for m, b in rec.bags.items()}
     return {
-        "name": rec.name, "synthetic": rec.synthetic, "source": rec.source,
+        "name": rec.name,
+        "synthetic": rec.synthetic,
+        "source": rec.source,
         "split": rec.split_protocol,
-        "users": rec.num_users, "items": rec.num_items, "interactions": sizes | {"total": total},
+        "users": rec.num_users,
+        "items": rec.num_items,
+        "interactions": sizes | {"total": total},
         "in_files": dict(rec.file_counts) | {"total": sum(rec.file_counts.values())},
         "density": total / (rec.num_users * rec.num_items),
         "modalities": dims,
@@ -48,7 +57,11 @@ def format_summary(info: dict) -> str:
         f"users          {info['users']:,}",
         f"items          {info['items']:,}",
         f"interactions   {_splits(info['in_files'])}"
-        + ("" if info["in_files"] == n else f"  as stored\n               {_splits(n)}  used after the repairs below"),
+        + (
+            ""
+            if info["in_files"] == n
+            else f"  as stored\n               {_splits(n)}  used after the repairs below"
+        ),
         f"split          {info['split']}",
         f"held-out users valid {info['held_out_users']['val']:,} / test {info['held_out_users']['test']:,}",
         f"density        {100 * info['density']:.4f}%",
@@ -59,6 +72,8 @@ def format_summary(info: dict) -> str:
         f"  (train; {idg['zero']:,} items without training interactions)",
     ]
     if info.get("cold_items") is not None:
-        lines.append(f"cold items     {info['cold_items']:,} (held out of training; test_cold ranks among them)")
+        lines.append(
+            f"cold items     {info['cold_items']:,} (held out of training; test_cold ranks among them)"
+        )
     lines += [f"repaired       {note}" for note in info["notes"]]
     return "\n".join(lines)

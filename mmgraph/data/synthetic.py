@@ -62,8 +62,8 @@ def _gumbel(rng: np.random.Generator, shape) -> np.ndarray:
 def _affinity(p: np.ndarray, q: np.ndarray, users: np.ndarray, items: np.ndarray) -> np.ndarray:
     out = np.empty(users.size, dtype=np.float32)
     for s in range(0, users.size, 1 << 20):
-        u, i = users[s:s + (1 << 20)], items[s:s + (1 << 20)]
-        out[s:s + u.size] = np.einsum("nd,nd->n", p[u], q[i])
+        u, i = users[s : s + (1 << 20)], items[s : s + (1 << 20)]
+        out[s : s + u.size] = np.einsum("nd,nd->n", p[u], q[i])
     return out
 
 
@@ -94,20 +94,25 @@ def _sample_interactions(rng, p, q, log_pop, counts):
     if short.size:  # exact Gumbel top-k over all items for these users
         exact_u, exact_i = [], []
         for s in range(0, short.size, max(1, _BLOCK_ELEMENTS // num_items)):
-            block = short[s:s + max(1, _BLOCK_ELEMENTS // num_items)]
+            block = short[s : s + max(1, _BLOCK_ELEMENTS // num_items)]
             scores = log_pop + 3.0 * (p[block] @ q.T) + _gumbel(rng, (block.size, num_items))
             top = np.argsort(-scores, axis=1)
             for row, user in enumerate(block):
                 exact_u.append(np.full(counts[user], user))
-                exact_i.append(top[row, :counts[user]])
+                exact_i.append(top[row, : counts[user]])
         drop = np.isin(u, short)
         u = np.concatenate([u[~drop]] + exact_u)
         i = np.concatenate([i[~drop]] + exact_i)
     return u, i
 
 
-def _bag_of_words(rng: np.random.Generator, q: np.ndarray, reliability: np.ndarray,
-                  num_topics: int = 64, words_per_topic: int = 40) -> BagOfWords:
+def _bag_of_words(
+    rng: np.random.Generator,
+    q: np.ndarray,
+    reliability: np.ndarray,
+    num_topics: int = 64,
+    words_per_topic: int = 40,
+) -> BagOfWords:
     """Text as (item, word) pairs, like MMGCN's TikTok: each item has a topic given by its latent
     factors; a word is on-topic with probability = the item's text reliability, else random."""
     directions = rng.standard_normal((num_topics, q.shape[1])).astype(np.float32)
@@ -115,16 +120,22 @@ def _bag_of_words(rng: np.random.Generator, q: np.ndarray, reliability: np.ndarr
     item = np.repeat(np.arange(q.shape[0]), 5 + rng.poisson(5, q.shape[0]))
     on_topic = rng.random(item.size) < reliability[item]
     vocab = num_topics * words_per_topic
-    words = np.where(on_topic, topic[item] * words_per_topic + rng.integers(words_per_topic, size=item.size),
-                     rng.integers(vocab, size=item.size))
+    words = np.where(
+        on_topic,
+        topic[item] * words_per_topic + rng.integers(words_per_topic, size=item.size),
+        rng.integers(vocab, size=item.size),
+    )
     return BagOfWords(np.stack([item, words]), vocab)
 
 
-def make_synthetic(name: str, *, scale: float = 1.0, seed: int = 0, latent_dim: int = 32,
-                   num_types: int = 8) -> RecData:
+def make_synthetic(
+    name: str, *, scale: float = 1.0, seed: int = 0, latent_dim: int = 32, num_types: int = 8
+) -> RecData:
     """Generate the synthetic stand-in for ``name`` (``kwai``, ``tiktok`` or ``movielens``)."""
     if name not in SYNTHETIC_NAMES:
-        raise DataError(f"no synthetic stand-in for '{name}'; choose one of {', '.join(SYNTHETIC_NAMES)}")
+        raise DataError(
+            f"no synthetic stand-in for '{name}'; choose one of {', '.join(SYNTHETIC_NAMES)}"
+        )
     if not (isinstance(scale, (int, float)) and math.isfinite(scale) and 0 < scale <= 16):
         raise DataError(f"--scale must be a number in (0, 16], got {scale}")
     spec = CATALOG[name]
@@ -137,7 +148,9 @@ def make_synthetic(name: str, *, scale: float = 1.0, seed: int = 0, latent_dim: 
     # Latent factors: item types are clusters in latent space.
     item_type = rng.integers(num_types, size=num_items)
     centers = rng.standard_normal((num_types, latent_dim)).astype(np.float32)
-    q = (0.6 * centers[item_type] + 0.8 * rng.standard_normal((num_items, latent_dim), dtype=np.float32))
+    q = 0.6 * centers[item_type] + 0.8 * rng.standard_normal(
+        (num_items, latent_dim), dtype=np.float32
+    )
     p = rng.standard_normal((num_users, latent_dim), dtype=np.float32)
     q /= math.sqrt(latent_dim) ** 0.5
     p /= math.sqrt(latent_dim) ** 0.5  # p.q has variance ~1
@@ -152,7 +165,9 @@ def make_synthetic(name: str, *, scale: float = 1.0, seed: int = 0, latent_dim: 
     # Features: per-type trusted modality, noisy views of q, a type signature per modality.
     modalities = list(spec.modalities.items())
     trusted = rng.integers(len(modalities), size=num_types)
-    reliability = np.where(trusted[item_type][:, None] == np.arange(len(modalities))[None, :], 0.85, 0.15)
+    reliability = np.where(
+        trusted[item_type][:, None] == np.arange(len(modalities))[None, :], 0.85, 0.15
+    )
     reliability = np.clip(reliability + rng.uniform(-0.1, 0.1, reliability.shape), 0.02, 0.98)
     q_std = float(q.std())
     features, bags = {}, {}
@@ -166,18 +181,34 @@ def make_synthetic(name: str, *, scale: float = 1.0, seed: int = 0, latent_dim: 
         for s in range(0, num_items, 8192):  # chunked: peak memory ~ one matrix
             rows = slice(s, s + 8192)
             r = reliability[rows, m].astype(np.float32)[:, None]
-            view = (np.sqrt(r) * q[rows] / q_std
-                    + np.sqrt(1 - r) * rng.standard_normal((r.shape[0], latent_dim), dtype=np.float32))
-            x[rows] = (view @ proj + 0.5 * rng.standard_normal((r.shape[0], dim), dtype=np.float32)
-                       + signature[item_type[rows]])
+            view = np.sqrt(r) * q[rows] / q_std + np.sqrt(1 - r) * rng.standard_normal(
+                (r.shape[0], latent_dim), dtype=np.float32
+            )
+            x[rows] = (
+                view @ proj
+                + 0.5 * rng.standard_normal((r.shape[0], dim), dtype=np.float32)
+                + signature[item_type[rows]]
+            )
         features[modality] = x
 
     train, val, test = split_per_user(users, items, seed=seed)
     rec = build_records(
-        name, num_users=num_users, num_items=num_items, train=train, val=val, test=test,
-        features=features, bags=bags, synthetic=True,
+        name,
+        num_users=num_users,
+        num_items=num_items,
+        train=train,
+        val=val,
+        test=test,
+        features=features,
+        bags=bags,
+        synthetic=True,
         source=f"SYNTHETIC stand-in for {name} (seed {seed}, scale {scale:g}), not real data",
-        split_protocol=describe_split("random", (0.8, 0.1, 0.1), seed))
-    rec.planted = {"item_type": item_type, "reliability": reliability.astype(np.float32),
-                   "item_factors": q, "user_factors": p}
+        split_protocol=describe_split("random", (0.8, 0.1, 0.1), seed),
+    )
+    rec.planted = {
+        "item_type": item_type,
+        "reliability": reliability.astype(np.float32),
+        "item_factors": q,
+        "user_factors": p,
+    }
     return rec

@@ -18,8 +18,13 @@ def guess_delimiter(path: Path, first_line: str) -> str:
     return " "
 
 
-def read_table(path: str | Path, *, delimiter: str | None = None,
-               header: bool | None = True, header_names: tuple[str, ...] = ()):
+def read_table(
+    path: str | Path,
+    *,
+    delimiter: str | None = None,
+    header: bool | None = True,
+    header_names: tuple[str, ...] = (),
+):
     """Read a delimited text file into ``(names, columns)``, each column a list of strings.
 
     ``header=None`` treats the first row as a header when one of its cells is in
@@ -32,7 +37,9 @@ def read_table(path: str | Path, *, delimiter: str | None = None,
         with open(path, newline="", encoding="utf-8-sig") as f:  # -sig: tolerate a BOM
             first = f.readline()
             if not first.strip():
-                raise DataError(f"{path}: the file is empty; it needs a header and one interaction per row")
+                raise DataError(
+                    f"{path}: the file is empty; it needs a header and one interaction per row"
+                )
             f.seek(0)
             delim = delimiter or guess_delimiter(path, first)
             reader = csv.reader(f, delimiter=delim, skipinitialspace=delim == " ")
@@ -41,13 +48,19 @@ def read_table(path: str | Path, *, delimiter: str | None = None,
             f.seek(0)
             binary = "\x00" in f.read()
     except UnicodeDecodeError as exc:
-        raise DataError(f"{path}: not a UTF-8 text table ({exc.reason}); save it as CSV/TSV text") from exc
+        raise DataError(
+            f"{path}: not a UTF-8 text table ({exc.reason}); save it as CSV/TSV text"
+        ) from exc
     except csv.Error as exc:
-        raise DataError(f"{path}: cannot parse as a delimited table ({exc}); check that it is the "
-                        "interactions table and that every quote (\") closes") from exc
+        raise DataError(
+            f"{path}: cannot parse as a delimited table ({exc}); check that it is the "
+            'interactions table and that every quote (") closes'
+        ) from exc
     if spans or binary:
-        raise DataError(f"{path}: a field spans lines or holds a NUL byte: a quote (\") that never "
-                        "closes, or a binary file; remove the stray quote")
+        raise DataError(
+            f'{path}: a field spans lines or holds a NUL byte: a quote (") that never '
+            "closes, or a binary file; remove the stray quote"
+        )
     rows = [r for r in rows if r]
     wanted = {h.lower() for h in header_names}
     if header is None:
@@ -57,17 +70,21 @@ def read_table(path: str | Path, *, delimiter: str | None = None,
     width = len(names)
     for k, r in enumerate(body):
         if len(r) != width:
-            raise DataError(f"{path}: line {k + 1 + int(header)} has {len(r)} fields, expected "
-                            f"{width} like the {'header' if header else 'first line'}; fix its delimiters")
+            raise DataError(
+                f"{path}: line {k + 1 + int(header)} has {len(r)} fields, expected "
+                f"{width} like the {'header' if header else 'first line'}; fix its delimiters"
+            )
     columns = [list(c) for c in zip(*body)] if body else [[] for _ in names]
     return names, columns
 
 
-def to_numbers(values: list[str], path: Path, column: str, *, integer: bool = True,
-               line_offset: int = 2) -> np.ndarray:
+def to_numbers(
+    values: list[str], path: Path, column: str, *, integer: bool = True, line_offset: int = 2
+) -> np.ndarray:
     """Parse a column of strings as int64 (or float64), naming the first bad cell on failure."""
-    dtype, parse, what = ((np.int64, int, "an integer") if integer
-                          else (np.float64, float, "a number or an ISO date"))
+    dtype, parse, what = (
+        (np.int64, int, "an integer") if integer else (np.float64, float, "a number or an ISO date")
+    )
     try:
         return np.asarray(values, dtype=dtype) if values else np.zeros(0, dtype)
     except (ValueError, OverflowError):
@@ -75,10 +92,14 @@ def to_numbers(values: list[str], path: Path, column: str, *, integer: bool = Tr
             try:
                 parse(v)
             except ValueError:
-                raise DataError(f"{path}: line {k + line_offset}, column '{column}': {v!r} is not "
-                                f"{what}; fix that cell") from None
-        raise DataError(f"{path}: column '{column}' holds a value out of the {dtype.__name__} range; "
-                              "use smaller ids") from None
+                raise DataError(
+                    f"{path}: line {k + line_offset}, column '{column}': {v!r} is not "
+                    f"{what}; fix that cell"
+                ) from None
+        raise DataError(
+            f"{path}: column '{column}' holds a value out of the {dtype.__name__} range; "
+            "use smaller ids"
+        ) from None
 
 
 def to_times(values: list[str], path: Path, column: str, line_offset: int = 2) -> np.ndarray:
@@ -91,7 +112,9 @@ def to_times(values: list[str], path: Path, column: str, line_offset: int = 2) -
         return np.asarray([v.strip() for v in values], dtype="datetime64[s]").astype(np.float64)
     except ValueError:
         pass
-    return to_numbers(values, path, column, integer=False, line_offset=line_offset)  # names the cell
+    return to_numbers(
+        values, path, column, integer=False, line_offset=line_offset
+    )  # names the cell
 
 
 def ids_column(values: list[str]) -> np.ndarray:

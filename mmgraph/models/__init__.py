@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import inspect
 import math
-from typing import Callable
+from collections.abc import Callable
 
 from mmgraph.errors import MMGraphError
 from mmgraph.models.base import Recommender
-from mmgraph.models.graph import RecGraph, SampledGraph
 from mmgraph.models.bm3 import BM3
 from mmgraph.models.content_knn import ContentKNN
 from mmgraph.models.freedom import FREEDOM
+from mmgraph.models.graph import RecGraph, SampledGraph
 from mmgraph.models.grcn import GRCN
 from mmgraph.models.lattice import LATTICE
 from mmgraph.models.lgmrec import LGMRec
@@ -22,24 +22,40 @@ from mmgraph.models.popularity import Popularity
 from mmgraph.models.vbpr import VBPR
 
 MODELS: dict[str, type[Recommender]] = {
-    "metammf": MetaMMF, "lightgcn": LightGCN, "bprmf": BPRMF, "vbpr": VBPR, "mmgcn": MMGCN, "grcn": GRCN,
-    "lattice": LATTICE, "freedom": FREEDOM, "bm3": BM3, "lgmrec": LGMRec, "popularity": Popularity,
-    "content-knn": ContentKNN}
+    "metammf": MetaMMF,
+    "lightgcn": LightGCN,
+    "bprmf": BPRMF,
+    "vbpr": VBPR,
+    "mmgcn": MMGCN,
+    "grcn": GRCN,
+    "lattice": LATTICE,
+    "freedom": FREEDOM,
+    "bm3": BM3,
+    "lgmrec": LGMRec,
+    "popularity": Popularity,
+    "content-knn": ContentKNN,
+}
 
 
 def model_options(name: str) -> dict[str, object]:
     """The keyword options of model ``name`` with their defaults."""
     cls = model_class(name)
     params = inspect.signature(cls.__init__).parameters
-    return {k: p.default for k, p in params.items()
-            if p.default is not inspect.Parameter.empty and k != "self"}
+    return {
+        k: p.default
+        for k, p in params.items()
+        if p.default is not inspect.Parameter.empty and k != "self"
+    }
 
 
 def model_option_types(name: str) -> dict[str, str]:
     """The keyword options of model ``name`` with their annotations (``"int | None"``, ...)."""
     params = inspect.signature(model_class(name).__init__).parameters
-    return {k: str(p.annotation) for k, p in params.items()
-            if p.default is not inspect.Parameter.empty and k != "self"}
+    return {
+        k: str(p.annotation)
+        for k, p in params.items()
+        if p.default is not inspect.Parameter.empty and k != "self"
+    }
 
 
 def model_class(name: str) -> type[Recommender]:
@@ -68,14 +84,18 @@ def check_options(name: str, options: dict) -> None:
     known = model_options(name)
     unknown = sorted(set(options) - set(known))
     if unknown:
-        raise MMGraphError(f"unknown option(s) {', '.join(unknown)} for model '{name}'; "
-                           f"it takes {', '.join(known)}")
+        raise MMGraphError(
+            f"unknown option(s) {', '.join(unknown)} for model '{name}'; "
+            f"it takes {', '.join(known)}"
+        )
     for key, value in options.items():
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             want, ok = _allowed_range(key)
             if not ok(value):
-                raise MMGraphError(f"model '{name}': {key}={value} must be {want}; see `python cli.py options "
-                                   f"--model {name}`")
+                raise MMGraphError(
+                    f"model '{name}': {key}={value} must be {want}; see `python cli.py options "
+                    f"--model {name}`"
+                )
 
 
 def build_model(name: str, graph: RecGraph, **options) -> Recommender:
@@ -87,5 +107,24 @@ def build_model(name: str, graph: RecGraph, **options) -> Recommender:
         raise MMGraphError(f"model '{name}': {exc}") from exc
 
 
-__all__ = ["BM3", "ContentKNN", "BPRMF", "FREEDOM", "GRCN", "LATTICE", "LGMRec", "MMGCN", "MODELS", "LightGCN", "MetaMMF", "Popularity", "RecGraph", "SampledGraph",
-           "Recommender", "VBPR", "build_model", "check_options", "model_options"]
+__all__ = [
+    "BM3",
+    "ContentKNN",
+    "BPRMF",
+    "FREEDOM",
+    "GRCN",
+    "LATTICE",
+    "LGMRec",
+    "MMGCN",
+    "MODELS",
+    "LightGCN",
+    "MetaMMF",
+    "Popularity",
+    "RecGraph",
+    "SampledGraph",
+    "Recommender",
+    "VBPR",
+    "build_model",
+    "check_options",
+    "model_options",
+]

@@ -70,17 +70,27 @@ class Recommender(Module):
         user_emb, item_emb = self.embed(graph)  # whole graph (or sampled subgraph) once per step
         # ids are local to ``graph``; the regularizer reads the tables by global id
         items = graph.global_items(torch.cat([pos, negs.flatten()]))
-        return self.bpr(user_emb, item_emb, users, pos, negs) + self.regularization(graph.global_users(users), items)
+        return self.bpr(user_emb, item_emb, users, pos, negs) + self.regularization(
+            graph.global_users(users), items
+        )
 
-    def bpr(self, user_emb: Tensor, item_emb: Tensor, users: Tensor, pos: Tensor, negs: Tensor) -> Tensor:
+    def bpr(
+        self, user_emb: Tensor, item_emb: Tensor, users: Tensor, pos: Tensor, negs: Tensor
+    ) -> Tensor:
         """BPR loss of the batch's (user, positive, negatives) scored by :meth:`score`."""
-        return bpr_loss(self.score(user_emb, item_emb, users, pos),
-                        self.score(user_emb, item_emb, users.unsqueeze(1), negs))
+        return bpr_loss(
+            self.score(user_emb, item_emb, users, pos),
+            self.score(user_emb, item_emb, users.unsqueeze(1), negs),
+        )
 
     def rows(self, table: Embedding, ids: Tensor | None) -> Tensor:
         """``table``'s rows ``ids`` (all for ``None``, e.g. a whole graph's ``user_ids``), with a
         sparse gradient when :attr:`sparse_grads` is on."""
-        return table.weight if ids is None else F.embedding(ids, table.weight, sparse=self.sparse_grads)
+        return (
+            table.weight
+            if ids is None
+            else F.embedding(ids, table.weight, sparse=self.sparse_grads)
+        )
 
     def sparse_tables(self) -> list[Parameter]:
         """The per-user / per-item tables whose gradients are sparse under
@@ -123,7 +133,9 @@ class Recommender(Module):
         group_of = {id(p): "embeddings" for p in self.embedding_parameters()}
         for p in self.meta_parameters():
             if id(p) in group_of:
-                raise ValueError(f"{type(self).__name__}: a parameter is declared both an embedding and a meta parameter")
+                raise ValueError(
+                    f"{type(self).__name__}: a parameter is declared both an embedding and a meta parameter"
+                )
             group_of[id(p)] = "meta"
         groups: dict[str, list[Parameter]] = {"embeddings": [], "network": [], "meta": []}
         for p in self.parameters():

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 import torch
 import torch.nn.functional as F
@@ -53,14 +53,32 @@ class BM3(FeatureRecommender):
     biases, and the regularizer above.
     """
 
-    def __init__(self, num_users: int, num_items: int, modality_dims: Mapping[str, int],
-                 bag_vocab: Mapping[str, int] | None = None, *, embedding_dim: int = 64, num_layers: int = 1,
-                 dropout: float = 0.5, cl_weight: float = 2.0, word_dim: int = 64, reg_weight: float = 1e-4):
+    def __init__(
+        self,
+        num_users: int,
+        num_items: int,
+        modality_dims: Mapping[str, int],
+        bag_vocab: Mapping[str, int] | None = None,
+        *,
+        embedding_dim: int = 64,
+        num_layers: int = 1,
+        dropout: float = 0.5,
+        cl_weight: float = 2.0,
+        word_dim: int = 64,
+        reg_weight: float = 1e-4,
+    ):
         super().__init__()
         self.num_users, self.num_items = num_users, num_items
-        self.num_layers, self.dropout, self.cl_weight, self.reg_weight = num_layers, dropout, cl_weight, reg_weight
+        self.num_layers, self.dropout, self.cl_weight, self.reg_weight = (
+            num_layers,
+            dropout,
+            cl_weight,
+            reg_weight,
+        )
         self.inputs = ItemInputs(modality_dims, bag_vocab, word_dim, owner="BM3")
-        self.transforms = ModuleDict({m: Linear(d, embedding_dim) for m, d in self.inputs.dims.items()})
+        self.transforms = ModuleDict(
+            {m: Linear(d, embedding_dim) for m, d in self.inputs.dims.items()}
+        )
         self.predictor = Linear(embedding_dim, embedding_dim)
         self.user = Embedding(num_users, embedding_dim)
         self.item = Embedding(num_items, embedding_dim)
@@ -86,13 +104,19 @@ class BM3(FeatureRecommender):
     def batch_loss(self, graph: RecGraph, users: Tensor, pos: Tensor, negs: Tensor) -> Tensor:
         all_users, all_items = self.encode(graph)
         user, item = all_users[users], all_items[pos]
-        user_target, item_target = (F.dropout(v.detach(), self.dropout, self.training) for v in (user, item))
-        loss = _distance(self.predictor(user), item_target) + _distance(self.predictor(item), user_target)
+        user_target, item_target = (
+            F.dropout(v.detach(), self.dropout, self.training) for v in (user, item)
+        )
+        loss = _distance(self.predictor(user), item_target) + _distance(
+            self.predictor(item), user_target
+        )
         for m, x in self.inputs(graph).items():
             feature = self.transforms[m](x[pos])
             feature_target = F.dropout(feature.detach(), self.dropout, self.training)
             online = self.predictor(feature)
-            loss = loss + self.cl_weight * (_distance(online, item_target) + _distance(online, feature_target))
+            loss = loss + self.cl_weight * (
+                _distance(online, item_target) + _distance(online, feature_target)
+            )
         return loss + self.norm_penalty(self.reg_weight, all_users, all_items)
 
     def extra_repr(self) -> str:

@@ -38,7 +38,7 @@ class ContentKNN(Recommender):
         self.num_users, self.num_items, self.k = num_users, num_items, k
 
     @classmethod
-    def from_graph(cls, graph: RecGraph, **kwargs) -> "ContentKNN":
+    def from_graph(cls, graph: RecGraph, **kwargs) -> ContentKNN:
         if not graph.modalities:
             raise ValueError("ContentKNN needs item features; the dataset has none")
         return cls(graph.num_users, graph.num_items, **kwargs)
@@ -60,10 +60,19 @@ class ContentKNN(Recommender):
         k = min(self.k, trained.numel())
         index, sim = cosine_knn(self.item_vectors(graph), k, among=trained)
         rows = torch.arange(graph.num_items, device=index.device).repeat_interleave(k)
-        similarity = torch.sparse_coo_tensor(torch.stack([rows, index.flatten()]), sim.flatten().clamp(min=0),
-                                             (graph.num_items, graph.num_items)).coalesce().to_sparse_csr()
+        similarity = (
+            torch.sparse_coo_tensor(
+                torch.stack([rows, index.flatten()]),
+                sim.flatten().clamp(min=0),
+                (graph.num_items, graph.num_items),
+            )
+            .coalesce()
+            .to_sparse_csr()
+        )
         ones = torch.ones(graph.edge_index.size(1), device=index.device)
-        interactions = torch.sparse_coo_tensor(graph.edge_index, ones, (graph.num_users, graph.num_items))
+        interactions = torch.sparse_coo_tensor(
+            graph.edge_index, ones, (graph.num_users, graph.num_items)
+        )
         return interactions.coalesce(), similarity
 
     def full_scores(self, user_emb: Tensor, item_emb: Tensor, users: Tensor) -> Tensor:

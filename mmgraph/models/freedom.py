@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import torch
 from torch import Tensor
@@ -48,11 +48,23 @@ class FREEDOM(FeatureRecommender):
         reg_weight (float): Weight of an L2 penalty on the batch's ID embeddings. (default: 0.0)
     """
 
-    def __init__(self, num_users: int, num_items: int, modality_dims: Mapping[str, int],
-                 bag_vocab: Mapping[str, int] | None = None, *, embedding_dim: int = 64, knn_k: int = 10,
-                 item_layers: int = 1, ui_layers: int = 2, edge_dropout: float = 0.8,
-                 modality_weights: Sequence[float] | None = None, modality_loss_weight: float = 1e-4,
-                 word_dim: int = 64, reg_weight: float = 0.0):
+    def __init__(
+        self,
+        num_users: int,
+        num_items: int,
+        modality_dims: Mapping[str, int],
+        bag_vocab: Mapping[str, int] | None = None,
+        *,
+        embedding_dim: int = 64,
+        knn_k: int = 10,
+        item_layers: int = 1,
+        ui_layers: int = 2,
+        edge_dropout: float = 0.8,
+        modality_weights: Sequence[float] | None = None,
+        modality_loss_weight: float = 1e-4,
+        word_dim: int = 64,
+        reg_weight: float = 0.0,
+    ):
         super().__init__()
         self.num_users, self.num_items = num_users, num_items
         self.inputs = ItemInputs(modality_dims, bag_vocab, word_dim, owner="FREEDOM")
@@ -60,15 +72,27 @@ class FREEDOM(FeatureRecommender):
         if modality_weights is None:
             modality_weights = [1.0 / len(names)] * len(names)
         if len(modality_weights) != len(names):
-            raise ValueError(f"FREEDOM: modality_weights needs one weight per modality {names}, "
-                             f"got {list(modality_weights)}")
+            raise ValueError(
+                f"FREEDOM: modality_weights needs one weight per modality {names}, "
+                f"got {list(modality_weights)}"
+            )
         if knn_k < 1 or not 0.0 <= edge_dropout < 1.0:
-            raise ValueError(f"FREEDOM: needs knn_k >= 1 and edge_dropout in [0, 1), got {knn_k}, {edge_dropout}")
+            raise ValueError(
+                f"FREEDOM: needs knn_k >= 1 and edge_dropout in [0, 1), got {knn_k}, {edge_dropout}"
+            )
         self.modality_weights = dict(zip(names, map(float, modality_weights)))
         self.knn_k, self.item_layers, self.ui_layers = knn_k, item_layers, ui_layers
-        self.edge_dropout, self.modality_loss_weight, self.reg_weight = edge_dropout, modality_loss_weight, reg_weight
-        self.transforms = ModuleDict({m: Linear(d, embedding_dim, weight_initializer="glorot")
-                                      for m, d in self.inputs.dims.items()})
+        self.edge_dropout, self.modality_loss_weight, self.reg_weight = (
+            edge_dropout,
+            modality_loss_weight,
+            reg_weight,
+        )
+        self.transforms = ModuleDict(
+            {
+                m: Linear(d, embedding_dim, weight_initializer="glorot")
+                for m, d in self.inputs.dims.items()
+            }
+        )
         self.user = Embedding(num_users, embedding_dim)
         self.item = Embedding(num_items, embedding_dim)
         self._pruned: Tensor | None = None  # this epoch's denoised adjacency
@@ -85,25 +109,38 @@ class FREEDOM(FeatureRecommender):
     def start_epoch(self, graph: RecGraph, generator: torch.Generator) -> None:
         edges = graph.edge_index
         p = edge_weights(edges, graph.num_users, graph.num_items, "gcn")  # 1 / sqrt(d_u d_i)
-        keep = torch.multinomial(p, max(1, int(edges.size(1) * (1 - self.edge_dropout))), generator=generator)
+        keep = torch.multinomial(
+            p, max(1, int(edges.size(1) * (1 - self.edge_dropout))), generator=generator
+        )
         self._pruned = RecGraph(graph.num_users, graph.num_items, edges[:, keep]).adjacency("gcn")
 
     def embed(self, graph: RecGraph) -> tuple[Tensor, Tensor]:
-        graphs = [(w, *graph.item_graph(m, self.knn_k, weighted=False)) for m, w in self.modality_weights.items()]
+        graphs = [
+            (w, *graph.item_graph(m, self.knn_k, weighted=False))
+            for m, w in self.modality_weights.items()
+        ]
         h = knn_propagate_mix(self.item.weight, graphs, self.item_layers)
-        pruned = self._pruned if self.training else None  # None before the first epoch, too: the full graph
+        pruned = (
+            self._pruned if self.training else None
+        )  # None before the first epoch, too: the full graph
         user, item = graph.lightgcn(self.user.weight, self.item.weight, self.ui_layers, pruned)
         return user, item + h
 
     def batch_loss(self, graph: RecGraph, users: Tensor, pos: Tensor, negs: Tensor) -> Tensor:
         user_emb, item_emb = self.embed(graph)
         loss = self.bpr(user_emb, item_emb, users, pos, negs)
-        loss = loss + self.l2_penalty(self.reg_weight, self.user.weight[users], self.item.weight[pos])
+        loss = loss + self.l2_penalty(
+            self.reg_weight, self.user.weight[users], self.item.weight[pos]
+        )
         if self.modality_loss_weight:
             loss = loss + self.modality_loss_weight * sum(
-                self.bpr(user_emb, self.transforms[m](x), users, pos, negs) for m, x in self.inputs(graph).items())
+                self.bpr(user_emb, self.transforms[m](x), users, pos, negs)
+                for m, x in self.inputs(graph).items()
+            )
         return loss
 
     def extra_repr(self) -> str:
-        return (f"users={self.num_users}, items={self.num_items}, modalities={list(self.modality_weights)}, "
-                f"knn_k={self.knn_k}, edge_dropout={self.edge_dropout}")
+        return (
+            f"users={self.num_users}, items={self.num_items}, modalities={list(self.modality_weights)}, "
+            f"knn_k={self.knn_k}, edge_dropout={self.edge_dropout}"
+        )

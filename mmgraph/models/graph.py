@@ -49,7 +49,7 @@ class RecGraph:
         return items if self.item_ids is None else self.item_ids[items]
 
     @classmethod
-    def from_data(cls, data: HeteroData, device: torch.device | str | None = None) -> "RecGraph":
+    def from_data(cls, data: HeteroData, device: torch.device | str | None = None) -> RecGraph:
         item = data["item"]
         bag_vocab = dict(getattr(data, "bag_vocab", {}) or {})
         modalities = list(getattr(data, "modalities", []) or [])
@@ -58,23 +58,33 @@ class RecGraph:
         if cold_ids is not None:
             cold = torch.zeros(item.num_nodes, dtype=torch.bool)
             cold[cold_ids] = True
-        graph = cls(num_users=data["user"].num_nodes, num_items=item.num_nodes,
-                    edge_index=data[EDGE].edge_index,
-                    features={m: item[m] for m in modalities if m not in bag_vocab},
-                    bags={m: item[f"{m}_bag"] for m in bag_vocab}, bag_vocab=bag_vocab, cold=cold)
+        graph = cls(
+            num_users=data["user"].num_nodes,
+            num_items=item.num_nodes,
+            edge_index=data[EDGE].edge_index,
+            features={m: item[m] for m in modalities if m not in bag_vocab},
+            bags={m: item[f"{m}_bag"] for m in bag_vocab},
+            bag_vocab=bag_vocab,
+            cold=cold,
+        )
         return graph.to(device) if device is not None else graph
 
     @property
     def modalities(self) -> list[str]:
         return list(self.features) + list(self.bags)
 
-    def to(self, device) -> "RecGraph":
-        return RecGraph(self.num_users, self.num_items, self.edge_index.to(device),
-                        {m: x.to(device) for m, x in self.features.items()},
-                        {m: b.to(device) for m, b in self.bags.items()}, dict(self.bag_vocab),
-                        None if self.cold is None else self.cold.to(device))
+    def to(self, device) -> RecGraph:
+        return RecGraph(
+            self.num_users,
+            self.num_items,
+            self.edge_index.to(device),
+            {m: x.to(device) for m, x in self.features.items()},
+            {m: b.to(device) for m, b in self.bags.items()},
+            dict(self.bag_vocab),
+            None if self.cold is None else self.cold.to(device),
+        )
 
-    def isolated(self, items: Tensor) -> "RecGraph":
+    def isolated(self, items: Tensor) -> RecGraph:
         """The graph of ``items`` alone: no users, no interactions, every item :attr:`cold`,
         ``item_ids`` the items' global ids.  A model embeds it as it embeds cold items inside
         a graph (a cold-start training step scores items from their features this way)."""
@@ -84,29 +94,47 @@ class RecGraph:
         for m, pairs in self.bags.items():
             keep = local[pairs[0]] >= 0
             bags[m] = torch.stack([local[pairs[0, keep]], pairs[1, keep]])
-        graph = RecGraph(0, items.numel(), items.new_zeros(2, 0), {m: x[items] for m, x in self.features.items()},
-                         bags, dict(self.bag_vocab), cold=torch.ones(items.numel(), dtype=torch.bool, device=items.device))
+        graph = RecGraph(
+            0,
+            items.numel(),
+            items.new_zeros(2, 0),
+            {m: x[items] for m, x in self.features.items()},
+            bags,
+            dict(self.bag_vocab),
+            cold=torch.ones(items.numel(), dtype=torch.bool, device=items.device),
+        )
         graph.user_ids, graph.item_ids = items.new_zeros(0), self.global_items(items)
         return graph
 
-    def with_new_items(self, features: dict[str, Tensor]) -> "RecGraph":
+    def with_new_items(self, features: dict[str, Tensor]) -> RecGraph:
         """This graph with new items appended (ids ``I .. I+N-1``), given by their dense
         ``features`` alone (one ``[N, D_m]`` matrix per modality of the graph): they have no
         interactions and are marked :attr:`cold`.  The existing nodes keep their degrees, so
         their adjacency weights and a model's outputs for them do not change."""
         if self.bags:
-            raise ValueError(f"new items need dense features for every modality; "
-                             f"{', '.join(self.bags)} is a bag of words")
+            raise ValueError(
+                f"new items need dense features for every modality; "
+                f"{', '.join(self.bags)} is a bag of words"
+            )
         if sorted(features) != sorted(self.features):
-            raise ValueError(f"new items need exactly the modalities {', '.join(self.features)}, "
-                             f"got {', '.join(features) or 'none'}")
+            raise ValueError(
+                f"new items need exactly the modalities {', '.join(self.features)}, "
+                f"got {', '.join(features) or 'none'}"
+            )
         n = {x.size(0) for x in features.values()}.pop()
-        cold = self.cold if self.cold is not None else torch.zeros(
-            self.num_items, dtype=torch.bool, device=self.edge_index.device)
-        return RecGraph(self.num_users, self.num_items + n, self.edge_index,
-                        {m: torch.cat([x, features[m].to(x)]) for m, x in self.features.items()},
-                        bag_vocab=dict(self.bag_vocab),
-                        cold=torch.cat([cold, cold.new_ones(n)]))
+        cold = (
+            self.cold
+            if self.cold is not None
+            else torch.zeros(self.num_items, dtype=torch.bool, device=self.edge_index.device)
+        )
+        return RecGraph(
+            self.num_users,
+            self.num_items + n,
+            self.edge_index,
+            {m: torch.cat([x, features[m].to(x)]) for m, x in self.features.items()},
+            bag_vocab=dict(self.bag_vocab),
+            cold=torch.cat([cold, cold.new_ones(n)]),
+        )
 
     def homogeneous_edge_index(self) -> Tensor:
         """Both directions of every training interaction over the :math:`U + I` nodes."""
@@ -118,7 +146,8 @@ class RecGraph:
         if normalization not in self._adjacency:
             n = self.num_users + self.num_items
             self._adjacency[normalization] = normalized_adjacency(
-                self.homogeneous_edge_index(), (n, n), normalization, symmetric=True)
+                self.homogeneous_edge_index(), (n, n), normalization, symmetric=True
+            )
         return self._adjacency[normalization]
 
     def self_loop_adjacency(self) -> Tensor:
@@ -129,7 +158,8 @@ class RecGraph:
             n = self.num_users + self.num_items
             loops = torch.arange(n, device=self.edge_index.device).repeat(2, 1)
             self._adjacency["mean+loops"] = normalized_adjacency(
-                torch.cat([self.homogeneous_edge_index(), loops], 1), (n, n), "mean")
+                torch.cat([self.homogeneous_edge_index(), loops], 1), (n, n), "mean"
+            )
         return self._adjacency["mean+loops"]
 
     def item_matrix(self, modality: str) -> Tensor:
@@ -139,7 +169,9 @@ class RecGraph:
             return self.features[modality]
         pairs = self.bags[modality]
         ones = torch.ones(pairs.size(1), device=pairs.device)
-        return torch.sparse_coo_tensor(pairs, ones, (self.num_items, self.bag_vocab[modality])).coalesce()
+        return torch.sparse_coo_tensor(
+            pairs, ones, (self.num_items, self.bag_vocab[modality])
+        ).coalesce()
 
     def item_knn(self, modality: str, k: int) -> tuple[Tensor, Tensor]:
         """The cosine kNN graph of the items' raw ``modality`` rows (``index``, ``similarity``,
@@ -154,8 +186,10 @@ class RecGraph:
         built once and cached."""
         if (modality, k, weighted) not in self._knn:
             index, similarity = self.item_knn(modality, k)
-            self._knn[modality, k, weighted] = index, knn_weights(
-                index, similarity if weighted else torch.ones_like(similarity))
+            self._knn[modality, k, weighted] = (
+                index,
+                knn_weights(index, similarity if weighted else torch.ones_like(similarity)),
+            )
         return self._knn[modality, k, weighted]
 
     def user_means(self, x: Tensor) -> Tensor:
@@ -169,15 +203,19 @@ class RecGraph:
         key = f"user_{normalization}"
         if key not in self._adjacency:
             self._adjacency[key] = normalized_adjacency(
-                self.edge_index.flip(0), (self.num_items, self.num_users), normalization)
+                self.edge_index.flip(0), (self.num_items, self.num_users), normalization
+            )
         return self._adjacency[key]
 
-    def lightgcn(self, user: Tensor, item: Tensor, num_layers: int,
-                 adj_t: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    def lightgcn(
+        self, user: Tensor, item: Tensor, num_layers: int, adj_t: Tensor | None = None
+    ) -> tuple[Tensor, Tensor]:
         """LightGCN smoothing (:func:`~mmgraph.nn.smooth`) of user and item vectors over the
         ``"gcn"`` adjacency (or ``adj_t``), split back into users and items."""
-        x = smooth(self.adjacency("gcn") if adj_t is None else adj_t, torch.cat([user, item]), num_layers)
-        return x[: self.num_users], x[self.num_users:]
+        x = smooth(
+            self.adjacency("gcn") if adj_t is None else adj_t, torch.cat([user, item]), num_layers
+        )
+        return x[: self.num_users], x[self.num_users :]
 
 
 @dataclass
@@ -200,7 +238,9 @@ class SampledGraph(RecGraph):
     item_ids: Tensor | None = None
     user_degree: Tensor | None = None  # whole-graph degree of each local user
     item_degree: Tensor | None = None
-    item_hops: list[int] | None = None  # items found at hop 0 (seeds), 1, 2, ...: local ids in that order
+    item_hops: list[int] | None = (
+        None  # items found at hop 0 (seeds), 1, 2, ...: local ids in that order
+    )
 
     def items_within(self, hops: int) -> int:
         """How many items (the first ones) lie within ``hops`` hops of the seeds: a model whose
@@ -222,16 +262,21 @@ class SampledGraph(RecGraph):
             elif normalization == "sum":
                 weight = scale
             else:
-                raise ValueError(f"normalization must be one of {NORMALIZATIONS}, got '{normalization}'")
+                raise ValueError(
+                    f"normalization must be one of {NORMALIZATIONS}, got '{normalization}'"
+                )
             self._adjacency[normalization] = normalized_adjacency(
-                torch.stack([src, dst]), (n, n), "sum", edge_weight=weight)
+                torch.stack([src, dst]), (n, n), "sum", edge_weight=weight
+            )
         return self._adjacency[normalization]
 
-    def to(self, device) -> "SampledGraph":
+    def to(self, device) -> SampledGraph:
         raise NotImplementedError("build the SampledGraph on its device")
 
     def _whole_graph_only(self, *args, **kwargs):
-        raise NotImplementedError("kNN item graphs and user means need the whole graph; "
-                                  "this model cannot train on sampled subgraphs")
+        raise NotImplementedError(
+            "kNN item graphs and user means need the whole graph; "
+            "this model cannot train on sampled subgraphs"
+        )
 
     item_knn = item_graph = user_means = homogeneous_edge_index = _whole_graph_only

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import warnings
-from typing import Mapping, NamedTuple
+from collections.abc import Mapping
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -33,22 +34,42 @@ class _Edges(NamedTuple):
     item_cols: Tensor  # users[by_item]
 
     @classmethod
-    def of(cls, edge_index: Tensor, num_users: int, num_items: int) -> "_Edges":
+    def of(cls, edge_index: Tensor, num_users: int, num_items: int) -> _Edges:
         users, items = edge_index[0], edge_index[1]
         u_sorted, by_user = torch.sort(users, stable=True)
         i_sorted, by_item = torch.sort(items, stable=True)
         # searchsorted, not bincount: no device -> host sync on CUDA
         user_ptr = torch.searchsorted(u_sorted, torch.arange(num_users + 1, device=users.device))
         item_ptr = torch.searchsorted(i_sorted, torch.arange(num_items + 1, device=items.device))
-        return cls(users, items, num_users, num_items, by_user, user_ptr, items[by_user],
-                   by_item, item_ptr, users[by_item])
+        return cls(
+            users,
+            items,
+            num_users,
+            num_items,
+            by_user,
+            user_ptr,
+            items[by_user],
+            by_item,
+            item_ptr,
+            users[by_item],
+        )
 
     def matrix(self, weight: Tensor, to_users: bool) -> Tensor:
         """CSR ``[U, I]`` with ``weight`` at (u, i) (``to_users``), else ``[I, U]`` at (i, u)."""
         if to_users:
-            ptr, col, order, size = self.user_ptr, self.user_cols, self.by_user, (self.num_users, self.num_items)
+            ptr, col, order, size = (
+                self.user_ptr,
+                self.user_cols,
+                self.by_user,
+                (self.num_users, self.num_items),
+            )
         else:
-            ptr, col, order, size = self.item_ptr, self.item_cols, self.by_item, (self.num_items, self.num_users)
+            ptr, col, order, size = (
+                self.item_ptr,
+                self.item_cols,
+                self.by_item,
+                (self.num_items, self.num_users),
+            )
         with warnings.catch_warnings():  # torch's "sparse CSR is in beta" notice
             warnings.simplefilter("ignore", UserWarning)
             return torch.sparse_csr_tensor(ptr, col, weight[order], size, check_invariants=False)
@@ -58,7 +79,9 @@ class _Edges(NamedTuple):
         rows ``b [I, d]`` (a sampled dense-dense product, no ``[E, d]`` gathers)."""
         pattern = self.matrix(a.new_zeros(self.users.numel()), to_users=True)
         values = torch.sparse.sampled_addmm(pattern, a, b.t(), beta=0.0).values()
-        return values.new_empty(values.shape).scatter_(0, self.by_user, values)  # back to edge order
+        return values.new_empty(values.shape).scatter_(
+            0, self.by_user, values
+        )  # back to edge order
 
 
 class _EdgeSpmm(torch.autograd.Function):
@@ -96,8 +119,16 @@ class _EdgeDot(torch.autograd.Function):
     def backward(ctx, grad: Tensor):
         a, b = ctx.saved_tensors
         edges = ctx.edges
-        grad_a = torch.sparse.mm(edges.matrix(grad, to_users=True), b) if ctx.needs_input_grad[0] else None
-        grad_b = torch.sparse.mm(edges.matrix(grad, to_users=False), a) if ctx.needs_input_grad[1] else None
+        grad_a = (
+            torch.sparse.mm(edges.matrix(grad, to_users=True), b)
+            if ctx.needs_input_grad[0]
+            else None
+        )
+        grad_b = (
+            torch.sparse.mm(edges.matrix(grad, to_users=False), a)
+            if ctx.needs_input_grad[1]
+            else None
+        )
         return grad_a, grad_b, None
 
 
@@ -118,7 +149,9 @@ def _propagate(edges: _Edges, weight: Tensor, x: Tensor, to_users: bool) -> Tens
         return _EdgeSpmm.apply(weight.to(dtype), x.to(dtype), edges, to_users)
 
 
-def _edge_softmax(logits: Tensor, index: Tensor, num_groups: int, keep: Tensor | None = None) -> Tensor:
+def _edge_softmax(
+    logits: Tensor, index: Tensor, num_groups: int, keep: Tensor | None = None
+) -> Tensor:
     r"""Softmax of ``logits [E]`` within each group of ``index`` (PyG's ``softmax``; the logits
     are cosines in :math:`[-1, 1]`, so no max is subtracted), dropped edges (``keep`` false)
     left out."""
@@ -248,31 +281,62 @@ class GRCN(FeatureRecommender):
           (``"concat"``), :math:`d_E` otherwise
     """
 
-    def __init__(self, num_users: int, num_items: int, modality_dims: Mapping[str, int],
-                 bag_vocab: Mapping[str, int] | None = None, *, embedding_dim: int = 64, content_dim: int = 64,
-                 num_layers: int = 2, routing: int = 0, edge_fusion: str = "confid", pruning: bool = True,
-                 fusion_mode: str = "concat", dropout: float = 0.0, word_dim: int = 64, reg_weight: float = 1e-4):
+    def __init__(
+        self,
+        num_users: int,
+        num_items: int,
+        modality_dims: Mapping[str, int],
+        bag_vocab: Mapping[str, int] | None = None,
+        *,
+        embedding_dim: int = 64,
+        content_dim: int = 64,
+        num_layers: int = 2,
+        routing: int = 0,
+        edge_fusion: str = "confid",
+        pruning: bool = True,
+        fusion_mode: str = "concat",
+        dropout: float = 0.0,
+        word_dim: int = 64,
+        reg_weight: float = 1e-4,
+    ):
         super().__init__()
         if edge_fusion not in EDGE_FUSIONS:
-            raise ValueError(f"GRCN: edge_fusion must be one of {EDGE_FUSIONS}, got '{edge_fusion}'")
+            raise ValueError(
+                f"GRCN: edge_fusion must be one of {EDGE_FUSIONS}, got '{edge_fusion}'"
+            )
         if fusion_mode not in FUSION_MODES:
-            raise ValueError(f"GRCN: fusion_mode must be one of {FUSION_MODES}, got '{fusion_mode}'")
+            raise ValueError(
+                f"GRCN: fusion_mode must be one of {FUSION_MODES}, got '{fusion_mode}'"
+            )
         if fusion_mode == "mean" and embedding_dim != content_dim:
-            raise ValueError(f"GRCN: fusion_mode='mean' averages ID and content vectors, so embedding_dim "
-                             f"({embedding_dim}) must equal content_dim ({content_dim})")
+            raise ValueError(
+                f"GRCN: fusion_mode='mean' averages ID and content vectors, so embedding_dim "
+                f"({embedding_dim}) must equal content_dim ({content_dim})"
+            )
         if routing < 0:
             raise ValueError(f"GRCN: routing must be >= 0, got {routing}")
         if not 0 <= dropout < 1:
             raise ValueError(f"GRCN: dropout must be in [0, 1), got {dropout}")
         self.num_users, self.num_items = num_users, num_items
-        self.num_layers, self.routing, self.dropout, self.reg_weight = num_layers, routing, dropout, reg_weight
+        self.num_layers, self.routing, self.dropout, self.reg_weight = (
+            num_layers,
+            routing,
+            dropout,
+            reg_weight,
+        )
         self.edge_fusion, self.pruning, self.fusion_mode = edge_fusion, pruning, fusion_mode
         self.inputs = ItemInputs(modality_dims, bag_vocab, word_dim, owner="GRCN")
         self.project = ModuleDict({m: Linear(d, content_dim) for m, d in self.inputs.dims.items()})
-        self.preference = ModuleDict({m: Embedding(num_users, content_dim) for m in self.inputs.dims})
+        self.preference = ModuleDict(
+            {m: Embedding(num_users, content_dim) for m in self.inputs.dims}
+        )
         self.ids = Embedding(num_users + num_items, embedding_dim)
         # per node and modality (MMRec's model_specific_conf); only "confid" reads it
-        self.confidence = Embedding(num_users + num_items, len(self.inputs.dims)) if edge_fusion == "confid" else None
+        self.confidence = (
+            Embedding(num_users + num_items, len(self.inputs.dims))
+            if edge_fusion == "confid"
+            else None
+        )
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -280,13 +344,18 @@ class GRCN(FeatureRecommender):
         for lin in self.project.values():
             lin.reset_parameters()  # bias: PyTorch's default U(+-1/sqrt(fan_in)), as nn.Linear
             torch.nn.init.xavier_normal_(lin.weight)
-        tables = [self.ids, *self.preference.values()] + ([self.confidence] if self.confidence is not None else [])
+        tables = [self.ids, *self.preference.values()] + (
+            [self.confidence] if self.confidence is not None else []
+        )
         for table in tables:
             torch.nn.init.xavier_normal_(table.weight)
 
     def contents(self, graph: RecGraph) -> dict[str, Tensor]:
         r"""Each modality's item content :math:`\mathbf{c}^m` ``[I, C]``."""
-        return {m: F.normalize(F.leaky_relu(self.project[m](x)), dim=1) for m, x in self.inputs(graph).items()}
+        return {
+            m: F.normalize(F.leaky_relu(self.project[m](x)), dim=1)
+            for m, x in self.inputs(graph).items()
+        }
 
     def route(self, p: Tensor, c: Tensor, edges: _Edges, keep: Tensor | None = None) -> Tensor:
         """``routing`` iterations of the user preferences ``p [U, C]`` over the contents ``c [I, C]``."""
@@ -296,10 +365,16 @@ class GRCN(FeatureRecommender):
             p = F.normalize(p + _propagate(edges, alpha, c, to_users=True), dim=1)
         return p
 
-    def refine(self, graph: RecGraph, edges: _Edges | None = None, keep: Tensor | None = None) -> Refined:
+    def refine(
+        self, graph: RecGraph, edges: _Edges | None = None, keep: Tensor | None = None
+    ) -> Refined:
         r"""The graph refining layer: per-modality scores :math:`\alpha^m` and the fused, pruned
         weights :math:`w` of every edge, both directions (``keep [E]``: 0 for dropped edges)."""
-        edges = edges if edges is not None else _Edges.of(graph.edge_index, self.num_users, self.num_items)
+        edges = (
+            edges
+            if edges is not None
+            else _Edges.of(graph.edge_index, self.num_users, self.num_items)
+        )
         users, items = edges.users, edges.items
         protos, contents, to_item, to_user = [], [], [], []
         for m, c in self.contents(graph).items():
@@ -326,21 +401,34 @@ class GRCN(FeatureRecommender):
         edges = _Edges.of(graph.edge_index, self.num_users, self.num_items)
         keep = None
         if self.training and self.dropout > 0:
-            keep = (torch.rand(graph.edge_index.size(1), device=graph.edge_index.device) >= self.dropout).float()
+            keep = (
+                torch.rand(graph.edge_index.size(1), device=graph.edge_index.device) >= self.dropout
+            ).float()
         r = self.refine(graph, edges, keep)
         h = F.normalize(self.ids.weight, dim=1)
-        h_user, h_item = h[: self.num_users], h[self.num_users:]
+        h_user, h_item = h[: self.num_users], h[self.num_users :]
         out_user, out_item = h_user, h_item
         for _ in range(self.num_layers):
-            h_user, h_item = (_propagate(edges, r.to_user, h_item, to_users=True),
-                              _propagate(edges, r.to_item, h_user, to_users=False))
+            h_user, h_item = (
+                _propagate(edges, r.to_user, h_item, to_users=True),
+                _propagate(edges, r.to_item, h_user, to_users=False),
+            )
             out_user, out_item = out_user + h_user, out_item + h_item
         if self.fusion_mode == "id":
             return out_user, out_item
-        users = [p + _propagate(edges, a, c, to_users=True) for p, c, a in zip(r.preferences, r.contents, r.alpha_to_user)]
-        items = [c + _propagate(edges, a, p, to_users=False) for p, c, a in zip(r.preferences, r.contents, r.alpha_to_item)]
+        users = [
+            p + _propagate(edges, a, c, to_users=True)
+            for p, c, a in zip(r.preferences, r.contents, r.alpha_to_user)
+        ]
+        items = [
+            c + _propagate(edges, a, p, to_users=False)
+            for p, c, a in zip(r.preferences, r.contents, r.alpha_to_item)
+        ]
         if self.fusion_mode == "mean":
-            return (torch.stack([out_user, *users]).mean(0), torch.stack([out_item, *items]).mean(0))
+            return (
+                torch.stack([out_user, *users]).mean(0),
+                torch.stack([out_item, *items]).mean(0),
+            )
         return torch.cat([out_user, *users], dim=-1), torch.cat([out_item, *items], dim=-1)
 
     def regularization(self, users: Tensor, items: Tensor) -> Tensor:
@@ -353,5 +441,7 @@ class GRCN(FeatureRecommender):
         return self.reg_weight * reg
 
     def extra_repr(self) -> str:
-        return (f"users={self.num_users}, items={self.num_items}, modalities={list(self.project)}, "
-                f"edge_fusion={self.edge_fusion!r}, pruning={self.pruning}, fusion_mode={self.fusion_mode!r}")
+        return (
+            f"users={self.num_users}, items={self.num_items}, modalities={list(self.project)}, "
+            f"edge_fusion={self.edge_fusion!r}, pruning={self.pruning}, fusion_mode={self.fusion_mode!r}"
+        )

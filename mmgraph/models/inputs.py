@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 from torch import Tensor
 from torch.nn import Module, ModuleDict
@@ -24,8 +24,13 @@ class ItemInputs(Module):
         owner (str): The model's name, for error messages.
     """
 
-    def __init__(self, modality_dims: Mapping[str, int], bag_vocab: Mapping[str, int] | None = None,
-                 word_dim: int = 64, owner: str = "model"):
+    def __init__(
+        self,
+        modality_dims: Mapping[str, int],
+        bag_vocab: Mapping[str, int] | None = None,
+        word_dim: int = 64,
+        owner: str = "model",
+    ):
         super().__init__()
         bag_vocab = dict(bag_vocab or {})
         if not modality_dims and not bag_vocab:
@@ -41,9 +46,17 @@ class ItemInputs(Module):
     def forward(self, graph: RecGraph) -> dict[str, Tensor]:
         missing = [m for m in self.dims if m not in graph.features and m not in graph.bags]
         if missing:
-            raise ValueError(f"{self.owner} was built with modalities {list(self.dims)}, the graph lacks {missing}")
-        return {m: (self.text[m](graph.bags[m], graph.num_items) if m in self.text else graph.features[m])
-                for m in self.dims}
+            raise ValueError(
+                f"{self.owner} was built with modalities {list(self.dims)}, the graph lacks {missing}"
+            )
+        return {
+            m: (
+                self.text[m](graph.bags[m], graph.num_items)
+                if m in self.text
+                else graph.features[m]
+            )
+            for m in self.dims
+        }
 
 
 class FeatureRecommender(Recommender):

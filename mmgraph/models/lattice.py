@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 import torch
 import torch.nn.functional as F
@@ -61,19 +61,37 @@ class LATTICE(FeatureRecommender):
     of the raw features are left out.
     """
 
-    def __init__(self, num_users: int, num_items: int, modality_dims: Mapping[str, int],
-                 bag_vocab: Mapping[str, int] | None = None, *, embedding_dim: int = 64, feature_dim: int = 64,
-                 knn_k: int = 10, lambda_coeff: float = 0.9, item_layers: int = 1, ui_layers: int = 2,
-                 word_dim: int = 64, reg_weight: float = 1e-4):
+    def __init__(
+        self,
+        num_users: int,
+        num_items: int,
+        modality_dims: Mapping[str, int],
+        bag_vocab: Mapping[str, int] | None = None,
+        *,
+        embedding_dim: int = 64,
+        feature_dim: int = 64,
+        knn_k: int = 10,
+        lambda_coeff: float = 0.9,
+        item_layers: int = 1,
+        ui_layers: int = 2,
+        word_dim: int = 64,
+        reg_weight: float = 1e-4,
+    ):
         super().__init__()
         if knn_k < 1 or not 0.0 <= lambda_coeff <= 1.0:
-            raise ValueError(f"LATTICE: needs knn_k >= 1 and lambda_coeff in [0, 1], got {knn_k}, {lambda_coeff}")
+            raise ValueError(
+                f"LATTICE: needs knn_k >= 1 and lambda_coeff in [0, 1], got {knn_k}, {lambda_coeff}"
+            )
         self.num_users, self.num_items = num_users, num_items
         self.knn_k, self.lambda_coeff = knn_k, lambda_coeff
         self.item_layers, self.ui_layers, self.reg_weight = item_layers, ui_layers, reg_weight
         self.inputs = ItemInputs(modality_dims, bag_vocab, word_dim, owner="LATTICE")
-        self.transforms = ModuleDict({m: Linear(d, feature_dim, weight_initializer="glorot")
-                                      for m, d in self.inputs.dims.items()})
+        self.transforms = ModuleDict(
+            {
+                m: Linear(d, feature_dim, weight_initializer="glorot")
+                for m, d in self.inputs.dims.items()
+            }
+        )
         self.modal_weight = Parameter(torch.empty(len(self.inputs.dims)))
         self.user = Embedding(num_users, embedding_dim)
         self.item = Embedding(num_items, embedding_dim)
@@ -105,13 +123,17 @@ class LATTICE(FeatureRecommender):
                 if self.training:
                     self._neighbours[m] = index
             learned = knn_weights(index, (h.unsqueeze(1) * h[index]).sum(-1))
-            graphs += [((1 - self.lambda_coeff) * a, index, learned),
-                       (self.lambda_coeff * a, *graph.item_graph(m, k, weighted=True))]
+            graphs += [
+                ((1 - self.lambda_coeff) * a, index, learned),
+                (self.lambda_coeff * a, *graph.item_graph(m, k, weighted=True)),
+            ]
         return graphs
 
     def embed(self, graph: RecGraph) -> tuple[Tensor, Tensor]:
         h = knn_propagate_mix(self.item.weight, self.item_graphs(graph), self.item_layers)
-        user, item = graph.lightgcn(self.user.weight, self.item.weight, self.ui_layers, graph.self_loop_adjacency())
+        user, item = graph.lightgcn(
+            self.user.weight, self.item.weight, self.ui_layers, graph.self_loop_adjacency()
+        )
         return user, item + F.normalize(h, dim=1)
 
     def batch_loss(self, graph: RecGraph, users: Tensor, pos: Tensor, negs: Tensor) -> Tensor:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from typing import Mapping
+from collections.abc import Mapping
 
 import torch
 import torch.nn.functional as F
@@ -125,26 +125,53 @@ class LGMRec(FeatureRecommender):
         word_dim (int): Word embedding size of bag-of-words modalities. (default: 64)
     """
 
-    def __init__(self, num_users: int, num_items: int, modality_dims: Mapping[str, int],
-                 bag_vocab: Mapping[str, int] | None = None, *, embedding_dim: int = 64, ui_layers: int = 2,
-                 modality_layers: int = 2, hyper_layers: int = 1, hyperedges: int = 4, keep_rate: float = 0.5,
-                 tau: float = 0.2, alpha: float = 0.3, cl_weight: float = 1e-4, reg_weight: float = 1e-6,
-                 word_dim: int = 64):
+    def __init__(
+        self,
+        num_users: int,
+        num_items: int,
+        modality_dims: Mapping[str, int],
+        bag_vocab: Mapping[str, int] | None = None,
+        *,
+        embedding_dim: int = 64,
+        ui_layers: int = 2,
+        modality_layers: int = 2,
+        hyper_layers: int = 1,
+        hyperedges: int = 4,
+        keep_rate: float = 0.5,
+        tau: float = 0.2,
+        alpha: float = 0.3,
+        cl_weight: float = 1e-4,
+        reg_weight: float = 1e-6,
+        word_dim: int = 64,
+    ):
         super().__init__()
         if hyperedges < 1 or hyper_layers < 1 or tau <= 0 or not 0 < keep_rate <= 1:
-            raise ValueError(f"LGMRec: needs hyperedges >= 1, hyper_layers >= 1, tau > 0 and keep_rate in (0, 1], "
-                             f"got {hyperedges}, {hyper_layers}, {tau}, {keep_rate}")
+            raise ValueError(
+                f"LGMRec: needs hyperedges >= 1, hyper_layers >= 1, tau > 0 and keep_rate in (0, 1], "
+                f"got {hyperedges}, {hyper_layers}, {tau}, {keep_rate}"
+            )
         if ui_layers < 0 or modality_layers < 0:
-            raise ValueError(f"LGMRec: layer counts must be >= 0, got {ui_layers}, {modality_layers}")
+            raise ValueError(
+                f"LGMRec: layer counts must be >= 0, got {ui_layers}, {modality_layers}"
+            )
         self.num_users, self.num_items = num_users, num_items
-        self.ui_layers, self.modality_layers, self.hyper_layers = ui_layers, modality_layers, hyper_layers
+        self.ui_layers, self.modality_layers, self.hyper_layers = (
+            ui_layers,
+            modality_layers,
+            hyper_layers,
+        )
         self.keep_rate, self.tau, self.alpha = keep_rate, tau, alpha
         self.cl_weight, self.reg_weight = cl_weight, reg_weight
         self.inputs = ItemInputs(modality_dims, bag_vocab, word_dim, owner="LGMRec")
-        self.transforms = ModuleDict({m: Linear(d, embedding_dim, bias=False, weight_initializer="glorot")
-                                      for m, d in self.inputs.dims.items()})
-        self.hyper = ParameterDict({m: torch.nn.Parameter(torch.empty(d, hyperedges))
-                                    for m, d in self.inputs.dims.items()})
+        self.transforms = ModuleDict(
+            {
+                m: Linear(d, embedding_dim, bias=False, weight_initializer="glorot")
+                for m, d in self.inputs.dims.items()
+            }
+        )
+        self.hyper = ParameterDict(
+            {m: torch.nn.Parameter(torch.empty(d, hyperedges)) for m, d in self.inputs.dims.items()}
+        )
         self.user = Embedding(num_users, embedding_dim)
         self.item = Embedding(num_items, embedding_dim)
         self._generator: torch.Generator | None = None  # the trainer's, from start_epoch
@@ -180,7 +207,9 @@ class LGMRec(FeatureRecommender):
         keep = torch.rand(h.shape, device=h.device, generator=generator) < self.keep_rate
         return h * keep / self.keep_rate
 
-    def memberships(self, graph: RecGraph, inputs: dict[str, Tensor] | None = None) -> dict[str, tuple[Tensor, Tensor]]:
+    def memberships(
+        self, graph: RecGraph, inputs: dict[str, Tensor] | None = None
+    ) -> dict[str, tuple[Tensor, Tensor]]:
         """Each modality's user ``[U, K]`` and item ``[I, K]`` hyperedge memberships (after
         the training dropout)."""
         inputs = self.inputs(graph) if inputs is None else inputs
@@ -219,12 +248,12 @@ class LGMRec(FeatureRecommender):
             for _ in range(self.modality_layers):  # the last layer, no layer mean
                 h = spmm(adj, h)
             mge = mge + F.normalize(h, dim=1)
-            glob[m] = torch.cat(self.hypergraph(*members[m], cf[self.num_users:]))
+            glob[m] = torch.cat(self.hypergraph(*members[m], cf[self.num_users :]))
         return cf + mge + self.alpha * F.normalize(sum(glob.values()), dim=1), glob
 
     def embed(self, graph: RecGraph) -> tuple[Tensor, Tensor]:
         out, _ = self.parts(graph)
-        return out[: self.num_users], out[self.num_users:]
+        return out[: self.num_users], out[self.num_users :]
 
     def _info_nce_sum(self, anchor: Tensor, other: Tensor, rows: Tensor) -> Tensor:
         """Summed InfoNCE of ``anchor[rows]`` against ``other[rows]``, every row of ``other`` a
@@ -232,7 +261,9 @@ class LGMRec(FeatureRecommender):
         with torch.autocast(anchor.device.type, enabled=False):
             a = F.normalize(anchor[rows].float(), dim=1)
             logits = a @ F.normalize(other.float(), dim=1).t() / self.tau  # [B, N]
-            return (torch.logsumexp(logits, 1) - logits.gather(1, rows.unsqueeze(1)).squeeze(1)).sum()
+            return (
+                torch.logsumexp(logits, 1) - logits.gather(1, rows.unsqueeze(1)).squeeze(1)
+            ).sum()
 
     def contrastive_loss(self, glob: Mapping[str, Tensor], users: Tensor, pos: Tensor) -> Tensor:
         r""":math:`\mathcal{L}_{cl}` (unweighted) of the batch's users ``[B]`` and positives
@@ -240,29 +271,47 @@ class LGMRec(FeatureRecommender):
         u = self.num_users
         loss = torch.zeros((), device=users.device)
         for a, b in itertools.combinations(glob.values(), 2):
-            loss = loss + self._info_nce_sum(a[:u], b[:u], users) + self._info_nce_sum(a[u:], b[u:], pos)
+            loss = (
+                loss
+                + self._info_nce_sum(a[:u], b[:u], users)
+                + self._info_nce_sum(a[u:], b[u:], pos)
+            )
         return loss
 
-    def regularization(self, users: Tensor, items: Tensor, user_emb: Tensor | None = None,
-                       item_emb: Tensor | None = None) -> Tensor:
+    def regularization(
+        self,
+        users: Tensor,
+        items: Tensor,
+        user_emb: Tensor | None = None,
+        item_emb: Tensor | None = None,
+    ) -> Tensor:
         r"""``reg_weight`` times :math:`\mathcal{L}_{reg}` over rows of ``user_emb`` /
         ``item_emb`` (the final embeddings, as :meth:`batch_loss` passes them; the ID tables
         when omitted).  ``items`` = the ``B`` positives, then the negatives."""
         user_emb = self.user.weight if user_emb is None else user_emb
         item_emb = self.item.weight if item_emb is None else item_emb
         b = users.numel()
-        return self.norm_penalty(self.reg_weight, user_emb[users].float(), item_emb[items[:b]].float(),
-                                 item_emb[items[b:]].float(), count=b)
+        return self.norm_penalty(
+            self.reg_weight,
+            user_emb[users].float(),
+            item_emb[items[:b]].float(),
+            item_emb[items[b:]].float(),
+            count=b,
+        )
 
     def batch_loss(self, graph: RecGraph, users: Tensor, pos: Tensor, negs: Tensor) -> Tensor:
         out, glob = self.parts(graph)
-        user_emb, item_emb = out[: self.num_users], out[self.num_users:]
+        user_emb, item_emb = out[: self.num_users], out[self.num_users :]
         loss = self.bpr(user_emb, item_emb, users, pos, negs)
-        loss = loss + self.regularization(users, torch.cat([pos, negs.flatten()]), user_emb, item_emb)
+        loss = loss + self.regularization(
+            users, torch.cat([pos, negs.flatten()]), user_emb, item_emb
+        )
         if self.cl_weight and len(glob) > 1:
             loss = loss + self.cl_weight * self.contrastive_loss(glob, users, pos)
         return loss
 
     def extra_repr(self) -> str:
-        return (f"users={self.num_users}, items={self.num_items}, modalities={list(self.transforms)}, "
-                f"hyperedges={next(iter(self.hyper.values())).size(1)}, keep_rate={self.keep_rate}")
+        return (
+            f"users={self.num_users}, items={self.num_items}, modalities={list(self.transforms)}, "
+            f"hyperedges={next(iter(self.hyper.values())).size(1)}, keep_rate={self.keep_rate}"
+        )

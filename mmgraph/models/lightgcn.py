@@ -36,8 +36,14 @@ class LightGCN(Recommender):
         reg_weight (float): :math:`\lambda`. (default: 1e-4)
     """
 
-    def __init__(self, num_users: int, num_items: int, embedding_dim: int = 64, num_layers: int = 3,
-                 reg_weight: float = 1e-4):
+    def __init__(
+        self,
+        num_users: int,
+        num_items: int,
+        embedding_dim: int = 64,
+        num_layers: int = 3,
+        reg_weight: float = 1e-4,
+    ):
         super().__init__()
         self.num_users, self.num_items = num_users, num_items
         self.num_layers, self.reg_weight = num_layers, reg_weight
@@ -45,7 +51,7 @@ class LightGCN(Recommender):
         self.reset_parameters()
 
     @classmethod
-    def from_graph(cls, graph: RecGraph, **kwargs) -> "LightGCN":
+    def from_graph(cls, graph: RecGraph, **kwargs) -> LightGCN:
         return cls(graph.num_users, graph.num_items, **kwargs)
 
     def reset_parameters(self) -> None:
@@ -59,16 +65,22 @@ class LightGCN(Recommender):
         return self.num_layers
 
     def embed(self, graph: RecGraph) -> tuple[Tensor, Tensor]:
-        ids = None if graph.user_ids is None else torch.cat([graph.user_ids, self.num_users + graph.item_ids])
+        ids = (
+            None
+            if graph.user_ids is None
+            else torch.cat([graph.user_ids, self.num_users + graph.item_ids])
+        )
         ego = self.rows(self.embedding, ids)  # a sampled subgraph's rows, or all
         out = smooth(graph.adjacency("gcn"), ego, self.num_layers)
-        return out[: graph.num_users], out[graph.num_users:]
+        return out[: graph.num_users], out[graph.num_users :]
 
     def regularization(self, users: Tensor, items: Tensor) -> Tensor:
         """MMRec's ``EmbLoss`` of the layer-0 rows; ``items`` holds the positives, then the negatives."""
         batch = users.numel()
         rows = self.rows(self.embedding, torch.cat([users, self.num_users + items]))
-        return self.norm_penalty(self.reg_weight, *rows.split([batch, batch, items.numel() - batch]), count=batch)
+        return self.norm_penalty(
+            self.reg_weight, *rows.split([batch, batch, items.numel() - batch]), count=batch
+        )
 
     def sparse_tables(self) -> list:
         return [self.embedding.weight]
@@ -91,7 +103,9 @@ class BPRMF(LightGCN):
             :math:`\lambda(\|\mathbf{U}\|_F + \|\mathbf{P}\|_F + \|\mathbf{N}\|_F) / B`. (default: 1e-4)
     """
 
-    def __init__(self, num_users: int, num_items: int, embedding_dim: int = 64, reg_weight: float = 1e-4):
+    def __init__(
+        self, num_users: int, num_items: int, embedding_dim: int = 64, reg_weight: float = 1e-4
+    ):
         super().__init__(num_users, num_items, embedding_dim, num_layers=0, reg_weight=reg_weight)
 
     def reset_parameters(self) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -18,11 +18,26 @@ PROPAGATIONS = ("lightgcn", "sage", "none")
 FUSIONS = ("meta-cp", "meta-full", "static")
 # what an option left at None means, per variant (the paper variants: as the authors released them;
 # meta_hidden None: the extractor's input size; fusion_dropout None: ``dropout``)
-_PAPER = {"propagation_layers": 2, "id_dim": 32, "fusion_hidden": [1024, 512, 256], "meta_hidden": None,
-          "meta_bias": False, "reg_weight": 0.0, "fusion_dropout": 0.0}
+_PAPER = {
+    "propagation_layers": 2,
+    "id_dim": 32,
+    "fusion_hidden": [1024, 512, 256],
+    "meta_hidden": None,
+    "meta_bias": False,
+    "reg_weight": 0.0,
+    "fusion_dropout": 0.0,
+}
 VARIANT_DEFAULTS = {
-    "design": {"propagation": "lightgcn", "propagation_layers": 3, "id_dim": 64, "fusion_hidden": [128],
-               "meta_hidden": 64, "meta_bias": True, "reg_weight": 1e-4, "fusion_dropout": None},
+    "design": {
+        "propagation": "lightgcn",
+        "propagation_layers": 3,
+        "id_dim": 64,
+        "fusion_hidden": [128],
+        "meta_hidden": 64,
+        "meta_bias": True,
+        "reg_weight": 1e-4,
+        "fusion_dropout": None,
+    },
     "paper-gcn": {"propagation": "sage", **_PAPER},
     "paper-mf": {"propagation": "none", **_PAPER},
 }
@@ -31,15 +46,31 @@ VARIANT_DEFAULTS = {
 TRAIN_DEFAULTS = {
     # chosen on validation for this design (README, "Results so far"): networks slower than the ID
     # tables and decayed, the hypernetwork slower and undecayed, large batches with 5 negatives
-    "design": {"lr": 0.005, "weight_decay": 1e-6, "network_lr_scale": 0.25, "network_weight_decay": 0.01,
-               "meta_lr_scale": 0.25, "meta_weight_decay": 0.0, "batch_size": 8192, "num_negatives": 5,
-               "negatives": "trained"},
+    "design": {
+        "lr": 0.005,
+        "weight_decay": 1e-6,
+        "network_lr_scale": 0.25,
+        "network_weight_decay": 0.01,
+        "meta_lr_scale": 0.25,
+        "meta_weight_decay": 0.0,
+        "batch_size": 8192,
+        "num_negatives": 5,
+        "negatives": "trained",
+    },
     # the released code (hanliu95/MetaMMF, model_train.py, data_triple.py): one Adam setting (lr
     # 1e-3, weight decay 1e-6) for every parameter; 3000 (user, positive, negative) triples per step
     # with 5 negatives per positive, i.e. 600 positives; negatives from every item
-    "paper": {"lr": 1e-3, "weight_decay": 1e-6, "network_lr_scale": 1.0, "network_weight_decay": 1e-6,
-              "meta_lr_scale": 1.0, "meta_weight_decay": 1e-6, "batch_size": 600, "num_negatives": 5,
-              "negatives": "all"},
+    "paper": {
+        "lr": 1e-3,
+        "weight_decay": 1e-6,
+        "network_lr_scale": 1.0,
+        "network_weight_decay": 1e-6,
+        "meta_lr_scale": 1.0,
+        "meta_weight_decay": 1e-6,
+        "batch_size": 600,
+        "num_negatives": 5,
+        "negatives": "all",
+    },
 }
 
 
@@ -131,38 +162,79 @@ class MetaMMF(FeatureRecommender):
 
     cold_start = True
 
-    def __init__(self, num_users: int, num_items: int, modality_dims: Mapping[str, int],
-                 bag_vocab: Mapping[str, int] | None = None, *, variant: str = "design",
-                 fusion: str = "meta-cp", meta_dim: int = 5, cp_rank: int = 16,
-                 hidden_dim: int = 64, num_layers: int = 1,
-                 fusion_hidden: Sequence[int] | None = None, fused_dim: int = 32, id_dim: int | None = None,
-                 meta_hidden: int | None = None, meta_bias: bool | None = None, init_ratio: float = 0.1,
-                 word_dim: int = 64, dropout: float = 0.1, fusion_dropout: float | None = None,
-                 graph_dropout: Sequence[float] | None = None, propagation_dims: Sequence[int] | None = None,
-                 normalization: str = "gcn", combine: str = "add", reg_weight: float | None = None,
-                 propagation: str | None = None, propagation_layers: int | None = None,
-                 id_dropout: float = 0.0):
+    def __init__(
+        self,
+        num_users: int,
+        num_items: int,
+        modality_dims: Mapping[str, int],
+        bag_vocab: Mapping[str, int] | None = None,
+        *,
+        variant: str = "design",
+        fusion: str = "meta-cp",
+        meta_dim: int = 5,
+        cp_rank: int = 16,
+        hidden_dim: int = 64,
+        num_layers: int = 1,
+        fusion_hidden: Sequence[int] | None = None,
+        fused_dim: int = 32,
+        id_dim: int | None = None,
+        meta_hidden: int | None = None,
+        meta_bias: bool | None = None,
+        init_ratio: float = 0.1,
+        word_dim: int = 64,
+        dropout: float = 0.1,
+        fusion_dropout: float | None = None,
+        graph_dropout: Sequence[float] | None = None,
+        propagation_dims: Sequence[int] | None = None,
+        normalization: str = "gcn",
+        combine: str = "add",
+        reg_weight: float | None = None,
+        propagation: str | None = None,
+        propagation_layers: int | None = None,
+        id_dropout: float = 0.0,
+    ):
         super().__init__()
         if variant not in VARIANTS:
             raise ValueError(f"MetaMMF: variant must be one of {VARIANTS}, got '{variant}'")
         if fusion not in FUSIONS:
             raise ValueError(f"MetaMMF: fusion must be one of {FUSIONS}, got '{fusion}'")
         defaults = VARIANT_DEFAULTS[variant]
-        (propagation, propagation_layers, id_dim, fusion_hidden, meta_hidden, meta_bias, reg_weight,
-         fusion_dropout) = (defaults[key] if value is None else value for key, value in (
-            ("propagation", propagation), ("propagation_layers", propagation_layers), ("id_dim", id_dim),
-            ("fusion_hidden", fusion_hidden), ("meta_hidden", meta_hidden), ("meta_bias", meta_bias),
-            ("reg_weight", reg_weight), ("fusion_dropout", fusion_dropout)))
+        (
+            propagation,
+            propagation_layers,
+            id_dim,
+            fusion_hidden,
+            meta_hidden,
+            meta_bias,
+            reg_weight,
+            fusion_dropout,
+        ) = (
+            defaults[key] if value is None else value
+            for key, value in (
+                ("propagation", propagation),
+                ("propagation_layers", propagation_layers),
+                ("id_dim", id_dim),
+                ("fusion_hidden", fusion_hidden),
+                ("meta_hidden", meta_hidden),
+                ("meta_bias", meta_bias),
+                ("reg_weight", reg_weight),
+                ("fusion_dropout", fusion_dropout),
+            )
+        )
         fusion_dropout = dropout if fusion_dropout is None else fusion_dropout
         if propagation not in PROPAGATIONS:
-            raise ValueError(f"MetaMMF: propagation must be one of {PROPAGATIONS}, got '{propagation}'")
+            raise ValueError(
+                f"MetaMMF: propagation must be one of {PROPAGATIONS}, got '{propagation}'"
+            )
         self.propagation, self.propagation_layers = propagation, propagation_layers
         sage_layers = propagation_layers if propagation == "sage" else 0
         if graph_dropout is None:
             graph_dropout = [0.5] * (sage_layers - 1) + [0.2] if sage_layers else []
         if len(graph_dropout) != sage_layers or not all(0 <= p < 1 for p in graph_dropout):
-            raise ValueError(f"graph_dropout={list(graph_dropout)} must give one rate in [0, 1) per "
-                             f"GraphSAGE layer ({sage_layers})")
+            raise ValueError(
+                f"graph_dropout={list(graph_dropout)} must give one rate in [0, 1) per "
+                f"GraphSAGE layer ({sage_layers})"
+            )
         self.graph_dropout = list(graph_dropout)
         self.num_users, self.num_items = num_users, num_items
         self.variant, self.fusion_kind = variant, fusion
@@ -173,9 +245,14 @@ class MetaMMF(FeatureRecommender):
         self.inputs = ItemInputs(modality_dims, bag_vocab, word_dim, owner="MetaMMF")
         meta_in = sum(self.input_dims.values())
         if variant == "design":
-            self.encoders = ModuleDict({
-                m: ModalityEncoder(num_users, d, hidden_dim, num_layers, combine, dropout=dropout)
-                for m, d in self.input_dims.items()})
+            self.encoders = ModuleDict(
+                {
+                    m: ModalityEncoder(
+                        num_users, d, hidden_dim, num_layers, combine, dropout=dropout
+                    )
+                    for m, d in self.input_dims.items()
+                }
+            )
             fusion_in = {m: hidden_dim for m in self.input_dims}
         else:
             self.encoders = ModuleDict()
@@ -183,21 +260,35 @@ class MetaMMF(FeatureRecommender):
         if fusion == "static":
             self.fusion = StaticFusion(fusion_in, fused_dim, fusion_hidden, dropout=fusion_dropout)
         else:
-            self.fusion = MetaFusion(fusion_in, fused_dim, fusion_hidden, meta_channels=meta_dim,
-                                     meta_in_channels=meta_in, meta_hidden_channels=meta_hidden,
-                                     mode=fusion.removeprefix("meta-"), rank=cp_rank, dropout=fusion_dropout,
-                                     bias=meta_bias, init_ratio=init_ratio)
+            self.fusion = MetaFusion(
+                fusion_in,
+                fused_dim,
+                fusion_hidden,
+                meta_channels=meta_dim,
+                meta_in_channels=meta_in,
+                meta_hidden_channels=meta_hidden,
+                mode=fusion.removeprefix("meta-"),
+                rank=cp_rank,
+                dropout=fusion_dropout,
+                bias=meta_bias,
+                init_ratio=init_ratio,
+            )
         self.item_id = Embedding(num_items, id_dim)
         self.default_item_id = Parameter(torch.zeros(id_dim))
         self.user = Embedding(num_users, fused_dim + id_dim)
         dims = [fused_dim + id_dim]
         dims += list(propagation_dims) if propagation_dims is not None else dims * sage_layers
         if len(dims) != sage_layers + 1 or min(dims) < 1:
-            raise ValueError(f"propagation_dims={list(propagation_dims or [])} must give one size >= 1 per "
-                             f"GraphSAGE layer ({sage_layers})")
+            raise ValueError(
+                f"propagation_dims={list(propagation_dims or [])} must give one size >= 1 per "
+                f"GraphSAGE layer ({sage_layers})"
+            )
         self.graph_layers = ModuleList(
-            [ModalityConv(a, b, combine="add", normalize=False)  # on the cached "mean" adjacency
-             for a, b in zip(dims[:-1], dims[1:])])
+            [
+                ModalityConv(a, b, combine="add", normalize=False)  # on the cached "mean" adjacency
+                for a, b in zip(dims[:-1], dims[1:])
+            ]
+        )
         self.reset_parameters()
 
     @classmethod
@@ -213,7 +304,7 @@ class MetaMMF(FeatureRecommender):
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         # checkpoints written before the encoders moved into ``inputs`` name them ``text.*``
         for key in [k for k in state_dict if k.startswith(prefix + "text.")]:
-            state_dict[prefix + "inputs." + key[len(prefix):]] = state_dict.pop(key)
+            state_dict[prefix + "inputs." + key[len(prefix) :]] = state_dict.pop(key)
         # ... and have no default item ID (cold start): it was zero in effect
         state_dict.setdefault(prefix + "default_item_id", torch.zeros_like(self.default_item_id))
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
@@ -225,7 +316,9 @@ class MetaMMF(FeatureRecommender):
         torch.nn.init.zeros_(self.default_item_id)
         torch.nn.init.normal_(self.user.weight, std=0.1)
 
-    def fusion_inputs(self, graph: RecGraph, n: int | None = None) -> tuple[dict[str, Tensor], list[Tensor]]:
+    def fusion_inputs(
+        self, graph: RecGraph, n: int | None = None
+    ) -> tuple[dict[str, Tensor], list[Tensor]]:
         """What the fusion reads for the first ``n`` items (all for ``None``): the per-modality
         representations and the meta input (the raw modality inputs, as parts)."""
         raw = self.inputs(graph)
@@ -233,7 +326,10 @@ class MetaMMF(FeatureRecommender):
         # (the paper variants' fusion still concatenates its raw inputs; the design variant's are small)
         if self.variant == "design":
             adj = graph.adjacency(self.normalization)
-            reps = {m: self.encoders[m](x, adj, graph.user_ids, self.sparse_grads)[1] for m, x in raw.items()}
+            reps = {
+                m: self.encoders[m](x, adj, graph.user_ids, self.sparse_grads)[1]
+                for m, x in raw.items()
+            }
         else:
             reps = raw
         return {m: r[:n] for m, r in reps.items()}, [x[:n] for x in meta_input]
@@ -265,15 +361,21 @@ class MetaMMF(FeatureRecommender):
         neg_scores = self.score(user_emb, item_emb, users.unsqueeze(1), negs)
         rows = torch.rand(users.numel(), device=users.device) < self.id_dropout
         if rows.any():  # these triples rank their items as cold items: from features alone
-            items, local = torch.unique(torch.cat([pos[rows, None], negs[rows]], 1), return_inverse=True)
+            items, local = torch.unique(
+                torch.cat([pos[rows, None], negs[rows]], 1), return_inverse=True
+            )
             cold = self.embed(graph.isolated(items))[1]
-            pos_scores = pos_scores.masked_scatter(rows, self.score(user_emb, cold, users[rows], local[:, 0]))
+            pos_scores = pos_scores.masked_scatter(
+                rows, self.score(user_emb, cold, users[rows], local[:, 0])
+            )
             neg_scores = neg_scores.masked_scatter(
                 rows.unsqueeze(1).expand_as(neg_scores),
-                self.score(user_emb, cold, users[rows].unsqueeze(1), local[:, 1:]))
+                self.score(user_emb, cold, users[rows].unsqueeze(1), local[:, 1:]),
+            )
         items = torch.cat([pos, negs.flatten()])
-        return (bpr_loss(pos_scores, neg_scores)
-                + self.regularization(graph.global_users(users), graph.global_items(items)))
+        return bpr_loss(pos_scores, neg_scores) + self.regularization(
+            graph.global_users(users), graph.global_items(items)
+        )
 
     def item_id_rows(self, graph: RecGraph) -> Tensor:
         """The graph items' ID embeddings ``[I, id_dim]``: the learned default for cold items
@@ -298,7 +400,7 @@ class MetaMMF(FeatureRecommender):
                 x = F.dropout(x, p, self.training)
         else:  # parameter-free, as LightGCN: mean of the layer-0 .. layer-L representations
             x = smooth(graph.adjacency("gcn"), x, self.propagation_layers)
-        return x[: graph.num_users], x[graph.num_users:]
+        return x[: graph.num_users], x[graph.num_users :]
 
     @property
     def sampling_hops(self) -> int:
@@ -306,7 +408,9 @@ class MetaMMF(FeatureRecommender):
         return encoder + (self.propagation_layers if self.propagation != "none" else 0)
 
     def regularization(self, users: Tensor, items: Tensor) -> Tensor:
-        return self.l2_penalty(self.reg_weight, self.rows(self.user, users), self.rows(self.item_id, items))
+        return self.l2_penalty(
+            self.reg_weight, self.rows(self.user, users), self.rows(self.item_id, items)
+        )
 
     def embedding_parameters(self) -> list[Parameter]:
         return super().embedding_parameters() + [self.default_item_id]  # an ID vector, not a weight
@@ -332,11 +436,15 @@ class MetaMMF(FeatureRecommender):
         items = self.item_diagnostics(graph)
         if "item_dynamic_share" not in items:
             return {}
-        return {"dynamic_share": [round(v, 6) for v in items["item_dynamic_share"].mean(0).tolist()],
-                "meta_std": round(items["item_meta"].std(0).mean().item(), 6)}
+        return {
+            "dynamic_share": [round(v, 6) for v in items["item_dynamic_share"].mean(0).tolist()],
+            "meta_std": round(items["item_meta"].std(0).mean().item(), 6),
+        }
 
     def sparse_tables(self) -> list:
-        return [self.user.weight, self.item_id.weight] + [e.user_preference.weight for e in self.encoders.values()]
+        return [self.user.weight, self.item_id.weight] + [
+            e.user_preference.weight for e in self.encoders.values()
+        ]
 
     def extra_repr(self) -> str:
         return f"variant={self.variant!r}, fusion={self.fusion_kind!r}, users={self.num_users}, items={self.num_items}"

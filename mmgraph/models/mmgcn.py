@@ -7,7 +7,7 @@ commit a643673); the line numbers below are those files'.
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 import torch
 import torch.nn.functional as F
@@ -26,7 +26,10 @@ from mmgraph.nn import spmm
 # authors L97 and L100).
 VISUAL_MODALITIES = ("visual", "image")
 REFERENCE_LATENT_DIM = 256
-AGGREGATIONS = {"mean": "mean", "add": "sum"}  # reference aggr_mode -> RecGraph.adjacency normalization
+AGGREGATIONS = {
+    "mean": "mean",
+    "add": "sum",
+}  # reference aggr_mode -> RecGraph.adjacency normalization
 
 
 def reference_latent_dims(modalities) -> dict[str, int | None]:
@@ -104,8 +107,16 @@ class ModalityGCN(Module):
         - **output:** :math:`(U + I, d)`
     """
 
-    def __init__(self, num_users: int, in_channels: int, channels: int, num_layers: int, concat: bool,
-                 latent_dim: int | None = None, train_preference: bool = False):
+    def __init__(
+        self,
+        num_users: int,
+        in_channels: int,
+        channels: int,
+        num_layers: int,
+        concat: bool,
+        latent_dim: int | None = None,
+        train_preference: bool = False,
+    ):
         super().__init__()
         self.concat, self.latent_dim = concat, latent_dim
         width = latent_dim or in_channels  # d_0
@@ -138,7 +149,9 @@ class ModalityGCN(Module):
             x_hat = F.leaky_relu(self_lin(x))
             if ids is not None:
                 x_hat = x_hat + ids
-            x = F.leaky_relu(combine(torch.cat([h, x_hat], dim=-1)) if self.concat else combine(h) + x_hat)
+            x = F.leaky_relu(
+                combine(torch.cat([h, x_hat], dim=-1)) if self.concat else combine(h) + x_hat
+            )
         return x
 
 
@@ -222,11 +235,23 @@ class MMGCN(FeatureRecommender):
         reg_weight (float): :math:`\lambda`. (default: 1e-5)
     """
 
-    def __init__(self, num_users: int, num_items: int, modality_dims: Mapping[str, int],
-                 bag_vocab: Mapping[str, int] | None = None, *, embedding_dim: int = 64, num_layers: int = 3,
-                 latent_dims: Mapping[str, int | None] | None = None, concat: bool = True, aggr: str = "mean",
-                 has_id: bool = True, train_embeddings: bool = False, word_dim: int = 64,
-                 reg_weight: float = 1e-5):
+    def __init__(
+        self,
+        num_users: int,
+        num_items: int,
+        modality_dims: Mapping[str, int],
+        bag_vocab: Mapping[str, int] | None = None,
+        *,
+        embedding_dim: int = 64,
+        num_layers: int = 3,
+        latent_dims: Mapping[str, int | None] | None = None,
+        concat: bool = True,
+        aggr: str = "mean",
+        has_id: bool = True,
+        train_embeddings: bool = False,
+        word_dim: int = 64,
+        reg_weight: float = 1e-5,
+    ):
         super().__init__()
         if num_layers < 1:
             raise ValueError(f"MMGCN: num_layers must be >= 1, got {num_layers}")
@@ -236,9 +261,17 @@ class MMGCN(FeatureRecommender):
         self.aggr, self.train_embeddings = aggr, train_embeddings
         self.inputs = ItemInputs(modality_dims, bag_vocab, word_dim, owner="MMGCN")
         latent = self._latent_dims(latent_dims)
-        self.gcns = ModuleDict({m: ModalityGCN(num_users, d, embedding_dim, num_layers, concat, latent[m],
-                                               train_embeddings) for m, d in self.inputs.dims.items()})
-        self.ids = _table(num_users + num_items, embedding_dim, train_embeddings) if has_id else None
+        self.gcns = ModuleDict(
+            {
+                m: ModalityGCN(
+                    num_users, d, embedding_dim, num_layers, concat, latent[m], train_embeddings
+                )
+                for m, d in self.inputs.dims.items()
+            }
+        )
+        self.ids = (
+            _table(num_users + num_items, embedding_dim, train_embeddings) if has_id else None
+        )
         self.reg_modalities = [m for m in self.gcns if m in VISUAL_MODALITIES]
         self.reset_parameters()
 
@@ -248,11 +281,19 @@ class MMGCN(FeatureRecommender):
             return reference_latent_dims(modalities)
         unknown = sorted(set(latent_dims) - set(modalities))
         if unknown:
-            raise ValueError(f"MMGCN: latent_dims names {unknown}, which are not modalities ({modalities})")
+            raise ValueError(
+                f"MMGCN: latent_dims names {unknown}, which are not modalities ({modalities})"
+            )
         out = {m: latent_dims.get(m) or None for m in modalities}
-        bad = {m: d for m, d in out.items() if d is not None and (isinstance(d, bool) or not isinstance(d, int) or d < 1)}
+        bad = {
+            m: d
+            for m, d in out.items()
+            if d is not None and (isinstance(d, bool) or not isinstance(d, int) or d < 1)
+        }
         if bad:
-            raise ValueError(f"MMGCN: latent_dims must be positive ints (or None / 0 for no projection), got {bad}")
+            raise ValueError(
+                f"MMGCN: latent_dims must be positive ints (or None / 0 for no projection), got {bad}"
+            )
         return out
 
     def reset_parameters(self) -> None:
@@ -265,18 +306,25 @@ class MMGCN(FeatureRecommender):
     def embed(self, graph: RecGraph) -> tuple[Tensor, Tensor]:
         adj_t = graph.adjacency(AGGREGATIONS[self.aggr])
         ids = None if self.ids is None else self.ids.weight
-        out = torch.stack([self.gcns[m](x, adj_t, ids) for m, x in self.inputs(graph).items()]).mean(0)
-        return out[: self.num_users], out[self.num_users:]
+        out = torch.stack(
+            [self.gcns[m](x, adj_t, ids) for m, x in self.inputs(graph).items()]
+        ).mean(0)
+        return out[: self.num_users], out[self.num_users :]
 
     def regularization(self, users: Tensor, items: Tensor) -> Tensor:
         terms = [self.gcns[m].preference.weight.pow(2).mean() for m in self.reg_modalities]
         if self.ids is not None:
-            terms += [self.ids.weight[users].pow(2).mean(), self.ids.weight[self.num_users + items].pow(2).mean()]
+            terms += [
+                self.ids.weight[users].pow(2).mean(),
+                self.ids.weight[self.num_users + items].pow(2).mean(),
+            ]
         if not self.reg_weight or not terms:
             return torch.zeros((), device=users.device)
         return self.reg_weight * sum(terms)
 
     def extra_repr(self) -> str:
         widths = {m: gcn.width for m, gcn in self.gcns.items()}
-        return (f"users={self.num_users}, items={self.num_items}, first-layer widths={widths}, "
-                f"aggr={self.aggr}, train_embeddings={self.train_embeddings}")
+        return (
+            f"users={self.num_users}, items={self.num_items}, first-layer widths={widths}, "
+            f"aggr={self.aggr}, train_embeddings={self.train_embeddings}"
+        )

@@ -22,7 +22,7 @@ class Popularity(Recommender):
         self.num_users, self.num_items = num_users, num_items
 
     @classmethod
-    def from_graph(cls, graph: RecGraph) -> "Popularity":
+    def from_graph(cls, graph: RecGraph) -> Popularity:
         return cls(graph.num_users, graph.num_items)
 
     def embed(self, graph: RecGraph) -> tuple[Tensor, Tensor]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 import torch
 import torch.nn.functional as F
@@ -46,9 +46,18 @@ class VBPR(FeatureRecommender):
     version, the paper's bias terms :math:`\beta_i` and :math:`\boldsymbol{\beta}'` are kept.
     """
 
-    def __init__(self, num_users: int, num_items: int, modality_dims: Mapping[str, int],
-                 bag_vocab: Mapping[str, int] | None = None, *, embedding_dim: int = 64, word_dim: int = 64,
-                 dropout: float = 0.0, reg_weight: float = 1e-4):
+    def __init__(
+        self,
+        num_users: int,
+        num_items: int,
+        modality_dims: Mapping[str, int],
+        bag_vocab: Mapping[str, int] | None = None,
+        *,
+        embedding_dim: int = 64,
+        word_dim: int = 64,
+        dropout: float = 0.0,
+        reg_weight: float = 1e-4,
+    ):
         super().__init__()
         self.num_users, self.num_items = num_users, num_items
         self.dropout, self.reg_weight = dropout, reg_weight
@@ -72,15 +81,24 @@ class VBPR(FeatureRecommender):
     def embed(self, graph: RecGraph) -> tuple[Tensor, Tensor]:
         f = torch.cat(list(self.inputs(graph).values()), dim=-1)
         content = F.dropout(self.content(f), self.dropout, self.training)
-        item = torch.cat([self.item.weight, content, self.item_bias.weight + self.content_bias(f)], dim=-1)
+        item = torch.cat(
+            [self.item.weight, content, self.item_bias.weight + self.content_bias(f)], dim=-1
+        )
         user = torch.cat([self.user.weight, self.user.weight.new_ones(self.num_users, 1)], dim=-1)
         return user, item
 
     def batch_loss(self, graph: RecGraph, users: Tensor, pos: Tensor, negs: Tensor) -> Tensor:
         user, item = self.embed(graph)
-        factors = (user[users, :-1], item[pos, :-1], item[negs.flatten(), :-1])  # without the bias column
-        return self.bpr(user, item, users, pos, negs) + self.norm_penalty(self.reg_weight, *factors,
-                                                                          count=users.numel())
+        factors = (
+            user[users, :-1],
+            item[pos, :-1],
+            item[negs.flatten(), :-1],
+        )  # without the bias column
+        return self.bpr(user, item, users, pos, negs) + self.norm_penalty(
+            self.reg_weight, *factors, count=users.numel()
+        )
 
     def extra_repr(self) -> str:
-        return f"users={self.num_users}, items={self.num_items}, modalities={list(self.inputs.dims)}"
+        return (
+            f"users={self.num_users}, items={self.num_items}, modalities={list(self.inputs.dims)}"
+        )

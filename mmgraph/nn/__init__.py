@@ -9,7 +9,21 @@ from mmgraph.nn.meta_linear import CPMetaLinear, MetaLinear
 from mmgraph.nn.modality_conv import ModalityConv
 
 __all__ = [
-    "BagOfWordsEncoder", "CPMetaLinear", "MetaFusion", "MetaInfoExtractor", "MetaLinear",
-    "ModalityConv", "ModalityEncoder", "StaticFusion", "bpr_loss", "cosine_knn", "edge_weights",
-    "knn_propagate", "knn_propagate_mix", "knn_weights", "normalized_adjacency", "smooth", "spmm",
+    "BagOfWordsEncoder",
+    "CPMetaLinear",
+    "MetaFusion",
+    "MetaInfoExtractor",
+    "MetaLinear",
+    "ModalityConv",
+    "ModalityEncoder",
+    "StaticFusion",
+    "bpr_loss",
+    "cosine_knn",
+    "edge_weights",
+    "knn_propagate",
+    "knn_propagate_mix",
+    "knn_weights",
+    "normalized_adjacency",
+    "smooth",
+    "spmm",
 ]

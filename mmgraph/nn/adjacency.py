@@ -21,8 +21,13 @@ NORMALIZATIONS = ("mean", "gcn", "sum")
 _TRANSPOSE = "_mmgraph_transpose"  # attribute holding adj (= adj_t^T) as CSR
 
 
-def edge_weights(edge_index: Tensor, num_src: int, num_dst: int, normalization: str = "mean",
-                 edge_weight: Tensor | None = None) -> Tensor:
+def edge_weights(
+    edge_index: Tensor,
+    num_src: int,
+    num_dst: int,
+    normalization: str = "mean",
+    edge_weight: Tensor | None = None,
+) -> Tensor:
     r"""Per-edge weights of the normalized adjacency for ``edge_index`` (row 0 source, row 1 target).
 
     ``mean``: :math:`w_{ji}/\sum_{j'} w_{j'i}`; ``gcn``: :math:`w_{ji}/\sqrt{d_j d_i}` with
@@ -61,9 +66,13 @@ def _coo(edge_index: Adj, size: tuple[int, int] | None):
     return edge_index, None, size
 
 
-def normalized_adjacency(edge_index: Adj, size: tuple[int, int] | None = None,
-                         normalization: str = "mean", edge_weight: Tensor | None = None,
-                         symmetric: bool = False) -> Tensor:
+def normalized_adjacency(
+    edge_index: Adj,
+    size: tuple[int, int] | None = None,
+    normalization: str = "mean",
+    edge_weight: Tensor | None = None,
+    symmetric: bool = False,
+) -> Tensor:
     r"""The normalized adjacency :math:`\hat{\mathbf{A}}^{\top}` as a CSR tensor
     ``[num_dst, num_src]`` (PyG's ``adj_t`` convention), with its transpose attached.
 
@@ -81,12 +90,17 @@ def normalized_adjacency(edge_index: Adj, size: tuple[int, int] | None = None,
     index, value, (num_src, num_dst) = _coo(edge_index, size)
     if edge_weight is None:
         edge_weight = value
-    w = edge_weights(index, num_src, num_dst, normalization,
-                     None if edge_weight is None else edge_weight.float())
+    w = edge_weights(
+        index, num_src, num_dst, normalization, None if edge_weight is None else edge_weight.float()
+    )
     with warnings.catch_warnings():  # torch's "sparse CSR is in beta" notices
         warnings.simplefilter("ignore", UserWarning)
         adj_t = to_torch_csr_tensor(index.flip(0), w, (num_dst, num_src))
-        adj = adj_t if symmetric and normalization != "mean" else to_torch_csr_tensor(index, w, (num_src, num_dst))
+        adj = (
+            adj_t
+            if symmetric and normalization != "mean"
+            else to_torch_csr_tensor(index, w, (num_src, num_dst))
+        )
     setattr(adj_t, _TRANSPOSE, adj)
     return adj_t
 
@@ -115,7 +129,9 @@ def smooth(adj_t: Adj, x: Tensor, num_layers: int) -> Tensor:
 def spmm(adj_t: Adj, x: Tensor) -> Tensor:
     """``adj_t @ x``; fast backward when ``adj_t`` comes from :func:`normalized_adjacency`."""
     adj = getattr(adj_t, _TRANSPOSE, None)
-    with torch.autocast(x.device.type, enabled=False):  # sparse kernels have no bf16 / fp16 path: fp32
+    with torch.autocast(
+        x.device.type, enabled=False
+    ):  # sparse kernels have no bf16 / fp16 path: fp32
         if adj is not None and adj.device == x.device:
             return _CSRMatmul.apply(adj_t, adj, x.to(adj_t.dtype))
         return pyg_spmm(adj_t, x, reduce="sum")

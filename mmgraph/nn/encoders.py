@@ -37,7 +37,7 @@ class BagOfWordsEncoder(Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        torch.nn.init.normal_(self.embedding.weight, std=self.out_channels ** -0.5)
+        torch.nn.init.normal_(self.embedding.weight, std=self.out_channels**-0.5)
 
     def forward(self, pairs: Tensor, num_items: int) -> Tensor:
         order = torch.argsort(pairs[0], stable=True)
@@ -77,15 +77,27 @@ class ModalityEncoder(Module):
         - **output:** users :math:`(U, F_{hid})`, items :math:`(I, F_{hid})`
     """
 
-    def __init__(self, num_users: int, in_channels: int, hidden_channels: int, num_layers: int = 2,
-                 combine: str = "add", negative_slope: float = 0.01, dropout: float = 0.0):
+    def __init__(
+        self,
+        num_users: int,
+        in_channels: int,
+        hidden_channels: int,
+        num_layers: int = 2,
+        combine: str = "add",
+        negative_slope: float = 0.01,
+        dropout: float = 0.0,
+    ):
         super().__init__()
         self.num_users = num_users
         self.negative_slope, self.dropout = negative_slope, dropout
         self.user_preference = Embedding(num_users, hidden_channels)
         self.item_projection = Linear(in_channels, hidden_channels, weight_initializer="glorot")
-        self.convs = ModuleList([ModalityConv(hidden_channels, hidden_channels, combine=combine,
-                                              normalize=False) for _ in range(num_layers)])
+        self.convs = ModuleList(
+            [
+                ModalityConv(hidden_channels, hidden_channels, combine=combine, normalize=False)
+                for _ in range(num_layers)
+            ]
+        )
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -94,10 +106,14 @@ class ModalityEncoder(Module):
         for conv in self.convs:
             conv.reset_parameters()
 
-    def forward(self, item_features: Tensor, adj_t: Adj, users: Tensor | None = None,
-                sparse: bool = False) -> tuple[Tensor, Tensor]:
-        prefs = self.user_preference.weight if users is None else \
-            F.embedding(users, self.user_preference.weight, sparse=sparse)
+    def forward(
+        self, item_features: Tensor, adj_t: Adj, users: Tensor | None = None, sparse: bool = False
+    ) -> tuple[Tensor, Tensor]:
+        prefs = (
+            self.user_preference.weight
+            if users is None
+            else F.embedding(users, self.user_preference.weight, sparse=sparse)
+        )
         num_users = prefs.size(0)
         x = torch.cat([prefs, self.item_projection(item_features)], dim=0)
         for k, conv in enumerate(self.convs):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence, Union
+from collections.abc import Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -12,7 +12,7 @@ from torch_geometric.nn.dense.linear import Linear
 
 from mmgraph.nn.meta_linear import CPMetaLinear, MetaLinear
 
-Modalities = Union[Mapping[str, Tensor], Sequence[Tensor], Tensor]
+Modalities = Mapping[str, Tensor] | Sequence[Tensor] | Tensor
 
 
 class MetaInfoExtractor(Module):
@@ -49,7 +49,11 @@ class MetaInfoExtractor(Module):
     def __init__(self, in_channels: int, meta_channels: int = 5, hidden_channels: int | None = 64):
         super().__init__()
         hidden_channels = in_channels if hidden_channels is None else hidden_channels
-        self.in_channels, self.meta_channels, self.hidden_channels = in_channels, meta_channels, hidden_channels
+        self.in_channels, self.meta_channels, self.hidden_channels = (
+            in_channels,
+            meta_channels,
+            hidden_channels,
+        )
         self.lin1 = Linear(in_channels, hidden_channels)
         self.lin2 = Linear(hidden_channels, meta_channels)
         self.reset_parameters()
@@ -60,20 +64,24 @@ class MetaInfoExtractor(Module):
         torch.nn.init.zeros_(self.lin1.bias)
         torch.nn.init.zeros_(self.lin2.bias)
 
-    def forward(self, x: Union[Tensor, Sequence[Tensor]]) -> Tensor:
+    def forward(self, x: Tensor | Sequence[Tensor]) -> Tensor:
         if isinstance(x, Tensor):
             h = self.lin1(x)
         else:
             if sum(part.size(-1) for part in x) != self.in_channels:
-                raise ValueError(f"MetaInfoExtractor: meta input parts have {[p.size(-1) for p in x]} "
-                                 f"channels, expected {self.in_channels} in total")
+                raise ValueError(
+                    f"MetaInfoExtractor: meta input parts have {[p.size(-1) for p in x]} "
+                    f"channels, expected {self.in_channels} in total"
+                )
             weights = torch.split(self.lin1.weight, [part.size(-1) for part in x], dim=1)
             h = sum(F.linear(part, w) for part, w in zip(x, weights)) + self.lin1.bias
         return self.lin2(F.relu(h))
 
     def __repr__(self) -> str:
-        return (f"{type(self).__name__}({self.in_channels}, meta_channels={self.meta_channels}, "
-                f"hidden_channels={self.hidden_channels})")
+        return (
+            f"{type(self).__name__}({self.in_channels}, meta_channels={self.meta_channels}, "
+            f"hidden_channels={self.hidden_channels})"
+        )
 
 
 def _names_and_dims(in_channels: Mapping[str, int] | Sequence[int] | int):
@@ -87,8 +95,14 @@ def _names_and_dims(in_channels: Mapping[str, int] | Sequence[int] | int):
 class _FusionBase(Module):
     """Shared input handling: a dict / list of ``[N, d_m]`` modality tensors, or one tensor."""
 
-    def __init__(self, in_channels, out_channels: int, hidden_channels: Sequence[int],
-                 negative_slope: float, dropout: float):
+    def __init__(
+        self,
+        in_channels,
+        out_channels: int,
+        hidden_channels: Sequence[int],
+        negative_slope: float,
+        dropout: float,
+    ):
         super().__init__()
         self.names, self.dims = _names_and_dims(in_channels)
         self.out_channels = out_channels
@@ -101,7 +115,9 @@ class _FusionBase(Module):
             xs = [xs]
         elif isinstance(xs, Mapping):
             if self.names is None:
-                raise ValueError(f"{type(self).__name__} was built from a list of dims; pass a list")
+                raise ValueError(
+                    f"{type(self).__name__} was built from a list of dims; pass a list"
+                )
             missing = [m for m in self.names if m not in xs]
             if missing:
                 raise ValueError(f"{type(self).__name__}: missing modalities {missing}")
@@ -110,8 +126,10 @@ class _FusionBase(Module):
         if len(xs) == 1 and len(self.dims) > 1 and xs[0].size(-1) == sum(self.dims):
             return list(torch.split(xs[0], self.dims, dim=-1))  # passed already concatenated
         if [x.size(-1) for x in xs] != self.dims:
-            raise ValueError(f"{type(self).__name__}: expected modality dims {self.dims}, got "
-                             f"{[x.size(-1) for x in xs]}")
+            raise ValueError(
+                f"{type(self).__name__}: expected modality dims {self.dims}, got "
+                f"{[x.size(-1) for x in xs]}"
+            )
         return xs
 
     def _between(self, h: Tensor, last: bool) -> Tensor:
@@ -165,23 +183,39 @@ class MetaFusion(_FusionBase):
           ``return_meta=True``
     """
 
-    def __init__(self, in_channels, out_channels: int, hidden_channels: Sequence[int] = (),
-                 meta_channels: int = 5, meta_in_channels: int | None = None,
-                 meta_hidden_channels: int | None = 64, mode: str = "cp", rank: int = 16,
-                 negative_slope: float = 0.01, dropout: float = 0.0, bias: bool = True,
-                 init_ratio: float = 0.1):
+    def __init__(
+        self,
+        in_channels,
+        out_channels: int,
+        hidden_channels: Sequence[int] = (),
+        meta_channels: int = 5,
+        meta_in_channels: int | None = None,
+        meta_hidden_channels: int | None = 64,
+        mode: str = "cp",
+        rank: int = 16,
+        negative_slope: float = 0.01,
+        dropout: float = 0.0,
+        bias: bool = True,
+        init_ratio: float = 0.1,
+    ):
         super().__init__(in_channels, out_channels, hidden_channels, negative_slope, dropout)
         if mode not in ("full", "cp"):
             raise ValueError(f"MetaFusion: mode must be 'full' or 'cp', got '{mode}'")
         self.mode, self.rank, self.meta_channels = mode, rank, meta_channels
         self.extractor = MetaInfoExtractor(
             sum(self.dims) if meta_in_channels is None else meta_in_channels,
-            meta_channels, meta_hidden_channels)
+            meta_channels,
+            meta_hidden_channels,
+        )
         pairs = zip(self.channels[:-1], self.channels[1:])
-        self.layers = ModuleList([
-            CPMetaLinear(a, b, meta_channels, rank, bias, init_ratio) if mode == "cp"
-            else MetaLinear(a, b, meta_channels, bias, init_ratio)
-            for a, b in pairs])
+        self.layers = ModuleList(
+            [
+                CPMetaLinear(a, b, meta_channels, rank, bias, init_ratio)
+                if mode == "cp"
+                else MetaLinear(a, b, meta_channels, bias, init_ratio)
+                for a, b in pairs
+            ]
+        )
 
     def reset_parameters(self) -> None:
         self.extractor.reset_parameters()
@@ -191,7 +225,10 @@ class MetaFusion(_FusionBase):
     def meta_parameters(self) -> list[Tensor]:
         """The hypernetwork: the extractor and every layer's dynamic tensors (an optimizer may
         treat them apart from the static weights, e.g. without weight decay)."""
-        return [*self.extractor.parameters(), *(p for layer in self.layers for p in layer.meta_parameters())]
+        return [
+            *self.extractor.parameters(),
+            *(p for layer in self.layers for p in layer.meta_parameters()),
+        ]
 
     def _run(self, xs: Modalities, meta_input, shares: list | None = None) -> tuple[Tensor, Tensor]:
         parts = self.modality_list(xs)
@@ -204,13 +241,18 @@ class MetaFusion(_FusionBase):
             h = self._between(layer.combine(static, dynamic), last=k == len(self.layers) - 1)
         return h, s
 
-    def forward(self, xs: Modalities, meta_input: Union[Tensor, Sequence[Tensor], None] = None,
-                return_meta: bool = False) -> Tensor | tuple[Tensor, Tensor]:
+    def forward(
+        self,
+        xs: Modalities,
+        meta_input: Tensor | Sequence[Tensor] | None = None,
+        return_meta: bool = False,
+    ) -> Tensor | tuple[Tensor, Tensor]:
         h, s = self._run(xs, meta_input)
         return (h, s) if return_meta else h
 
-    def dynamic_shares(self, xs: Modalities, meta_input: Union[Tensor, Sequence[Tensor], None] = None
-                       ) -> tuple[Tensor, Tensor, Tensor]:
+    def dynamic_shares(
+        self, xs: Modalities, meta_input: Tensor | Sequence[Tensor] | None = None
+    ) -> tuple[Tensor, Tensor, Tensor]:
         r"""How item-specific each item's fusion is: ``[N, L]`` with
         :math:`\|\mathbf{h}^{(l)}_i \Delta\mathbf{W}^{(l)}_i\| / \|\mathbf{h}^{(l)}_i \mathbf{W}^{(l)}\|`
         for every meta layer :math:`l` (0: the fusion is static for that item), the meta vectors
@@ -222,7 +264,9 @@ class MetaFusion(_FusionBase):
 
     def extra_repr(self) -> str:
         rank = f", rank={self.rank}" if self.mode == "cp" else ""
-        return f"{super().extra_repr()}, mode={self.mode!r}, meta_channels={self.meta_channels}{rank}"
+        return (
+            f"{super().extra_repr()}, mode={self.mode!r}, meta_channels={self.meta_channels}{rank}"
+        )
 
 
 class StaticFusion(_FusionBase):
@@ -249,25 +293,41 @@ class StaticFusion(_FusionBase):
         - **output:** :math:`(N, d_{out})`
     """
 
-    def __init__(self, in_channels, out_channels: int, hidden_channels: Sequence[int] = (),
-                 combine: str = "concat", negative_slope: float = 0.01, dropout: float = 0.0):
+    def __init__(
+        self,
+        in_channels,
+        out_channels: int,
+        hidden_channels: Sequence[int] = (),
+        combine: str = "concat",
+        negative_slope: float = 0.01,
+        dropout: float = 0.0,
+    ):
         super().__init__(in_channels, out_channels, hidden_channels, negative_slope, dropout)
         if combine not in ("concat", "mean", "sum"):
-            raise ValueError(f"StaticFusion: combine must be 'concat', 'mean' or 'sum', got '{combine}'")
+            raise ValueError(
+                f"StaticFusion: combine must be 'concat', 'mean' or 'sum', got '{combine}'"
+            )
         if combine != "concat":
             if len(set(self.dims)) != 1:
-                raise ValueError(f"StaticFusion: combine='{combine}' needs equal modality dims, got {self.dims}")
+                raise ValueError(
+                    f"StaticFusion: combine='{combine}' needs equal modality dims, got {self.dims}"
+                )
             self.channels[0] = self.dims[0]
         self.combine = combine
-        self.layers = ModuleList([Linear(a, b, weight_initializer="glorot", bias_initializer="zeros")
-                                  for a, b in zip(self.channels[:-1], self.channels[1:])])
+        self.layers = ModuleList(
+            [
+                Linear(a, b, weight_initializer="glorot", bias_initializer="zeros")
+                for a, b in zip(self.channels[:-1], self.channels[1:])
+            ]
+        )
 
     def reset_parameters(self) -> None:
         for layer in self.layers:
             layer.reset_parameters()
 
-    def forward(self, xs: Modalities, meta_input: Tensor | None = None,
-                return_meta: bool = False) -> Tensor | tuple[Tensor, None]:
+    def forward(
+        self, xs: Modalities, meta_input: Tensor | None = None, return_meta: bool = False
+    ) -> Tensor | tuple[Tensor, None]:
         xs = self.modality_list(xs)
         if self.combine == "concat":
             h = torch.cat(xs, dim=-1)

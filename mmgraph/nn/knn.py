@@ -13,13 +13,16 @@ def unit_rows(x: Tensor) -> Tensor:
     x = x.coalesce()
     row, values = x.indices()[0], x.values().float()
     norm = torch.zeros(x.size(0), device=x.device).index_add_(0, row, values * values).sqrt()
-    return torch.sparse_coo_tensor(x.indices(), values / norm[row].clamp(min=1e-12), x.shape).coalesce()
+    return torch.sparse_coo_tensor(
+        x.indices(), values / norm[row].clamp(min=1e-12), x.shape
+    ).coalesce()
 
 
 @torch.autocast("cuda", enabled=False)
 @torch.autocast("cpu", enabled=False)
-def cosine_knn(x: Tensor, k: int, block_size: int | None = None,
-               among: Tensor | None = None) -> tuple[Tensor, Tensor]:
+def cosine_knn(
+    x: Tensor, k: int, block_size: int | None = None, among: Tensor | None = None
+) -> tuple[Tensor, Tensor]:
     r"""For every row :math:`i` of ``x``, the ``k`` rows :math:`j` with the highest cosine
     similarity :math:`\cos(\mathbf{x}_i, \mathbf{x}_j)`, the row itself included (as LATTICE and
     FREEDOM build their item graphs).
@@ -53,7 +56,9 @@ def cosine_knn(x: Tensor, k: int, block_size: int | None = None,
         if csr is None:
             scores = unit[rows] @ keys.t()
         else:
-            block = unit.index_select(0, torch.arange(rows.start, rows.stop, device=x.device)).to_dense()
+            block = unit.index_select(
+                0, torch.arange(rows.start, rows.stop, device=x.device)
+            ).to_dense()
             scores = (csr @ block.t()).t()
         similarity[rows], index[rows] = scores.topk(k, dim=1)
     return (index if among is None else among[index]), similarity

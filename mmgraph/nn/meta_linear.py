@@ -13,8 +13,10 @@ from torch_geometric.nn.dense.linear import Linear
 
 def _check(x: Tensor, meta: Tensor, in_channels: int, meta_channels: int, name: str) -> None:
     if x.dim() != 2 or meta.dim() != 2 or x.size(0) != meta.size(0):
-        raise ValueError(f"{name}: expected x [N, {in_channels}] and meta [N, {meta_channels}], "
-                         f"got {tuple(x.shape)} and {tuple(meta.shape)}")
+        raise ValueError(
+            f"{name}: expected x [N, {in_channels}] and meta [N, {meta_channels}], "
+            f"got {tuple(x.shape)} and {tuple(meta.shape)}"
+        )
     if meta.size(1) != meta_channels:
         raise ValueError(f"{name}: meta has {meta.size(1)} channels, expected {meta_channels}")
 
@@ -30,15 +32,27 @@ class _MetaLayer(Module):
     \\mathbf{W}\\|^2`: every item starts from the shared fusion plus a small item-specific part.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, meta_channels: int, bias: bool,
-                 init_ratio: float):
+    def __init__(
+        self, in_channels: int, out_channels: int, meta_channels: int, bias: bool, init_ratio: float
+    ):
         super().__init__()
         if not (math.isfinite(init_ratio) and init_ratio >= 0):
-            raise ValueError(f"{type(self).__name__}: init_ratio must be a finite number >= 0, got {init_ratio}")
-        self.in_channels, self.out_channels, self.meta_channels = in_channels, out_channels, meta_channels
+            raise ValueError(
+                f"{type(self).__name__}: init_ratio must be a finite number >= 0, got {init_ratio}"
+            )
+        self.in_channels, self.out_channels, self.meta_channels = (
+            in_channels,
+            out_channels,
+            meta_channels,
+        )
         self.init_ratio = init_ratio
-        self.lin = Linear(in_channels, out_channels, bias=bias, weight_initializer="glorot",
-                          bias_initializer="zeros")
+        self.lin = Linear(
+            in_channels,
+            out_channels,
+            bias=bias,
+            weight_initializer="glorot",
+            bias_initializer="zeros",
+        )
 
     @property
     def static_std(self) -> float:
@@ -62,7 +76,9 @@ class _MetaLayer(Module):
     def combine(self, static: Tensor, dynamic: Tensor) -> Tensor:
         """The layer's output from its :meth:`parts`: their sum plus the bias."""
         out = static + dynamic
-        return out if self.lin.bias is None else out + self.lin.bias.to(out.dtype)  # (autocast: stay bf16)
+        return (
+            out if self.lin.bias is None else out + self.lin.bias.to(out.dtype)
+        )  # (autocast: stay bf16)
 
     def forward(self, x: Tensor, meta: Tensor) -> Tensor:
         return self.combine(*self.parts(x, meta))
@@ -101,8 +117,14 @@ class MetaLinear(_MetaLayer):
         - **output:** :math:`(N, d_{out})`
     """
 
-    def __init__(self, in_channels: int, out_channels: int, meta_channels: int, bias: bool = True,
-                 init_ratio: float = 0.1):
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        meta_channels: int,
+        bias: bool = True,
+        init_ratio: float = 0.1,
+    ):
         super().__init__(in_channels, out_channels, meta_channels, bias, init_ratio)
         # T stored as [d_in, k * d_out]: one GEMM computes h T_j for every j.
         self.meta_weight = Parameter(torch.empty(in_channels, meta_channels * out_channels))
@@ -126,8 +148,10 @@ class MetaLinear(_MetaLayer):
         return torch.bmm(meta.unsqueeze(1), basis).squeeze(1)
 
     def __repr__(self) -> str:
-        return (f"{type(self).__name__}({self.in_channels}, {self.out_channels}, "
-                f"meta_channels={self.meta_channels})")
+        return (
+            f"{type(self).__name__}({self.in_channels}, {self.out_channels}, "
+            f"meta_channels={self.meta_channels})"
+        )
 
 
 class CPMetaLinear(_MetaLayer):
@@ -169,23 +193,32 @@ class CPMetaLinear(_MetaLayer):
         - **output:** :math:`(N, d_{out})`
     """
 
-    def __init__(self, in_channels: int, out_channels: int, meta_channels: int, rank: int = 16,
-                 bias: bool = True, init_ratio: float = 0.1):
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        meta_channels: int,
+        rank: int = 16,
+        bias: bool = True,
+        init_ratio: float = 0.1,
+    ):
         if rank < 1:
             raise ValueError(f"CPMetaLinear: rank must be >= 1, got {rank}")
         super().__init__(in_channels, out_channels, meta_channels, bias, init_ratio)
         self.rank = rank
-        self.factor_in = Parameter(torch.empty(in_channels, rank))      # A
-        self.factor_out = Parameter(torch.empty(rank, out_channels))    # B
+        self.factor_in = Parameter(torch.empty(in_channels, rank))  # A
+        self.factor_out = Parameter(torch.empty(rank, out_channels))  # B
         self.factor_meta = Parameter(torch.empty(rank, meta_channels))  # C
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
         self.lin.reset_parameters()
-        torch.nn.init.normal_(self.factor_in, std=self.in_channels ** -0.5)
-        torch.nn.init.normal_(self.factor_meta, std=self.meta_channels ** -0.5)
-        torch.nn.init.normal_(self.factor_out, std=self.init_ratio * self.static_std
-                              * math.sqrt(self.in_channels / self.rank))
+        torch.nn.init.normal_(self.factor_in, std=self.in_channels**-0.5)
+        torch.nn.init.normal_(self.factor_meta, std=self.meta_channels**-0.5)
+        torch.nn.init.normal_(
+            self.factor_out,
+            std=self.init_ratio * self.static_std * math.sqrt(self.in_channels / self.rank),
+        )
 
     def meta_parameters(self) -> list[Parameter]:
         return [self.factor_in, self.factor_out, self.factor_meta]
@@ -202,5 +235,7 @@ class CPMetaLinear(_MetaLayer):
         return ((x @ self.factor_in) * (meta @ self.factor_meta.t())) @ self.factor_out
 
     def __repr__(self) -> str:
-        return (f"{type(self).__name__}({self.in_channels}, {self.out_channels}, "
-                f"meta_channels={self.meta_channels}, rank={self.rank})")
+        return (
+            f"{type(self).__name__}({self.in_channels}, {self.out_channels}, "
+            f"meta_channels={self.meta_channels}, rank={self.rank})"
+        )

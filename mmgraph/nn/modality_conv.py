@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Union
-
 import torch
 from torch import Tensor
 from torch_geometric import EdgeIndex
@@ -60,9 +58,17 @@ class ModalityConv(MessagePassing):
         - **output:** :math:`(|\mathcal{V}_t|, F_{out})`
     """
 
-    def __init__(self, in_channels: Union[int, tuple[int, int]], out_channels: int,
-                 normalization: str = "mean", combine: str = "add", normalize: bool = True,
-                 cached: bool = False, bias: bool = True, **kwargs):
+    def __init__(
+        self,
+        in_channels: int | tuple[int, int],
+        out_channels: int,
+        normalization: str = "mean",
+        combine: str = "add",
+        normalize: bool = True,
+        cached: bool = False,
+        bias: bool = True,
+        **kwargs,
+    ):
         kwargs.setdefault("aggr", "add")
         super().__init__(**kwargs)
         if normalization not in NORMALIZATIONS:
@@ -78,8 +84,13 @@ class ModalityConv(MessagePassing):
         self.normalize, self.cached = normalize, cached
         part = out_channels // 2 if combine == "concat" else out_channels
         self.lin_neigh = Linear(in_channels[0], part, bias=bias, weight_initializer="glorot")
-        self.lin_self = (Linear(in_channels[1], part, bias=combine == "concat" and bias,
-                                weight_initializer="glorot") if combine != "none" else None)
+        self.lin_self = (
+            Linear(
+                in_channels[1], part, bias=combine == "concat" and bias, weight_initializer="glorot"
+            )
+            if combine != "none"
+            else None
+        )
         self._cached_adj_t: Tensor | None = None
         self.reset_parameters()
 
@@ -99,14 +110,20 @@ class ModalityConv(MessagePassing):
             return edge_index
         if not (sparse or self.cached or isinstance(edge_index, EdgeIndex)):
             return None
-        adj_t = normalized_adjacency(edge_index, size, self.normalization if self.normalize else "sum",
-                                     edge_weight)
+        adj_t = normalized_adjacency(
+            edge_index, size, self.normalization if self.normalize else "sum", edge_weight
+        )
         if self.cached:
             self._cached_adj_t = adj_t
         return adj_t
 
-    def forward(self, x: Union[Tensor, PairTensor], edge_index: Adj,
-                edge_weight: OptTensor = None, size: Size = None) -> Tensor:
+    def forward(
+        self,
+        x: Tensor | PairTensor,
+        edge_index: Adj,
+        edge_weight: OptTensor = None,
+        size: Size = None,
+    ) -> Tensor:
         if isinstance(x, Tensor):
             x = (x, x)
         if size is None and not is_sparse(edge_index):
@@ -115,7 +132,9 @@ class ModalityConv(MessagePassing):
         if adj_t is not None:  # fused path: message_and_aggregate on the CSR adjacency
             edge_index, edge_weight, size = adj_t, None, None
         elif self.normalize:
-            edge_weight = edge_weights(edge_index, size[0], size[1], self.normalization, edge_weight)
+            edge_weight = edge_weights(
+                edge_index, size[0], size[1], self.normalization, edge_weight
+            )
         agg = self.propagate(edge_index, x=x, edge_weight=edge_weight, size=size)
         out = self.lin_neigh(agg)
         if self.combine == "add":
@@ -131,5 +150,7 @@ class ModalityConv(MessagePassing):
         return spmm(adj_t, x[0])
 
     def __repr__(self) -> str:
-        return (f"{type(self).__name__}({self.in_channels[0] if self.in_channels[0] == self.in_channels[1] else self.in_channels}, "
-                f"{self.out_channels}, normalization={self.normalization}, combine={self.combine})")
+        return (
+            f"{type(self).__name__}({self.in_channels[0] if self.in_channels[0] == self.in_channels[1] else self.in_channels}, "
+            f"{self.out_channels}, normalization={self.normalization}, combine={self.combine})"
+        )

@@ -28,8 +28,8 @@ import json
 import statistics
 import time
 import warnings
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Callable, Iterable
 
 import numpy as np
 
@@ -64,7 +64,9 @@ def parse_grid(text: str) -> list[dict[str, object]]:
         else:
             values = [value]
         axes.append((key, values))
-    return [dict(zip([k for k, _ in axes], combo)) for combo in itertools.product(*[v for _, v in axes])]
+    return [
+        dict(zip([k for k, _ in axes], combo)) for combo in itertools.product(*[v for _, v in axes])
+    ]
 
 
 def _applies(key: str, model: str) -> bool:
@@ -87,8 +89,13 @@ def _points_of(name: str, points: list[dict]) -> list[dict]:
 
 def mean_std(runs: list[dict], split: str, keys) -> dict[str, tuple[float, float]]:
     """``{key: (mean, std)}`` of ``run[split][key]`` over ``runs`` (one per seed)."""
-    return {k: (statistics.mean(r[split][k] for r in runs), statistics.pstdev(r[split][k] for r in runs))
-            for k in keys}
+    return {
+        k: (
+            statistics.mean(r[split][k] for r in runs),
+            statistics.pstdev(r[split][k] for r in runs),
+        )
+        for k in keys
+    }
 
 
 class Plan:
@@ -103,26 +110,38 @@ class Plan:
         if s["seeds"] < 1:
             raise MMGraphError(f"--seeds must be >= 1, got {s['seeds']}")
         if not 1 <= s["screen_seeds"] <= s["seeds"]:
-            raise MMGraphError(f"--screen-seeds must be in [1, --seeds={s['seeds']}], got {s['screen_seeds']}")
+            raise MMGraphError(
+                f"--screen-seeds must be in [1, --seeds={s['seeds']}], got {s['screen_seeds']}"
+            )
         keys = {text: parse_assignment(text)[0] for text in s["sets"]}
-        nowhere = [text for text, key in keys.items() if not any(_applies(key, m) for m in self.models)]
+        nowhere = [
+            text for text, key in keys.items() if not any(_applies(key, m) for m in self.models)
+        ]
         if nowhere:
-            raise ConfigError(f"--set {nowhere[0]}: none of {', '.join(self.models)} takes that option; "
-                              "see `python cli.py options --model NAME`")
+            raise ConfigError(
+                f"--set {nowhere[0]}: none of {', '.join(self.models)} takes that option; "
+                "see `python cli.py options --model NAME`"
+            )
         self.sets = {m: [t for t, key in keys.items() if _applies(key, m)] for m in self.models}
         grid = parse_grid(s["grid"]) if s["grid"] else None
         if grid is not None:
             unknown = [k for k in grid[0] if not any(_applies(k, m) for m in self.models)]
             if unknown:
-                raise ConfigError(f"--grid: {', '.join(unknown)} is not an option of any of "
-                                  f"{', '.join(self.models)}; see `python cli.py options --model NAME`")
+                raise ConfigError(
+                    f"--grid: {', '.join(unknown)} is not an option of any of "
+                    f"{', '.join(self.models)}; see `python cli.py options --model NAME`"
+                )
         self.spaces: dict[str, SearchSpace] = {}
         saved = s.get("spaces") or {}  # a resumed comparison keeps the spaces it started with
         for name in self.models:
             if name in saved:
                 file = saved[name].get("file")
-                self.spaces[name] = SearchSpace(name, saved[name]["grid"], saved[name]["reference"],
-                                                path=Path(file) if file else None)
+                self.spaces[name] = SearchSpace(
+                    name,
+                    saved[name]["grid"],
+                    saved[name]["reference"],
+                    path=Path(file) if file else None,
+                )
             elif not model_class(name).trainable:
                 self.spaces[name] = SearchSpace(name, reference="nothing to train")
             elif grid is not None:
@@ -131,21 +150,35 @@ class Plan:
                 self.spaces[name] = SearchSpace(name, axes, "--grid")
             else:
                 self.spaces[name] = load_search_space(name, s["search_dir"])
-        s["spaces"] = {m: {"grid": space.grid, "reference": space.reference, "file": str(space.path or "")}
-                       for m, space in self.spaces.items()}
+        s["spaces"] = {
+            m: {"grid": space.grid, "reference": space.reference, "file": str(space.path or "")}
+            for m, space in self.spaces.items()
+        }
         self.base = self.config(self.models[0], {}, 0)  # bad options fail before anything runs
 
     def config(self, name: str, point: dict, seed: int) -> RunConfig:
         s = self.settings
-        return resolve_config(s["dataset"], sets=self.sets[name] + [f"{k}={v}" for k, v in point.items()]
-                              + [f"train.seed={seed}"], model=name, **s["options"])
+        return resolve_config(
+            s["dataset"],
+            sets=self.sets[name] + [f"{k}={v}" for k, v in point.items()] + [f"train.seed={seed}"],
+            model=name,
+            **s["options"],
+        )
 
     def check(self) -> None:
         """Load the data once (missing or broken data fail here, then come from the cache) and
         check every model's every point."""
         d = self.base.data
-        load_records(d.name, d.root, synthetic=d.synthetic, scale=d.scale, split=d.split, normalize=d.normalize,
-                     pca=d.pca, cold_items=d.cold_items)
+        load_records(
+            d.name,
+            d.root,
+            synthetic=d.synthetic,
+            scale=d.scale,
+            split=d.split,
+            normalize=d.normalize,
+            pca=d.pca,
+            cold_items=d.cold_items,
+        )
         for name in self.models:
             for point in self.spaces[name].points():
                 try:
@@ -154,13 +187,26 @@ class Plan:
                     check_options(cfg.model, cfg.model_args)
                 except MMGraphError as exc:
                     where = self.spaces[name].path or "--grid"
-                    raise ConfigError(f"{where}: grid point {point_label(point)} for {name}: {exc}") from exc
+                    raise ConfigError(
+                        f"{where}: grid point {point_label(point)} for {name}: {exc}"
+                    ) from exc
 
 
-def compare(dataset: str | None, models: Iterable[str] = (), *, seeds: int = 5, screen_seeds: int = 1,
-            grid: str | None = None, search_dir: str | Path | None = None, out: str | Path = "runs",
-            options: dict | None = None, sets: Iterable[str] = (), log: Callable[[str], None] = print,
-            kind: str = "compare", resume: str | Path | None = None) -> tuple[Path, dict]:
+def compare(
+    dataset: str | None,
+    models: Iterable[str] = (),
+    *,
+    seeds: int = 5,
+    screen_seeds: int = 1,
+    grid: str | None = None,
+    search_dir: str | Path | None = None,
+    out: str | Path = "runs",
+    options: dict | None = None,
+    sets: Iterable[str] = (),
+    log: Callable[[str], None] = print,
+    kind: str = "compare",
+    resume: str | Path | None = None,
+) -> tuple[Path, dict]:
     """Screen every model's search space with ``screen_seeds`` seeds, select each model's point
     on mean validation ``train.metric``, retrain it with ``seeds`` seeds, test those runs, and
     write ``table.md``, ``table.csv``, ``results.json`` and ``chart.png`` (with matplotlib) to a
@@ -178,26 +224,49 @@ def compare(dataset: str | None, models: Iterable[str] = (), *, seeds: int = 5, 
         settings = results["settings"]
         log(f"resuming {folder}: {', '.join(settings['models'])}, {settings['seeds']} seed(s)")
     else:
-        settings = {"dataset": dataset, "models": list(models), "seeds": seeds, "screen_seeds": screen_seeds,
-                    "grid": grid, "search_dir": None if search_dir is None else str(search_dir),
-                    "options": dict(options or {}), "sets": list(sets), "kind": kind}
+        settings = {
+            "dataset": dataset,
+            "models": list(models),
+            "seeds": seeds,
+            "screen_seeds": screen_seeds,
+            "grid": grid,
+            "search_dir": None if search_dir is None else str(search_dir),
+            "options": dict(options or {}),
+            "sets": list(sets),
+            "kind": kind,
+        }
     plan = Plan(settings)
     plan.check()
     if resume is None:
         folder = new_run_dir(Path(out), plan.base.data.name, kind)
-        results = {"kind": kind, "dataset": dataset, "settings": settings, "seeds": seeds,
-                   "screen_seeds": screen_seeds, "grid": grid, "metric": plan.base.train.metric,
-                   "selection": f"mean validation {plan.base.train.metric}", "wall_seconds": 0.0, "models": {}}
+        results = {
+            "kind": kind,
+            "dataset": dataset,
+            "settings": settings,
+            "seeds": seeds,
+            "screen_seeds": screen_seeds,
+            "grid": grid,
+            "metric": plan.base.train.metric,
+            "selection": f"mean validation {plan.base.train.metric}",
+            "wall_seconds": 0.0,
+            "models": {},
+        }
         write_tables(folder, results)  # from the start: an interrupted comparison can be resumed
     started, spent = time.perf_counter(), results["wall_seconds"]
     seen: set[str] = set()
-    with warnings.catch_warnings(record=True) as caught:  # data notes repeat for every run: show each once
+    with warnings.catch_warnings(
+        record=True
+    ) as caught:  # data notes repeat for every run: show each once
         warnings.simplefilter("always")
         for name in plan.models:
             results["models"][name] = _compare_one(plan, name, folder, log)
             results["wall_seconds"] = spent + time.perf_counter() - started
-            write_tables(folder, results)  # after every model: an interrupted comparison keeps what it did
-            for w in caught:  # the data's notes; torch's own (sparse tensors in beta) are noise here
+            write_tables(
+                folder, results
+            )  # after every model: an interrupted comparison keeps what it did
+            for (
+                w
+            ) in caught:  # the data's notes; torch's own (sparse tensors in beta) are noise here
                 if issubclass(w.category, DataWarning) and str(w.message) not in seen:
                     seen.add(str(w.message))
                     log(f"warning: {w.message}")
@@ -213,21 +282,33 @@ def compare(dataset: str | None, models: Iterable[str] = (), *, seeds: int = 5, 
         log(f"chart.png not written: {exc}")
     failed = [name for name, r in results["models"].items() if not r["runs"]]
     if failed:
-        raise MMGraphError(f"{', '.join(failed)}: no successful grid point (see {folder / 'table.md'}); "
-                           "fix the failing points' options and run again, or leave the model out")
+        raise MMGraphError(
+            f"{', '.join(failed)}: no successful grid point (see {folder / 'table.md'}); "
+            "fix the failing points' options and run again, or leave the model out"
+        )
     return folder, results
 
 
-def sweep(dataset: str | None, model: str = "metammf", *, seeds: int = 5, grid: str | None = None,
-          **kwargs) -> tuple[Path, dict]:
+def sweep(
+    dataset: str | None,
+    model: str = "metammf",
+    *,
+    seeds: int = 5,
+    grid: str | None = None,
+    **kwargs,
+) -> tuple[Path, dict]:
     """Every point of one ``model``'s search space (or ``grid``): validation mean +- std per
     point, test metrics for the point selected on validation only.  Same files and arguments
     as :func:`compare`."""
     if kwargs.get("resume") is None:
         if not model_class(model).trainable:
-            raise MMGraphError(f"model '{model}' has nothing to train, so nothing to sweep; choose a trained --model")
+            raise MMGraphError(
+                f"model '{model}' has nothing to train, so nothing to sweep; choose a trained --model"
+            )
         if grid is not None and not parse_grid(grid)[0]:
-            raise ConfigError("--grid is empty; give at least one axis, e.g. --grid 'lr=0.005,0.02'")
+            raise ConfigError(
+                "--grid is empty; give at least one axis, e.g. --grid 'lr=0.005,0.02'"
+            )
     return compare(dataset, [model], seeds=seeds, grid=grid, kind="sweep", **kwargs)
 
 
@@ -237,11 +318,15 @@ def _read_results(folder: Path) -> dict:
         results = json.loads(path.read_text())
         results["settings"]["models"]
     except FileNotFoundError:
-        raise MMGraphError(f"{folder}: not a comparison folder (no results.json); pass the folder `compare` "
-                           "or `sweep` made") from None
+        raise MMGraphError(
+            f"{folder}: not a comparison folder (no results.json); pass the folder `compare` "
+            "or `sweep` made"
+        ) from None
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise MMGraphError(f"{path}: cannot read the comparison's state ({type(exc).__name__}); the folder is "
-                           "damaged or from an older version: start a new comparison") from None
+        raise MMGraphError(
+            f"{path}: cannot read the comparison's state ({type(exc).__name__}); the folder is "
+            "damaged or from an older version: start a new comparison"
+        ) from None
     return results
 
 
@@ -249,11 +334,20 @@ def _compare_one(plan: Plan, name: str, folder: Path, log) -> dict:
     """One model: screen its points, select on validation, confirm over the seeds, test."""
     s, space = plan.settings, plan.spaces[name]
     base = {"search": space.describe()}  # the file and grid: settings["spaces"]
-    if not model_class(name).trainable:  # popularity: evaluated on each seed's data, nothing to train
+    if not model_class(
+        name
+    ).trainable:  # popularity: evaluated on each seed's data, nothing to train
         runs = [_evaluate_untrained(plan, name, seed, folder) for seed in range(s["seeds"])]
         log(f"{name}: nothing to train, evaluated on {s['seeds']} seed(s)")
-        return base | {"selected": {}, "points": [], "runs": runs, "epoch_seconds": None, "eval_seconds": None,
-                       "synthetic": runs[0]["synthetic"], "protocol": runs[0]["protocol"]}
+        return base | {
+            "selected": {},
+            "points": [],
+            "runs": runs,
+            "epoch_seconds": None,
+            "eval_seconds": None,
+            "synthetic": runs[0]["synthetic"],
+            "protocol": runs[0]["protocol"],
+        }
     points, metric = [], plan.base.train.metric
     for point in space.points():
         try:
@@ -265,30 +359,52 @@ def _compare_one(plan: Plan, name: str, folder: Path, log) -> dict:
             points.append({"point": point, "valid": None, "error": str(exc)})
             continue
         valid = statistics.mean(r["valid"][metric] for r in runs)
-        points.append({"point": point, "valid": valid, "runs": runs,
-                       "valid_metrics": mean_std(runs, "valid", [k for k in runs[0]["valid"] if "@" in k])})
-        log(f"{name} {point_label(point)}: mean valid {metric} {valid:.4f} over {len(runs)} seed(s)")
+        points.append(
+            {
+                "point": point,
+                "valid": valid,
+                "runs": runs,
+                "valid_metrics": mean_std(runs, "valid", [k for k in runs[0]["valid"] if "@" in k]),
+            }
+        )
+        log(
+            f"{name} {point_label(point)}: mean valid {metric} {valid:.4f} over {len(runs)} seed(s)"
+        )
     done = [p for p in points if p["valid"] is not None]
     if not done:
         return base | {"selected": None, "points": points, "runs": []}
     best = max(done, key=lambda p: p["valid"])
     try:
-        confirm = best["runs"] + [_train(plan, name, best["point"], seed, folder)
-                                  for seed in range(s["screen_seeds"], s["seeds"])]
+        confirm = best["runs"] + [
+            _train(plan, name, best["point"], seed, folder)
+            for seed in range(s["screen_seeds"], s["seeds"])
+        ]
     except WriteError:
         raise
     except MMGraphError as exc:
         log(f"{name} {point_label(best['point'])}: a confirmation seed failed ({exc})")
-        return base | {"selected": None, "points": points, "runs": [], "error": f"confirmation failed: {exc}"}
+        return base | {
+            "selected": None,
+            "points": points,
+            "runs": [],
+            "error": f"confirmation failed: {exc}",
+        }
     for run in confirm:  # the one look at the test split
         run["test"] = tested(run["run_dir"])["test"]
         run["per_user_file"] = str(Path(run["run_dir"]) / "test_per_user.npz")
-    log(f"{name}: selected {point_label(best['point'])}; test {metric} "
-        f"{statistics.mean(r['test'][metric] for r in confirm):.4f} over {len(confirm)} seed(s)")
-    return base | {"selected": best["point"], "points": points, "runs": confirm,
-                   "epoch_seconds": statistics.median(r["epoch_seconds"] for r in confirm),
-                   "eval_seconds": statistics.median(r["eval_seconds"] for r in confirm),
-                   "synthetic": confirm[0]["synthetic"], "protocol": confirm[0]["protocol"]}
+    log(
+        f"{name}: selected {point_label(best['point'])}; test {metric} "
+        f"{statistics.mean(r['test'][metric] for r in confirm):.4f} over {len(confirm)} seed(s)"
+    )
+    return base | {
+        "selected": best["point"],
+        "points": points,
+        "runs": confirm,
+        "epoch_seconds": statistics.median(r["epoch_seconds"] for r in confirm),
+        "eval_seconds": statistics.median(r["eval_seconds"] for r in confirm),
+        "synthetic": confirm[0]["synthetic"],
+        "protocol": confirm[0]["protocol"],
+    }
 
 
 def _train(plan: Plan, name: str, point: dict, seed: int, folder: Path) -> dict:
@@ -318,9 +434,14 @@ def _train(plan: Plan, name: str, point: dict, seed: int, folder: Path) -> dict:
                 continue
     if run_dir is None:
         parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(json.dumps({"model": name, "point": point, "seed": seed}, default=str), parent / "point.json")
+        atomic_write_text(
+            json.dumps({"model": name, "point": point, "seed": seed}, default=str),
+            parent / "point.json",
+        )
         try:
-            run_dir, metrics = train_run(plan.config(name, point, seed), parent, quiet=True, test=False)
+            run_dir, metrics = train_run(
+                plan.config(name, point, seed), parent, quiet=True, test=False
+            )
         except WriteError:
             raise
         except MMGraphError as exc:
@@ -328,12 +449,19 @@ def _train(plan: Plan, name: str, point: dict, seed: int, folder: Path) -> dict:
             raise
     history = metrics["history"]
     evals = [h["eval_seconds"] for h in history if "eval_seconds" in h]
-    return {"seed": seed, "run_dir": str(run_dir), "valid": metrics["valid"],
-            "selected_epoch": metrics["selected_epoch"], "stopped": metrics.get("stopped"), "epochs": len(history),
-            "seconds": round(sum(h["train_seconds"] for h in history) + sum(evals), 2),
-            "epoch_seconds": statistics.median(h["train_seconds"] for h in history),
-            "eval_seconds": statistics.median(evals) if evals else None,
-            "synthetic": metrics["synthetic"], "protocol": metrics["protocol"]}
+    return {
+        "seed": seed,
+        "run_dir": str(run_dir),
+        "valid": metrics["valid"],
+        "selected_epoch": metrics["selected_epoch"],
+        "stopped": metrics.get("stopped"),
+        "epochs": len(history),
+        "seconds": round(sum(h["train_seconds"] for h in history) + sum(evals), 2),
+        "epoch_seconds": statistics.median(h["train_seconds"] for h in history),
+        "eval_seconds": statistics.median(evals) if evals else None,
+        "synthetic": metrics["synthetic"],
+        "protocol": metrics["protocol"],
+    }
 
 
 def _per_user_arrays(split: dict) -> dict[str, np.ndarray]:
@@ -376,8 +504,14 @@ def _evaluate_untrained(plan: Plan, name: str, seed: int, folder: Path) -> dict:
     out["valid"].pop("per_user")
     target.parent.mkdir(parents=True, exist_ok=True)
     _save_npz(target, _per_user_arrays(out["test"]))
-    run = {"seed": seed, "valid": out["valid"], "test": out["test"], "per_user_file": str(target),
-           "synthetic": exp.data_info["synthetic"], "protocol": exp.protocol()}
+    run = {
+        "seed": seed,
+        "valid": out["valid"],
+        "test": out["test"],
+        "per_user_file": str(target),
+        "synthetic": exp.data_info["synthetic"],
+        "protocol": exp.protocol(),
+    }
     atomic_write_text(json.dumps(run), summary)
     return run
 
@@ -393,17 +527,27 @@ def significance(results: dict) -> dict:
     best = max(done, key=lambda n: statistics.mean(r["test"][metric] for r in done[n]["runs"]))
     follows = bool(next(iter(done.values())).get("synthetic"))
 
-    per_user = {n: [dict(np.load(run["per_user_file"])) for run in r["runs"]] for n, r in done.items()}
-    out = {"reference": best, "metrics": SIGNIFICANCE, "units": "(seed, user) pairs" if follows else
-           "users, each averaged over the seeds", "models": {}}
+    per_user = {
+        n: [dict(np.load(run["per_user_file"])) for run in r["runs"]] for n, r in done.items()
+    }
+    out = {
+        "reference": best,
+        "metrics": SIGNIFICANCE,
+        "units": "(seed, user) pairs" if follows else "users, each averaged over the seeds",
+        "models": {},
+    }
     for name in done:
         if name == best:
             continue
         out["models"][name] = {}
         for key in SIGNIFICANCE:
-            (units_a, a), (units_b, b) = (pool_users(per_user[n], key, follows) for n in (best, name))
+            (units_a, a), (units_b, b) = (
+                pool_users(per_user[n], key, follows) for n in (best, name)
+            )
             if not np.array_equal(units_a, units_b):
-                raise ValueError(f"{best} and {name} were tested on different users; cannot pair them")
+                raise ValueError(
+                    f"{best} and {name} were tested on different users; cannot pair them"
+                )
             out["models"][name][key] = paired_test(a, b)
     return out
 
@@ -436,8 +580,10 @@ def _significance_cells(results: dict, name: str) -> list[str]:
     for key in SIGNIFICANCE:
         t = tests[key]
         mark = "*" if max(t["t_p"], t["wilcoxon_p"]) < SIGNIFICANT else ""
-        cells.append(f"{-t['mean_diff']:+.4f}{mark} [{-t['ci_high']:+.4f}, {-t['ci_low']:+.4f}], "
-                     f"p {t['t_p']:.2g} / {t['wilcoxon_p']:.2g}")
+        cells.append(
+            f"{-t['mean_diff']:+.4f}{mark} [{-t['ci_high']:+.4f}, {-t['ci_low']:+.4f}], "
+            f"p {t['t_p']:.2g} / {t['wilcoxon_p']:.2g}"
+        )
     return cells
 
 
@@ -454,15 +600,24 @@ def _compute(results: dict) -> tuple[int, float]:
 def _header(results: dict, first: dict, title: str) -> list[str]:
     n, seconds = _compute(results)
     screen = results.get("screen_seeds", results["seeds"])
-    return [title, "",
-            f"Protocol: {first['protocol']}"
-            + (" (the SYNTHETIC data and split are generated anew for each seed)" if first["synthetic"] else "")
-            + ".", "",
-            f"Search: each grid point trained with {screen} seed(s) without the test split; the point with the "
-            f"best {results['selection']} retrained with seeds 0-{results['seeds'] - 1}; only those runs are "
-            "tested, at their selected epoch. The test split never takes part in selection. "
-            f"Compute: {n} trained runs, {seconds / 3600:.2f} h of training and validation; "
-            f"{results.get('wall_seconds', 0) / 3600:.2f} h of wall time.", ""]
+    return [
+        title,
+        "",
+        f"Protocol: {first['protocol']}"
+        + (
+            " (the SYNTHETIC data and split are generated anew for each seed)"
+            if first["synthetic"]
+            else ""
+        )
+        + ".",
+        "",
+        f"Search: each grid point trained with {screen} seed(s) without the test split; the point with the "
+        f"best {results['selection']} retrained with seeds 0-{results['seeds'] - 1}; only those runs are "
+        "tested, at their selected epoch. The test split never takes part in selection. "
+        f"Compute: {n} trained runs, {seconds / 3600:.2f} h of training and validation; "
+        f"{results.get('wall_seconds', 0) / 3600:.2f} h of wall time.",
+        "",
+    ]
 
 
 def format_compare(results: dict) -> str:
@@ -477,25 +632,46 @@ def format_compare(results: dict) -> str:
     first = done[0]
     kind = "SYNTHETIC stand-in" if first["synthetic"] else "real data"
     sig = results.get("significance") or {}
-    lines = _header(results, first, f"# {results['dataset']} ({kind}): test metrics at the selected epoch, "
-                                    f"mean +- std over {results['seeds']} seed(s)")
+    lines = _header(
+        results,
+        first,
+        f"# {results['dataset']} ({kind}): test metrics at the selected epoch, "
+        f"mean +- std over {results['seeds']} seed(s)",
+    )
     if sig.get("reference"):
-        lines += [f"Significance: per-user paired tests of {sig['reference']} (the best mean test "
-                  f"{results.get('metric', 'recall@20')}) against each model, over {sig['units']}: the "
-                  f"difference (model minus {sig['reference']}) with its 95% bootstrap interval, and the "
-                  f"p-values of the paired t-test / Wilcoxon signed-rank test; * marks both below "
-                  f"{SIGNIFICANT}.", ""]
-    lines += ["| model | selected | " + " | ".join(_short(c) for c in COLUMNS) + " | "
-              + " | ".join(f"{_short(k)} vs best" for k in SIGNIFICANCE) + " | epoch (stop) | s / epoch | eval s |",
-              "|---|---|" + "---|" * (len(COLUMNS) + len(SIGNIFICANCE) + 3)]
+        lines += [
+            f"Significance: per-user paired tests of {sig['reference']} (the best mean test "
+            f"{results.get('metric', 'recall@20')}) against each model, over {sig['units']}: the "
+            f"difference (model minus {sig['reference']}) with its 95% bootstrap interval, and the "
+            f"p-values of the paired t-test / Wilcoxon signed-rank test; * marks both below "
+            f"{SIGNIFICANT}.",
+            "",
+        ]
+    lines += [
+        "| model | selected | "
+        + " | ".join(_short(c) for c in COLUMNS)
+        + " | "
+        + " | ".join(f"{_short(k)} vs best" for k in SIGNIFICANCE)
+        + " | epoch (stop) | s / epoch | eval s |",
+        "|---|---|" + "---|" * (len(COLUMNS) + len(SIGNIFICANCE) + 3),
+    ]
     for name, r, cells in _rows(results):
         epochs = [run["selected_epoch"] for run in r["runs"] if "selected_epoch" in run]
         stops = sorted({run["stopped"] for run in r["runs"] if run.get("stopped")})
         epoch = f"{statistics.median(epochs):g} ({', '.join(stops)})" if epochs else "-"
-        timing = [f"{r[k]:.2f}" if r.get(k) is not None else "-" for k in ("epoch_seconds", "eval_seconds")]
-        lines.append(f"| {name} | {point_label(r['selected']) if r['selected'] else '-'} | "
-                     + " | ".join(_cell(c) for c in cells.values()) + " | "
-                     + " | ".join(_significance_cells(results, name)) + f" | {epoch} | " + " | ".join(timing) + " |")
+        timing = [
+            f"{r[k]:.2f}" if r.get(k) is not None else "-"
+            for k in ("epoch_seconds", "eval_seconds")
+        ]
+        lines.append(
+            f"| {name} | {point_label(r['selected']) if r['selected'] else '-'} | "
+            + " | ".join(_cell(c) for c in cells.values())
+            + " | "
+            + " | ".join(_significance_cells(results, name))
+            + f" | {epoch} | "
+            + " | ".join(timing)
+            + " |"
+        )
     lines += ["", "| model | search space |", "|---|---|"]
     lines += [f"| {name} | {r.get('search', '-')} |" for name, r in results["models"].items()]
     return "\n".join(lines + [""] + _failures(results)) + "\n"
@@ -506,8 +682,10 @@ def _failures(results: dict) -> list[str]:
     for name, r in results["models"].items():
         failed = [p for p in r.get("points", []) if p.get("error")]
         if failed:
-            lines.append(f"{name}: {len(failed)} grid point(s) failed, e.g. {point_label(failed[0]['point'])}: "
-                         f"{failed[0]['error']}")
+            lines.append(
+                f"{name}: {len(failed)} grid point(s) failed, e.g. {point_label(failed[0]['point'])}: "
+                f"{failed[0]['error']}"
+            )
         if r.get("error"):
             lines.append(f"{name}: {r['error']}")
         if not r["runs"]:
@@ -533,20 +711,41 @@ def format_sweep(results: dict) -> str:
     """Every point's validation mean +- std, the selected point's test metrics."""
     if not results["models"]:
         return f"# {results['dataset']}: sweep started, no point finished yet\n"
-    (name, r), = results["models"].items()
+    ((name, r),) = results["models"].items()
     first = r if "synthetic" in r else {"protocol": "-", "synthetic": False}
-    kind = ("SYNTHETIC stand-in" if first["synthetic"] else "real data") if "synthetic" in r else "no run finished"
-    lines = _header(results, first, f"# {results['dataset']} ({kind}): {name} sweep, {len(r['points'])} point(s); "
-                                    f"validation over the screening seed(s), test over {results['seeds']} seed(s)")
-    lines += ["| point | " + " | ".join(f"valid {k}" for k in SWEEP_VALID) + " | "
-              + " | ".join(f"test {k}" for k in SWEEP_TEST) + " |",
-              "|---|" + "---|" * (len(SWEEP_VALID) + len(SWEEP_TEST))]
+    kind = (
+        ("SYNTHETIC stand-in" if first["synthetic"] else "real data")
+        if "synthetic" in r
+        else "no run finished"
+    )
+    lines = _header(
+        results,
+        first,
+        f"# {results['dataset']} ({kind}): {name} sweep, {len(r['points'])} point(s); "
+        f"validation over the screening seed(s), test over {results['seeds']} seed(s)",
+    )
+    lines += [
+        "| point | "
+        + " | ".join(f"valid {k}" for k in SWEEP_VALID)
+        + " | "
+        + " | ".join(f"test {k}" for k in SWEEP_TEST)
+        + " |",
+        "|---|" + "---|" * (len(SWEEP_VALID) + len(SWEEP_TEST)),
+    ]
     for label, selected, valid, test, error in _sweep_rows(results):
         if error:
-            lines.append(f"| {label} | failed: {error} |" + " |" * (len(SWEEP_VALID) + len(SWEEP_TEST) - 1))
+            lines.append(
+                f"| {label} | failed: {error} |" + " |" * (len(SWEEP_VALID) + len(SWEEP_TEST) - 1)
+            )
             continue
-        cells = [_cell(valid[k]) for k in SWEEP_VALID] + [_cell(test[k]) if test else "-" for k in SWEEP_TEST]
-        lines.append(f"| {'**' + label + '** (selected)' if selected else label} | " + " | ".join(cells) + " |")
+        cells = [_cell(valid[k]) for k in SWEEP_VALID] + [
+            _cell(test[k]) if test else "-" for k in SWEEP_TEST
+        ]
+        lines.append(
+            f"| {'**' + label + '** (selected)' if selected else label} | "
+            + " | ".join(cells)
+            + " |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -556,25 +755,82 @@ def write_tables(folder: Path, results: dict) -> None:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     if results.get("kind") == "sweep":
-        writer.writerow(["point", "selected", *(f"valid_{c}_{s}" for c in SWEEP_VALID for s in ("mean", "std")),
-                         *(f"test_{c}_{s}" for c in SWEEP_TEST for s in ("mean", "std")), "error"])
+        writer.writerow(
+            [
+                "point",
+                "selected",
+                *(f"valid_{c}_{s}" for c in SWEEP_VALID for s in ("mean", "std")),
+                *(f"test_{c}_{s}" for c in SWEEP_TEST for s in ("mean", "std")),
+                "error",
+            ]
+        )
         for label, selected, valid, test, error in _sweep_rows(results):
-            writer.writerow([label, selected, *(f"{x:.6f}" if valid else "" for c in SWEEP_VALID
-                                               for x in (valid[c] if valid else (0, 0))),
-                             *(f"{x:.6f}" if test else "" for c in SWEEP_TEST for x in (test[c] if test else (0, 0))),
-                             error or ""])
+            writer.writerow(
+                [
+                    label,
+                    selected,
+                    *(
+                        f"{x:.6f}" if valid else ""
+                        for c in SWEEP_VALID
+                        for x in (valid[c] if valid else (0, 0))
+                    ),
+                    *(
+                        f"{x:.6f}" if test else ""
+                        for c in SWEEP_TEST
+                        for x in (test[c] if test else (0, 0))
+                    ),
+                    error or "",
+                ]
+            )
         atomic_write_text(buffer.getvalue(), folder / "table.csv")
         return
     sig = results.get("significance") or {}
-    tests = [f"{k}_vs_best_{part}" for k in SIGNIFICANCE for part in ("diff", "ci_low", "ci_high", "t_p", "wilcoxon_p")]
-    writer.writerow(["model", "selected", *(f"{c}_{s}" for c in COLUMNS for s in ("mean", "std")), *tests,
-                     "epoch_seconds", "eval_seconds", "seeds", "synthetic"])
+    tests = [
+        f"{k}_vs_best_{part}"
+        for k in SIGNIFICANCE
+        for part in ("diff", "ci_low", "ci_high", "t_p", "wilcoxon_p")
+    ]
+    writer.writerow(
+        [
+            "model",
+            "selected",
+            *(f"{c}_{s}" for c in COLUMNS for s in ("mean", "std")),
+            *tests,
+            "epoch_seconds",
+            "eval_seconds",
+            "seeds",
+            "synthetic",
+        ]
+    )
     for name, r, cells in _rows(results):
         t = sig.get("models", {}).get(name)
-        values = [f"{v:.6g}" for k in SIGNIFICANCE for v in (-t[k]["mean_diff"], -t[k]["ci_high"], -t[k]["ci_low"],
-                                                             t[k]["t_p"], t[k]["wilcoxon_p"])] if t else [""] * len(tests)
-        writer.writerow([name, json.dumps(r["selected"], default=str), *(f"{x:.6f}" for c in COLUMNS for x in cells[c]),
-                         *values, r.get("epoch_seconds"), r.get("eval_seconds"), len(r["runs"]), r.get("synthetic")])
+        values = (
+            [
+                f"{v:.6g}"
+                for k in SIGNIFICANCE
+                for v in (
+                    -t[k]["mean_diff"],
+                    -t[k]["ci_high"],
+                    -t[k]["ci_low"],
+                    t[k]["t_p"],
+                    t[k]["wilcoxon_p"],
+                )
+            ]
+            if t
+            else [""] * len(tests)
+        )
+        writer.writerow(
+            [
+                name,
+                json.dumps(r["selected"], default=str),
+                *(f"{x:.6f}" for c in COLUMNS for x in cells[c]),
+                *values,
+                r.get("epoch_seconds"),
+                r.get("eval_seconds"),
+                len(r["runs"]),
+                r.get("synthetic"),
+            ]
+        )
     atomic_write_text(buffer.getvalue(), folder / "table.csv")
 
 
@@ -585,14 +841,25 @@ def chart(folder: Path, results: dict) -> Path:
 
     metric = results.get("metric", "recall@20")
     if results.get("kind") == "sweep":
-        rows = [(label + (" *" if selected else ""), *valid[metric])
-                for label, selected, valid, _, error in _sweep_rows(results) if not error]
+        rows = [
+            (label + (" *" if selected else ""), *valid[metric])
+            for label, selected, valid, _, error in _sweep_rows(results)
+            if not error
+        ]
         what = f"validation {metric} (* selected)"
     else:
-        rows = [(name, *cells[metric]) for name, _, cells in _rows(results)] if metric in COLUMNS else []
+        rows = (
+            [(name, *cells[metric]) for name, _, cells in _rows(results)]
+            if metric in COLUMNS
+            else []
+        )
         what = f"test {metric}"
     if not rows:
         raise MMGraphError("no finished run to chart")
     kind = "SYNTHETIC" if next(iter(results["models"].values())).get("synthetic") else "real data"
-    return bars(rows, folder / "chart.png", f"{results['dataset']} ({kind}), {results['seeds']} seed(s)",
-                f"{what}, mean +- std")
+    return bars(
+        rows,
+        folder / "chart.png",
+        f"{results['dataset']} ({kind}), {results['seeds']} seed(s)",
+        f"{what}, mean +- std",
+    )

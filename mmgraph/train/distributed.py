@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import gc
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 import torch.distributed as dist
@@ -79,8 +79,10 @@ def setup(device: torch.device) -> Dist:
         try:
             dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
         except (RuntimeError, ValueError) as exc:
-            raise MMGraphError(f"torch.distributed could not start ({exc}); launch with "
-                               "`torchrun --nproc_per_node N cli.py train ...`") from exc
+            raise MMGraphError(
+                f"torch.distributed could not start ({exc}); launch with "
+                "`torchrun --nproc_per_node N cli.py train ...`"
+            ) from exc
     return Dist(dist.get_rank(), dist.get_world_size())
 
 

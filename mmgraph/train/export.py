@@ -24,8 +24,10 @@ def check_new_folder(out: Path) -> Path:
     """``out`` if it does not exist or is an empty folder; :class:`MMGraphError` otherwise."""
     out = Path(out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise MMGraphError(f"{out}: already exists and is not an empty folder; give a new --out "
-                           "(exports never overwrite)")
+        raise MMGraphError(
+            f"{out}: already exists and is not an empty folder; give a new --out "
+            "(exports never overwrite)"
+        )
     return out
 
 
@@ -50,9 +52,13 @@ def export(exp: Experiment, out: Path) -> list[str]:
             atomic_write_bytes(buffer.getvalue(), out / f"{name}.npy")
         _ids_file(exp.raw_ids[0], exp.graph.num_users, out / "user_ids.txt")
         _ids_file(exp.raw_ids[1], exp.graph.num_items, out / "item_ids.txt")
-        info = {"dataset": exp.data_info["dataset"], "synthetic": exp.data_info["synthetic"],
-                "data_fingerprint": exp.data_info["fingerprint"], "model": exp.config.model,
-                "shapes": {k: list(v.shape) for k, v in arrays.items()}}
+        info = {
+            "dataset": exp.data_info["dataset"],
+            "synthetic": exp.data_info["synthetic"],
+            "data_fingerprint": exp.data_info["fingerprint"],
+            "model": exp.config.model,
+            "shapes": {k: list(v.shape) for k, v in arrays.items()},
+        }
         atomic_write_text(json.dumps(info, indent=1), out / "export.json")
     except BaseException:  # all or nothing: the folder was empty (or absent) before
         for path in out.iterdir():

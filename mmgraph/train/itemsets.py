@@ -44,8 +44,11 @@ class UserItemSets:
     def contains(self, users: Tensor, items: Tensor) -> Tensor:
         """Whether each ``(users[n], items[n])`` (any shape, broadcast) is in the set."""
         if self.keys.numel() == 0:
-            return torch.zeros(torch.broadcast_shapes(users.shape, items.shape), dtype=torch.bool,
-                               device=self.device)
+            return torch.zeros(
+                torch.broadcast_shapes(users.shape, items.shape),
+                dtype=torch.bool,
+                device=self.device,
+            )
         query = users * self.num_items + items
         pos = torch.searchsorted(self.keys, query).clamp(max=self.keys.numel() - 1)
         return self.keys[pos] == query

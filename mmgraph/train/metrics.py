@@ -15,7 +15,7 @@ Per-user metrics are averaged over users with non-empty ground truth.
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor
@@ -81,19 +81,23 @@ def full_ranking(
     discount = 1.0 / torch.log2(torch.arange(2, kmax + 2, device=device, dtype=torch.float64))
     ideal = torch.cumsum(discount, 0)
     averaged = [m for m in METRICS if m != "hr"]  # HR is micro: total hits / total held-out items
-    sums = {f"{m}@{k}": torch.zeros((), dtype=torch.float64, device=device) for m in averaged for k in ks}
+    sums = {
+        f"{m}@{k}": torch.zeros((), dtype=torch.float64, device=device)
+        for m in averaged
+        for k in ks
+    }
     total_hits = {k: torch.zeros((), dtype=torch.float64, device=device) for k in ks}
     n_users = users.numel()
     if per_user and ranks.enabled:
         raise ValueError("per-user metrics are computed in one process; evaluate without torchrun")
-    mine = users[ranks.rank::ranks.world]
+    mine = users[ranks.rank :: ranks.world]
     # the (candidate) items in the order that breaks ties: a fixed random order
     columns = torch.randperm(num_items, generator=torch.Generator().manual_seed(0)).to(device)
     if candidates is not None:
         columns = columns[candidates[columns]]
     rows: dict[str, list[Tensor]] = {}
     for start in range(0, mine.numel(), batch_size):
-        batch = mine[start:start + batch_size]
+        batch = mine[start : start + batch_size]
         scores = score_fn(batch).float()
         for sets in exclude:
             row, col = sets.rows(batch)
@@ -108,8 +112,12 @@ def full_ranking(
             h = hits[:, :k]
             n_hit = h.sum(1)
             idcg = ideal[(torch.clamp(n_true, max=k) - 1).long()]
-            values = {"precision": n_hit / k, "recall": n_hit / n_true,
-                      "ndcg": (h * discount[:k]).sum(1) / idcg, "hit_rate": (n_hit > 0).double()}
+            values = {
+                "precision": n_hit / k,
+                "recall": n_hit / n_true,
+                "ndcg": (h * discount[:k]).sum(1) / idcg,
+                "hit_rate": (n_hit > 0).double(),
+            }
             for name, v in values.items():
                 sums[f"{name}@{k}"] += v.sum()
                 if per_user:
@@ -120,7 +128,7 @@ def full_ranking(
     totals = all_sum(torch.stack([*sums.values(), *total_hits.values()]), ranks).tolist()
     out = {key: val / n_users for key, val in zip(sums, totals)}
     n_held_out = counts.sum().item()
-    for k, hits in zip(ks, totals[len(sums):]):
+    for k, hits in zip(ks, totals[len(sums) :]):
         out[f"hr@{k}"] = hits / n_held_out
     out["users"] = n_users
     if per_user:

@@ -54,8 +54,11 @@ class NeighborSampler(PyGNeighborSampler):
             super().__init__(data, num_neighbors, **kwargs)
         # the torch kernel's global id -> local id map (-1: not in the subgraph); reset after each
         # batch, so a batch costs its own nodes, not a pass over every node of the graph
-        self._local = None if self.native else {
-            t: torch.full((n,), -1, dtype=torch.long) for t, n in self.num_nodes.items()}
+        self._local = (
+            None
+            if self.native
+            else {t: torch.full((n,), -1, dtype=torch.long) for t, n in self.num_nodes.items()}
+        )
 
     @property
     def native(self) -> bool:
@@ -64,17 +67,26 @@ class NeighborSampler(PyGNeighborSampler):
     def _sample(self, seed, seed_time=None, **kwargs):
         if self.native or not isinstance(seed, dict):
             return super()._sample(seed, seed_time, **kwargs)
-        if seed_time is not None or self.replace or self.disjoint or self.edge_weight is not None \
-                or self.subgraph_type.value != "directional":
-            raise NotImplementedError("mmgraph's torch neighbour sampler does uniform directional "
-                                      "sampling only; install pyg-lib for the other modes")
+        if (
+            seed_time is not None
+            or self.replace
+            or self.disjoint
+            or self.edge_weight is not None
+            or self.subgraph_type.value != "directional"
+        ):
+            raise NotImplementedError(
+                "mmgraph's torch neighbour sampler does uniform directional "
+                "sampling only; install pyg-lib for the other modes"
+            )
         node = {t: seed.get(t, torch.empty(0, dtype=torch.long)).long() for t in self.node_types}
         try:
             row, col, edge, counts = self._expand(node)
         finally:  # the id map is shared between batches: leave it clean, whatever happened
             for t, ids in node.items():
                 self._local[t][ids] = -1
-        return HeteroSamplerOutput(node=node, row=row, col=col, edge=edge, batch=None, num_sampled_nodes=counts)
+        return HeteroSamplerOutput(
+            node=node, row=row, col=col, edge=edge, batch=None, num_sampled_nodes=counts
+        )
 
     def _expand(self, node: dict[str, Tensor]):
         """Sample every hop around the seeds ``node`` (extended in place with the nodes found);
@@ -108,7 +120,9 @@ class NeighborSampler(PyGNeighborSampler):
                 counts[t].append(node[t].numel() - begin)
         empty = torch.empty(0, dtype=torch.long)
         for edge_type in self.edge_types:
-            row[edge_type] = local[edge_type[0]][torch.cat(row[edge_type])] if row[edge_type] else empty
+            row[edge_type] = (
+                local[edge_type[0]][torch.cat(row[edge_type])] if row[edge_type] else empty
+            )
             col[edge_type] = torch.cat(col[edge_type]) if col[edge_type] else empty
             edge[edge_type] = torch.cat(edge[edge_type]) if edge[edge_type] else empty
         return row, col, edge, counts
@@ -122,7 +136,9 @@ class NeighborSampler(PyGNeighborSampler):
         if k >= 0 and bool((degree > k).any()):
             big = torch.nonzero(degree > k).flatten()
             which = torch.cat([which, big.repeat_interleave(k)])
-            pos = torch.cat([pos, (start[big].unsqueeze(1) + sample_offsets(degree[big], k)).flatten()])
+            pos = torch.cat(
+                [pos, (start[big].unsqueeze(1) + sample_offsets(degree[big], k)).flatten()]
+            )
         return which, pos
 
 
@@ -153,10 +169,12 @@ class NeighborBatches:
         pos[e])``, column ``E + e * k + j`` is ``(users[e], negs[e, j])``; call it with
         :meth:`seed_index` of a batch to get that batch's subgraph."""
         k = negs.size(1)
-        label = torch.stack([torch.cat([users, users.repeat_interleave(k)]),
-                             torch.cat([pos, negs.flatten()])]).cpu()
-        return LinkNeighborLoader(self.data, self.fanout, edge_label_index=(EDGE, label),
-                                  neighbor_sampler=self.sampler)
+        label = torch.stack(
+            [torch.cat([users, users.repeat_interleave(k)]), torch.cat([pos, negs.flatten()])]
+        ).cpu()
+        return LinkNeighborLoader(
+            self.data, self.fanout, edge_label_index=(EDGE, label), neighbor_sampler=self.sampler
+        )
 
     @staticmethod
     def seed_index(batch: Tensor, num_edges: int, k: int) -> Tensor:
@@ -164,8 +182,9 @@ class NeighborBatches:
         negs = num_edges + (batch.unsqueeze(1) * k + torch.arange(k, device=batch.device)).flatten()
         return torch.cat([batch, negs]).cpu()
 
-    def subgraph(self, loader: LinkNeighborLoader, batch: Tensor, num_edges: int, k: int
-                 ) -> tuple[SampledGraph, Tensor, Tensor, Tensor]:
+    def subgraph(
+        self, loader: LinkNeighborLoader, batch: Tensor, num_edges: int, k: int
+    ) -> tuple[SampledGraph, Tensor, Tensor, Tensor]:
         """The sampled subgraph around a batch of interactions, and the batch's users,
         positives ``[B]`` and negatives ``[B, k]`` as local ids of that subgraph."""
         sample = loader(self.seed_index(batch, num_edges, k))
@@ -175,20 +194,31 @@ class NeighborBatches:
         return sub, pairs[0, :n], pairs[1, :n], pairs[1, n:].view(n, k)
 
 
-def sampled_graph(graph: RecGraph, sample: HeteroData, user_degree: Tensor, item_degree: Tensor,
-                  bags: dict[str, "BagRows"]) -> SampledGraph:
+def sampled_graph(
+    graph: RecGraph,
+    sample: HeteroData,
+    user_degree: Tensor,
+    item_degree: Tensor,
+    bags: dict[str, BagRows],
+) -> SampledGraph:
     """A loader's sampled ``HeteroData`` as a :class:`SampledGraph` on ``graph``'s device,
     with the features (and bags of words) of its items only."""
     device = graph.edge_index.device
     users, items = sample["user"].n_id.to(device), sample["item"].n_id.to(device)
     return SampledGraph(
-        num_users=users.numel(), num_items=items.numel(),
+        num_users=users.numel(),
+        num_items=items.numel(),
         edge_index=sample[EDGE].edge_index.to(device),
         features={m: x[items] for m, x in graph.features.items()},
-        bags={m: rows(items) for m, rows in bags.items()}, bag_vocab=dict(graph.bag_vocab),
+        bags={m: rows(items) for m, rows in bags.items()},
+        bag_vocab=dict(graph.bag_vocab),
         rev_edge_index=sample[REV_EDGE].edge_index.flip(0).to(device),
-        user_ids=users, item_ids=items, item_hops=getattr(sample["item"], "num_sampled_nodes", None),
-        user_degree=user_degree[users], item_degree=item_degree[items])
+        user_ids=users,
+        item_ids=items,
+        item_hops=getattr(sample["item"], "num_sampled_nodes", None),
+        user_degree=user_degree[users],
+        item_degree=item_degree[items],
+    )
 
 
 class BagRows:

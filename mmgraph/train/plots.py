@@ -5,8 +5,8 @@ goes on and says so once; ``plot`` asks for it."""
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from mmgraph.errors import MMGraphError
 from mmgraph.train.checkpoint import atomic_write_bytes
@@ -50,8 +50,12 @@ def curves(runs: Sequence[tuple[str, dict]], path: str | Path, metric: str = "re
     k = metric.split("@")[1]
     keys = [metric, f"ndcg@{k}"] if metric != f"ndcg@{k}" else [metric]
     cold = any("valid_cold" in h for _, m in runs for h in m["history"])
-    dynamic = any("dynamic_share" in h.get("diagnostics", {}) for _, m in runs for h in m["history"])
-    panels = ["loss"] + keys + ([f"cold {metric}"] if cold else []) + (["dynamic"] if dynamic else [])
+    dynamic = any(
+        "dynamic_share" in h.get("diagnostics", {}) for _, m in runs for h in m["history"]
+    )
+    panels = (
+        ["loss"] + keys + ([f"cold {metric}"] if cold else []) + (["dynamic"] if dynamic else [])
+    )
     fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.4), squeeze=False)
     for label, m in runs:
         history = m["history"]
@@ -59,20 +63,36 @@ def curves(runs: Sequence[tuple[str, dict]], path: str | Path, metric: str = "re
         for ax, key in zip(axes[0][1:], keys):
             ax.plot(*_series(history, "valid", key), marker=".", label=label)
         if cold:
-            axes[0][len(keys) + 1].plot(*_series(history, "valid_cold", metric), marker=".", label=label)
+            axes[0][len(keys) + 1].plot(
+                *_series(history, "valid_cold", metric), marker=".", label=label
+            )
         if dynamic:  # one line per meta layer: near zero, the fusion has become static
-            shares = [(h["epoch"], h["diagnostics"]["dynamic_share"]) for h in history
-                      if "dynamic_share" in h.get("diagnostics", {})]
+            shares = [
+                (h["epoch"], h["diagnostics"]["dynamic_share"])
+                for h in history
+                if "dynamic_share" in h.get("diagnostics", {})
+            ]
             for layer in range(len(shares[0][1]) if shares else 0):
-                axes[0][-1].plot([e for e, _ in shares], [v[layer] for _, v in shares], marker=".",
-                                 label=f"{label} layer {layer + 1}" if len(runs) > 1 else f"layer {layer + 1}")
+                axes[0][-1].plot(
+                    [e for e, _ in shares],
+                    [v[layer] for _, v in shares],
+                    marker=".",
+                    label=f"{label} layer {layer + 1}" if len(runs) > 1 else f"layer {layer + 1}",
+                )
         if m.get("best_epoch") and len(runs) == 1:
             for ax in axes[0][1:]:
-                ax.axvline(m.get("selected_epoch") or m["best_epoch"], color="grey", linestyle=":",
-                           label="selected epoch")
-    titles = ["training loss (BPR)"] + [f"validation {key}" for key in keys] + (
-        [f"validation {metric}, cold items"] if cold else []) + (
-        ["dynamic share ||h ΔW_i|| / ||h W||"] if dynamic else [])
+                ax.axvline(
+                    m.get("selected_epoch") or m["best_epoch"],
+                    color="grey",
+                    linestyle=":",
+                    label="selected epoch",
+                )
+    titles = (
+        ["training loss (BPR)"]
+        + [f"validation {key}" for key in keys]
+        + ([f"validation {metric}, cold items"] if cold else [])
+        + (["dynamic share ||h ΔW_i|| / ||h W||"] if dynamic else [])
+    )
     for ax, title in zip(axes[0], titles):
         ax.set_title(title, fontsize=10)
         ax.set_xlabel("epoch")
@@ -93,11 +113,15 @@ def read_run(run_dir: str | Path) -> dict:
     try:
         metrics = json.loads(path.read_text())
     except FileNotFoundError:
-        raise MMGraphError(f"{run_dir}: not a run folder (no metrics.json); pass folders that `train` made") from None
+        raise MMGraphError(
+            f"{run_dir}: not a run folder (no metrics.json); pass folders that `train` made"
+        ) from None
     except (OSError, ValueError) as exc:
         raise MMGraphError(f"{path}: unreadable ({exc}); is the run still writing it?") from None
     if not metrics.get("history"):
-        raise MMGraphError(f"{path}: no epoch finished yet, nothing to plot; wait for the first epoch")
+        raise MMGraphError(
+            f"{path}: no epoch finished yet, nothing to plot; wait for the first epoch"
+        )
     return metrics
 
 
@@ -111,12 +135,16 @@ def plot_runs(run_dirs: Sequence[str | Path], out: str | Path, metric: str | Non
             metric = "recall@20"
     known = {key for _, m in runs for h in m["history"] for key in h.get("valid", {})}
     if metric not in known:
-        raise MMGraphError(f"--metric {metric}: the runs have no such validation metric; "
-                           f"choose one of {', '.join(sorted(k for k in known if '@' in k))}")
+        raise MMGraphError(
+            f"--metric {metric}: the runs have no such validation metric; "
+            f"choose one of {', '.join(sorted(k for k in known if '@' in k))}"
+        )
     return curves(runs, out, metric)
 
 
-def bars(rows: Sequence[tuple[str, float, float]], path: str | Path, title: str, xlabel: str) -> Path:
+def bars(
+    rows: Sequence[tuple[str, float, float]], path: str | Path, title: str, xlabel: str
+) -> Path:
     """A horizontal bar chart of ``(label, mean, std)`` rows with std error bars."""
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 0.45 * len(rows) + 1.4))

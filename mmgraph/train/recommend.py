@@ -21,10 +21,19 @@ def _rows(raw_users: list[str], top, item_ids) -> list[dict]:
     (``item_ids[index]``, or the index); a user's ``-inf`` tail (items all seen) is left out."""
     rows = []
     for n, raw in enumerate(raw_users):
-        for rank, (score, item) in enumerate(zip(top.values[n].tolist(), top.indices[n].tolist()), 1):
+        for rank, (score, item) in enumerate(
+            zip(top.values[n].tolist(), top.indices[n].tolist()), 1
+        ):
             if score == float("-inf"):
                 break
-            rows.append({"user": str(raw).strip(), "rank": rank, "item": _raw(item_ids, item), "score": score})
+            rows.append(
+                {
+                    "user": str(raw).strip(),
+                    "rank": rank,
+                    "item": _raw(item_ids, item),
+                    "score": score,
+                }
+            )
     return rows
 
 
@@ -42,14 +51,18 @@ def user_index(exp: Experiment, raw_users: list[str]) -> torch.Tensor:
             index = int(raw) if raw.lstrip("-").isdigit() else None
             index = index if index is not None and 0 <= index < exp.graph.num_users else None
         if index is None:
-            raise MMGraphError(f"user '{raw}' is not in {exp.data_info['dataset']} "
-                               f"({exp.graph.num_users:,} users); give a user id of its interaction files")
+            raise MMGraphError(
+                f"user '{raw}' is not in {exp.data_info['dataset']} "
+                f"({exp.graph.num_users:,} users); give a user id of its interaction files"
+            )
         out.append(index)
     return torch.tensor(out, dtype=torch.long, device=exp.device)
 
 
 @torch.no_grad()
-def recommend(exp: Experiment, raw_users: list[str], k: int = 10, exclude_seen: bool = True) -> list[dict]:
+def recommend(
+    exp: Experiment, raw_users: list[str], k: int = 10, exclude_seen: bool = True
+) -> list[dict]:
     """``k`` items per user, best first: ``{"user", "rank", "item", "score"}`` rows with source
     ids.  ``exclude_seen`` leaves out the user's known items (training, validation and test)."""
     if k < 1:
@@ -78,34 +91,52 @@ def read_new_items(exp: Experiment, folder: Path) -> tuple[dict[str, torch.Tenso
     from mmgraph.data.safe_load import load_npy
 
     if not exp.model.cold_start:
-        raise MMGraphError(f"model '{exp.config.model}' cannot score items it never trained on; "
-                           "--new-items needs a model that reads items from their features alone (metammf)")
+        raise MMGraphError(
+            f"model '{exp.config.model}' cannot score items it never trained on; "
+            "--new-items needs a model that reads items from their features alone (metammf)"
+        )
     if not folder.is_dir():
-        raise MMGraphError(f"{folder}: no such folder; --new-items takes a folder of <modality>.npy files")
+        raise MMGraphError(
+            f"{folder}: no such folder; --new-items takes a folder of <modality>.npy files"
+        )
     if exp.graph.bags:
-        raise MMGraphError(f"--new-items: the run's {', '.join(exp.graph.bags)} modality is a bag of words; "
-                           "new items can be given only for dense features")
+        raise MMGraphError(
+            f"--new-items: the run's {', '.join(exp.graph.bags)} modality is a bag of words; "
+            "new items can be given only for dense features"
+        )
     d = exp.config.data
     paths = feature_paths(folder)
     wanted = list(exp.graph.features)
     missing = [m for m in wanted if m not in paths]
     if missing:
-        raise MMGraphError(f"{folder}: no {', '.join(f'{m}.npy' for m in missing)}; give one file per "
-                           f"modality of the run ({', '.join(wanted)}), one row per new item")
+        raise MMGraphError(
+            f"{folder}: no {', '.join(f'{m}.npy' for m in missing)}; give one file per "
+            f"modality of the run ({', '.join(wanted)}), one row per new item"
+        )
     raw = {m: load_npy(paths[m]) for m in wanted}
     rows = feature_rows(raw, paths)
     seed, reduce = exp.config.train.seed, parse_pca(d.pca, wanted)
     reference = None
     if d.normalize == "standard" or reduce:  # the run's items, raw: their statistics and PCA fit
-        reference = load_records(d.name, d.root, synthetic=d.synthetic, scale=d.scale, seed=seed,
-                                 split=d.split, normalize="none", cold_items=d.cold_items).features
+        reference = load_records(
+            d.name,
+            d.root,
+            synthetic=d.synthetic,
+            scale=d.scale,
+            seed=seed,
+            split=d.split,
+            normalize="none",
+            cold_items=d.cold_items,
+        ).features
     feats = {}
     for m in wanted:
         x = check_features(raw[m], m, rows, str(paths[m]))
         dim = (reference[m] if reference is not None else exp.graph.features[m]).shape[1]
         if x.shape[1] != dim:
-            raise MMGraphError(f"{paths[m]}: {m} features have {x.shape[1]} columns, the run's have {dim}; "
-                                f"give raw features of the kind the run was trained on")
+            raise MMGraphError(
+                f"{paths[m]}: {m} features have {x.shape[1]} columns, the run's have {dim}; "
+                f"give raw features of the kind the run was trained on"
+            )
         x = normalize_like(x, reference[m] if reference is not None else x, d.normalize)
         if m in reduce:  # the run's PCA, refitted as it was fitted (same items, same seed)
             x = pca_like(x, normalize(reference[m], d.normalize), reduce[m], seed)
@@ -115,12 +146,16 @@ def read_new_items(exp: Experiment, folder: Path) -> tuple[dict[str, torch.Tenso
     if index.is_file():
         ids = read_item_index(index)
         if len(ids) != rows:
-            raise MMGraphError(f"{index}: {len(ids)} ids for {rows} feature rows; give one id per row")
+            raise MMGraphError(
+                f"{index}: {len(ids)} ids for {rows} feature rows; give one id per row"
+            )
     return feats, ids
 
 
 @torch.no_grad()
-def recommend_new(exp: Experiment, raw_users: list[str], folder: str | Path, k: int = 10) -> list[dict]:
+def recommend_new(
+    exp: Experiment, raw_users: list[str], folder: str | Path, k: int = 10
+) -> list[dict]:
     """``k`` of the new items in ``folder`` (:func:`read_new_items`) per user, best first, scored
     from their features alone (the model's learned default ID vector stands in for an ID
     embedding); rows as :func:`recommend`."""
@@ -131,5 +166,5 @@ def recommend_new(exp: Experiment, raw_users: list[str], folder: str | Path, k: 
     graph = exp.graph.with_new_items(feats)
     exp.model.eval()
     user_emb, item_emb = exp.model.embed(graph)
-    scores = exp.model.full_scores(user_emb.float(), item_emb[exp.graph.num_items:].float(), users)
+    scores = exp.model.full_scores(user_emb.float(), item_emb[exp.graph.num_items :].float(), users)
     return _rows(raw_users, torch.topk(scores.float(), min(k, len(ids)), dim=1), ids)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 import shutil
 import warnings
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from mmgraph.errors import DataWarning, MMGraphError, short_message
 from mmgraph.train.checkpoint import atomic_write_text, load_checkpoint, load_into, new_run_dir
@@ -15,10 +16,19 @@ from mmgraph.train.distributed import broadcast, teardown
 from mmgraph.train.trainer import Experiment, Trainer, selected_checkpoint
 
 
-def resolve_config(dataset: str | None, *, config_file: str | Path | None = None,
-                   sets: Iterable[str] = (), **options: Any) -> RunConfig:
+def resolve_config(
+    dataset: str | None,
+    *,
+    config_file: str | Path | None = None,
+    sets: Iterable[str] = (),
+    **options: Any,
+) -> RunConfig:
     """Defaults < config file < explicit options (``data.root=...``, ``train.lr=...``) < ``--set``."""
-    cfg = RunConfig.from_dict(read_config_file(config_file), str(config_file)) if config_file else RunConfig()
+    cfg = (
+        RunConfig.from_dict(read_config_file(config_file), str(config_file))
+        if config_file
+        else RunConfig()
+    )
     if dataset is not None:
         cfg.data.name = dataset
     for key, value in options.items():
@@ -40,17 +50,23 @@ def check_space(folder: Path, need: int) -> None:
     """:class:`MMGraphError` when ``folder``'s disk has less than ``need`` bytes free."""
     free = shutil.disk_usage(folder).free
     if free < need:
-        raise MMGraphError(f"{folder}: the disk has {free / 2**20:,.0f} MiB free, but this run's checkpoints need "
-                           f"about {need / 2**20:,.0f} MiB; free some space or pass --out DIR on another disk")
+        raise MMGraphError(
+            f"{folder}: the disk has {free / 2**20:,.0f} MiB free, but this run's checkpoints need "
+            f"about {need / 2**20:,.0f} MiB; free some space or pass --out DIR on another disk"
+        )
 
 
 def saved_config(run_dir: Path) -> RunConfig:
     """The resolved config a run folder holds (its ``config.json``)."""
     saved = run_dir / "config.json"
     if not saved.is_file():
-        raise MMGraphError(f"{run_dir}: not a run folder (no config.json); pass the folder `train` made")
-    damaged = (f"{saved}: cannot read the run's configuration ({{}}); the run folder is damaged: restore "
-               "config.json, or retrain")
+        raise MMGraphError(
+            f"{run_dir}: not a run folder (no config.json); pass the folder `train` made"
+        )
+    damaged = (
+        f"{saved}: cannot read the run's configuration ({{}}); the run folder is damaged: restore "
+        "config.json, or retrain"
+    )
     try:
         raw = json.loads(saved.read_text())
     except (OSError, ValueError) as exc:
@@ -60,8 +76,16 @@ def saved_config(run_dir: Path) -> RunConfig:
     return RunConfig.from_dict(raw, str(saved))
 
 
-def train_run(cfg: RunConfig, out: str | Path = "runs", *, resume: str | Path | None = None,
-              quiet: bool = False, log=None, epochs: int | None = None, test: bool = True) -> tuple[Path, dict]:
+def train_run(
+    cfg: RunConfig,
+    out: str | Path = "runs",
+    *,
+    resume: str | Path | None = None,
+    quiet: bool = False,
+    log=None,
+    epochs: int | None = None,
+    test: bool = True,
+) -> tuple[Path, dict]:
     """Train ``cfg`` in a new folder under ``out`` (or continue ``resume``); return (folder, metrics).
     ``test=False`` leaves the test split unevaluated (``metrics["test"]`` is ``None``).
 
@@ -88,8 +112,10 @@ def train_run(cfg: RunConfig, out: str | Path = "runs", *, resume: str | Path | 
                 shutil.rmtree(run_dir, ignore_errors=True)
                 if isinstance(exc, MMGraphError):
                     raise
-                raise MMGraphError(f"{run_dir}: cannot write the run folder ({exc.strerror or exc}); "
-                                   "free some space or pass --out DIR") from exc
+                raise MMGraphError(
+                    f"{run_dir}: cannot write the run folder ({exc.strerror or exc}); "
+                    "free some space or pass --out DIR"
+                ) from exc
         run_dir = broadcast(run_dir, exp.ranks)
     trainer = Trainer(exp, run_dir, quiet=quiet, log=log)
     try:
@@ -115,13 +141,21 @@ def load_run(run_dir: str | Path, device: str | None = None) -> Experiment:
     ckpt = load_checkpoint(path, exp.device)
     load_into(exp.model, ckpt, path)
     if exp.data_changed_since(ckpt):
-        warnings.warn(f"{run_dir}: the data at {cfg.data.root or cfg.data.name} changed since this run was trained "
-                      "(its files' digest differs); what follows is for the data as it is now", DataWarning)
+        warnings.warn(
+            f"{run_dir}: the data at {cfg.data.root or cfg.data.name} changed since this run was trained "
+            "(its files' digest differs); what follows is for the data as it is now",
+            DataWarning,
+            stacklevel=2,
+        )
     return exp
 
 
-def evaluate_run(run_dir: str | Path, split: str = "test", ks: Iterable[int] | None = None,
-                 device: str | None = None) -> tuple[dict, Experiment]:
+def evaluate_run(
+    run_dir: str | Path,
+    split: str = "test",
+    ks: Iterable[int] | None = None,
+    device: str | None = None,
+) -> tuple[dict, Experiment]:
     """Reload ``run_dir``'s config and best checkpoint and evaluate ``split``."""
     exp = load_run(run_dir, device)
     return exp.evaluate(split, list(ks) if ks else None), exp
@@ -132,8 +166,14 @@ def format_table(metrics: dict, title: str = "") -> str:
     ks = sorted({int(k.split("@")[1]) for k in metrics if "@" in k})
     names = list(dict.fromkeys(k.split("@")[0] for k in metrics if "@" in k))
     label = {"hr": "HR (paper, micro recall)", "hit_rate": "hit rate"}
-    lines = ([title] if title else []) + ["| metric | " + " | ".join(f"@{k}" for k in ks) + " |",
-                                          "|---|" + "---|" * len(ks)]
+    lines = ([title] if title else []) + [
+        "| metric | " + " | ".join(f"@{k}" for k in ks) + " |",
+        "|---|" + "---|" * len(ks),
+    ]
     for name in names:
-        lines.append(f"| {label.get(name, name)} | " + " | ".join(f"{metrics[f'{name}@{k}']:.4f}" for k in ks) + " |")
+        lines.append(
+            f"| {label.get(name, name)} | "
+            + " | ".join(f"{metrics[f'{name}@{k}']:.4f}" for k in ks)
+            + " |"
+        )
     return "\n".join(lines)

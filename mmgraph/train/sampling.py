@@ -9,9 +9,14 @@ from mmgraph.errors import MMGraphError
 from mmgraph.train.itemsets import UserItemSets
 
 
-def sample_negatives(train: UserItemSets, users: Tensor, num_negatives: int,
-                     generator: torch.Generator, max_rounds: int = 50,
-                     exclude: Tensor | None = None) -> Tensor:
+def sample_negatives(
+    train: UserItemSets,
+    users: Tensor,
+    num_negatives: int,
+    generator: torch.Generator,
+    max_rounds: int = 50,
+    exclude: Tensor | None = None,
+) -> Tensor:
     """``[len(users), num_negatives]`` items drawn uniformly among those each user has not seen
     (and, given an ``[I]`` bool mask ``exclude``, never those items: cold items do not exist at
     training time).
@@ -35,7 +40,9 @@ def sample_negatives(train: UserItemSets, users: Tensor, num_negatives: int,
         n_bad = int(bad.sum())
         if n_bad == 0:
             return neg
-        neg[bad] = torch.randint(0, train.num_items, (n_bad,), generator=generator, device=users.device)
+        neg[bad] = torch.randint(
+            0, train.num_items, (n_bad,), generator=generator, device=users.device
+        )
     bad = invalid()
     if bad.any():
         row, col = bad.nonzero(as_tuple=True)
@@ -43,14 +50,19 @@ def sample_negatives(train: UserItemSets, users: Tensor, num_negatives: int,
     return neg
 
 
-def _exact_draws(train: UserItemSets, users: Tensor, exclude: Tensor | None, generator: torch.Generator,
-                 chunk: int = 1 << 24) -> Tensor:
+def _exact_draws(
+    train: UserItemSets,
+    users: Tensor,
+    exclude: Tensor | None,
+    generator: torch.Generator,
+    chunk: int = 1 << 24,
+) -> Tensor:
     """One uniform draw per entry of ``users`` among the items that user has not trained on and
     that ``exclude`` does not mark (in chunks of about ``chunk`` mask cells)."""
     out = torch.empty_like(users)
     step = max(1, chunk // max(train.num_items, 1))
     for start in range(0, users.numel(), step):
-        part = users[start:start + step]
+        part = users[start : start + step]
         allowed = torch.ones(part.numel(), train.num_items, dtype=torch.bool, device=users.device)
         if exclude is not None:
             allowed &= ~exclude
@@ -59,7 +71,11 @@ def _exact_draws(train: UserItemSets, users: Tensor, exclude: Tensor | None, gen
         empty = ~allowed.any(1)
         if empty.any():
             user = int(part[empty][0])
-            raise MMGraphError(f"user {user} has trained on every item that can be a negative; no negative "
-                               "exists for them: drop such users from the training data")
-        out[start:start + step] = torch.multinomial(allowed.float(), 1, generator=generator).view(-1)
+            raise MMGraphError(
+                f"user {user} has trained on every item that can be a negative; no negative "
+                "exists for them: drop such users from the training data"
+            )
+        out[start : start + step] = torch.multinomial(allowed.float(), 1, generator=generator).view(
+            -1
+        )
     return out

@@ -63,13 +63,17 @@ def load_search_space(model: str, directory: str | Path | None = None) -> Search
     for a damaged file, an option the model does not take, or an empty axis."""
     folder = Path(directory) if directory is not None else SEARCH_DIR
     if directory is not None and not folder.is_dir():
-        raise ConfigError(f"--search-dir {folder}: no such folder; give the folder of <model>.yaml search spaces")
+        raise ConfigError(
+            f"--search-dir {folder}: no such folder; give the folder of <model>.yaml search spaces"
+        )
     path = folder / f"{model}.yaml"
     if not path.is_file():
         return SearchSpace(model)
     raw = read_config_file(path)
     if raw.get("model", model) != model:
-        raise ConfigError(f"{path}: names model '{raw['model']}', not '{model}'; fix its model: line")
+        raise ConfigError(
+            f"{path}: names model '{raw['model']}', not '{model}'; fix its model: line"
+        )
     grid = raw.get("grid") or {}
     if not isinstance(grid, dict):
         raise ConfigError(f"{path}: grid must map option names to lists of values")
@@ -80,7 +84,13 @@ def load_search_space(model: str, directory: str | Path | None = None) -> Search
             raise ConfigError(f"{path}: grid axis {key} has no values; give at least one")
         full = option_key(RunConfig(model=model), str(key), source=f"{path}, grid")
         space[full] = [_literal(v) for v in values]
-    return SearchSpace(model, space, str(raw.get("reference", "not stated")), str(raw.get("notes", "")).strip(), path)
+    return SearchSpace(
+        model,
+        space,
+        str(raw.get("reference", "not stated")),
+        str(raw.get("notes", "")).strip(),
+        path,
+    )
 
 
 def point_label(point: dict) -> str:

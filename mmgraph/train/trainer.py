@@ -7,9 +7,9 @@ import math
 import platform
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -21,10 +21,24 @@ import mmgraph
 from mmgraph.data import EDGE, load_dataset
 from mmgraph.errors import MMGraphError, WriteError
 from mmgraph.models import RecGraph, Recommender, build_model
-from mmgraph.train.checkpoint import (atomic_save, atomic_write_text, load_checkpoint, load_into, rng_state,
-                                      seed_everything, set_rng_state)
+from mmgraph.train.checkpoint import (
+    atomic_save,
+    atomic_write_text,
+    load_checkpoint,
+    load_into,
+    rng_state,
+    seed_everything,
+    set_rng_state,
+)
 from mmgraph.train.config import RunConfig
-from mmgraph.train.distributed import Dist, all_sum, data_parallel, load_on_main, local_device, setup
+from mmgraph.train.distributed import (
+    Dist,
+    all_sum,
+    data_parallel,
+    load_on_main,
+    local_device,
+    setup,
+)
 from mmgraph.train.faults import fault_point
 from mmgraph.train.itemsets import UserItemSets
 from mmgraph.train.metrics import full_ranking
@@ -36,25 +50,43 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
-        raise MMGraphError(f"--device {name}: no CUDA GPU is visible to torch here; use --device cpu "
-                           "(or auto)")
+        raise MMGraphError(
+            f"--device {name}: no CUDA GPU is visible to torch here; use --device cpu (or auto)"
+        )
     try:
         return torch.device(name)
     except RuntimeError:
-        raise MMGraphError(f"--device {name}: unknown device; use cpu, cuda, cuda:N or auto") from None
+        raise MMGraphError(
+            f"--device {name}: unknown device; use cpu, cuda, cuda:N or auto"
+        ) from None
 
 
 def environment(device: torch.device) -> dict:
     try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(mmgraph.__file__).parent,
-                                capture_output=True, text=True, timeout=5).stdout.strip() or None
+        commit = (
+            subprocess.run(
+                ["git", "rev-parse", "HEAD"],
+                cwd=Path(mmgraph.__file__).parent,
+                capture_output=True,
+                text=True,
+                timeout=5,
+            ).stdout.strip()
+            or None
+        )
     except (OSError, subprocess.TimeoutExpired):
         commit = None
-    return {"mmgraph": mmgraph.__version__, "torch": torch.__version__,
-            "torch_geometric": torch_geometric.__version__, "numpy": np.__version__,
-            "python": platform.python_version(), "device": str(device),
-            "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu",
-            "git_commit": commit}
+    return {
+        "mmgraph": mmgraph.__version__,
+        "torch": torch.__version__,
+        "torch_geometric": torch_geometric.__version__,
+        "numpy": np.__version__,
+        "python": platform.python_version(),
+        "device": str(device),
+        "device_name": torch.cuda.get_device_name(device)
+        if device.type == "cuda"
+        else platform.processor() or "cpu",
+        "git_commit": commit,
+    }
 
 
 @dataclass
@@ -69,12 +101,15 @@ class Experiment:
     splits: dict[str, UserItemSets]
     ranks: Dist = Dist()
     neighbors: NeighborBatches | None = None  # train.sampler "neighbor": sampled subgraphs
-    raw_ids: tuple = (None, None)  # the source's user and item ids per index (None: the index itself)
+    raw_ids: tuple = (
+        None,
+        None,
+    )  # the source's user and item ids per index (None: the index itself)
     unsampled: Tensor | None = None  # [I] bool: items never drawn as negatives (train.negatives)
     _compiled: dict[str, Callable] = field(default_factory=dict, repr=False)
 
     @classmethod
-    def build(cls, config: RunConfig) -> "Experiment":
+    def build(cls, config: RunConfig) -> Experiment:
         config.resolve_defaults().train.check()
         device = local_device(resolve_device(config.train.device))
         ranks = setup(device)  # joins torchrun's process group; one process otherwise
@@ -82,15 +117,26 @@ class Experiment:
         # Set either way: an earlier run in this process must not leave it on (or off).
         torch.use_deterministic_algorithms(config.train.deterministic, warn_only=True)
         d = config.data
-        data = load_dataset(d.name, d.root, synthetic=d.synthetic, scale=d.scale, seed=config.train.seed,
-                            split=d.split, normalize=d.normalize, pca=d.pca, cold_items=d.cold_items)
+        data = load_dataset(
+            d.name,
+            d.root,
+            synthetic=d.synthetic,
+            scale=d.scale,
+            seed=config.train.seed,
+            split=d.split,
+            normalize=d.normalize,
+            pca=d.pca,
+            cold_items=d.cold_items,
+        )
         graph = RecGraph.from_data(data, device)
         torch.manual_seed(config.train.seed)  # model initialization independent of data loading
         model = build_model(config.model, graph, **config.model_args).to(device)
         store = data[EDGE]
         splits = {"train": UserItemSets(graph.edge_index, graph.num_users, graph.num_items)}
-        splits |= {name: UserItemSets(getattr(store, attr).to(device), graph.num_users, graph.num_items)
-                   for name, attr in (("valid", "val_edge_index"), ("test", "test_edge_index"))}
+        splits |= {
+            name: UserItemSets(getattr(store, attr).to(device), graph.num_users, graph.num_items)
+            for name, attr in (("valid", "val_edge_index"), ("test", "test_edge_index"))
+        }
         if graph.cold is not None:  # the cold items' held-out interactions, ranked among them
             for name in ("valid", "test"):
                 pairs = splits[name].pairs()
@@ -98,13 +144,21 @@ class Experiment:
                 if pairs.size(1):
                     splits[f"{name}_cold"] = UserItemSets(pairs, graph.num_users, graph.num_items)
         if config.train.on_nan == "skip-batch" and ranks.enabled:
-            raise MMGraphError("--on-nan skip-batch runs in one process (a skipped step would desynchronize "
-                               "DDP's gradient reduction); use --on-nan stop under torchrun")
+            raise MMGraphError(
+                "--on-nan skip-batch runs in one process (a skipped step would desynchronize "
+                "DDP's gradient reduction); use --on-nan stop under torchrun"
+            )
         if config.train.select_on not in splits:
-            raise MMGraphError(f"train.select_on={config.train.select_on}: the dataset has no cold items; "
-                               "add --cold-items FRACTION or select on valid")
-        info = {"dataset": data.name, "synthetic": data.synthetic, "split": data.split_protocol,
-                "fingerprint": getattr(data, "fingerprint", None)}
+            raise MMGraphError(
+                f"train.select_on={config.train.select_on}: the dataset has no cold items; "
+                "add --cold-items FRACTION or select on valid"
+            )
+        info = {
+            "dataset": data.name,
+            "synthetic": data.synthetic,
+            "split": data.split_protocol,
+            "fingerprint": getattr(data, "fingerprint", None),
+        }
         neighbors = None
         if config.train.sampler == "neighbor":
             neighbors = NeighborBatches(graph, fanout(config, model))
@@ -112,8 +166,18 @@ class Experiment:
             # DDP cannot all-reduce (torchrun keeps them dense)
             model.sparse_grads = not ranks.enabled
         raw_ids = (getattr(data, "user_ids", None), getattr(data, "item_ids", None))
-        return cls(config, device, info, graph, model, splits, ranks, neighbors, raw_ids,
-                   negative_exclusions(graph, config.train.negatives))
+        return cls(
+            config,
+            device,
+            info,
+            graph,
+            model,
+            splits,
+            ranks,
+            neighbors,
+            raw_ids,
+            negative_exclusions(graph, config.train.negatives),
+        )
 
     def data_changed_since(self, ckpt: dict) -> bool:
         """Whether the data loaded now differs from the data ``ckpt`` was trained on (by the
@@ -127,7 +191,9 @@ class Experiment:
         return self.evaluate_splits([split], ks)[split]
 
     @torch.no_grad()
-    def evaluate_splits(self, splits: list[str], ks=None, per_user: bool = False) -> dict[str, dict]:
+    def evaluate_splits(
+        self, splits: list[str], ks=None, per_user: bool = False
+    ) -> dict[str, dict]:
         """:meth:`evaluate` for several splits, embedding the graph once; splits this dataset
         does not have (``*_cold`` without cold items) are left out.  ``per_user=True`` adds each
         split's per-user metrics (``"per_user"``, see :func:`~mmgraph.train.metrics.full_ranking`)."""
@@ -142,10 +208,17 @@ class Experiment:
             exclude = [self.splits["train"]]
             if split.startswith("test") and self.config.train.mask_valid_at_test:
                 exclude.append(self.splits["valid"])
-            out[split] = full_ranking(lambda users: self.model.full_scores(user, item, users), self.graph.num_items,
-                                      self.splits[split], exclude, ks or self.config.train.ks,
-                                      self.config.train.eval_batch_size, self.ranks,
-                                      self.graph.cold if split.endswith("_cold") else None, per_user)
+            out[split] = full_ranking(
+                lambda users: self.model.full_scores(user, item, users),
+                self.graph.num_items,
+                self.splits[split],
+                exclude,
+                ks or self.config.train.ks,
+                self.config.train.eval_batch_size,
+                self.ranks,
+                self.graph.cold if split.endswith("_cold") else None,
+                per_user,
+            )
         return out
 
     @torch.no_grad()
@@ -171,22 +244,39 @@ class Experiment:
 
     def protocol(self) -> str:
         masked = "train+valid" if self.config.train.mask_valid_at_test else "train"
-        selection = "the last epoch reported (train.select=last); " if self.config.train.select == "last" else ""
-        cold = "" if self.graph.cold is None else (
-            f"; cold items: {int(self.graph.cold.sum()):,} held out of training (never negatives), their "
-            "held-out interactions also ranked among the cold items alone (test_cold)")
+        selection = (
+            "the last epoch reported (train.select=last); "
+            if self.config.train.select == "last"
+            else ""
+        )
+        cold = (
+            ""
+            if self.graph.cold is None
+            else (
+                f"; cold items: {int(self.graph.cold.sum()):,} held out of training (never negatives), their "
+                "held-out interactions also ranked among the cold items alone (test_cold)"
+            )
+        )
         t = self.config.train
         pool = self.graph.num_items - (0 if self.unsampled is None else int(self.unsampled.sum()))
-        negatives = (f"BPR with {t.num_negatives} negative(s) per positive from the {pool:,} items "
-                     + ("with a training interaction" if t.negatives == "trained" else "known at training time")
-                     + f", batches of {t.batch_size:,}, at most {t.epochs} epochs, patience {t.patience}"
-                     + (f", {t.time_limit:g} s limit" if t.time_limit else ""))
-        return (f"full ranking over all {self.graph.num_items:,} items; {masked} items masked at test, "
-                f"train items at validation; ties in a fixed random item order; {self.data_info['split']}; "
-                f"{negatives}; "
-                f"{selection}selection on "
-                f"{'validation' if self.config.train.select_on == 'valid' else 'validation cold items'} "
-                f"{self.config.train.metric}{cold}")
+        negatives = (
+            f"BPR with {t.num_negatives} negative(s) per positive from the {pool:,} items "
+            + (
+                "with a training interaction"
+                if t.negatives == "trained"
+                else "known at training time"
+            )
+            + f", batches of {t.batch_size:,}, at most {t.epochs} epochs, patience {t.patience}"
+            + (f", {t.time_limit:g} s limit" if t.time_limit else "")
+        )
+        return (
+            f"full ranking over all {self.graph.num_items:,} items; {masked} items masked at test, "
+            f"train items at validation; ties in a fixed random item order; {self.data_info['split']}; "
+            f"{negatives}; "
+            f"{selection}selection on "
+            f"{'validation' if self.config.train.select_on == 'valid' else 'validation cold items'} "
+            f"{self.config.train.metric}{cold}"
+        )
 
 
 def negative_exclusions(graph: RecGraph, pool: str) -> Tensor | None:
@@ -219,21 +309,27 @@ def fanout(config: RunConfig, model: Recommender) -> list[int]:
     """``train.fanout`` checked against the hops the model reads (default: 10 per hop)."""
     hops = model.sampling_hops
     if hops is None:
-        raise MMGraphError(f"model '{config.model}' needs the whole graph at every step; --sampler "
-                           "neighbor trains lightgcn, bprmf and metammf")
+        raise MMGraphError(
+            f"model '{config.model}' needs the whole graph at every step; --sampler "
+            "neighbor trains lightgcn, bprmf and metammf"
+        )
     given = config.train.fanout
     if given and len(given) != hops:
-        raise MMGraphError(f"--fanout {','.join(map(str, given))} samples {len(given)} hop(s), but "
-                           f"{config.model} reads {hops} (its graph layers); give {hops} values or "
-                           "change the model's layers")
+        raise MMGraphError(
+            f"--fanout {','.join(map(str, given))} samples {len(given)} hop(s), but "
+            f"{config.model} reads {hops} (its graph layers); give {hops} values or "
+            "change the model's layers"
+        )
     return list(given) or [10] * hops
 
 
 def group_settings(cfg) -> dict[str, tuple[float, float]]:
     """Learning rate and weight decay of each parameter group (:meth:`Recommender.parameter_groups`)."""
-    return {"embeddings": (cfg.lr, cfg.weight_decay),
-            "network": (cfg.lr * cfg.network_lr_scale, cfg.network_weight_decay),
-            "meta": (cfg.lr * cfg.meta_lr_scale, cfg.meta_weight_decay)}
+    return {
+        "embeddings": (cfg.lr, cfg.weight_decay),
+        "network": (cfg.lr * cfg.network_lr_scale, cfg.network_weight_decay),
+        "meta": (cfg.lr * cfg.meta_lr_scale, cfg.meta_weight_decay),
+    }
 
 
 def make_optimizer(model: Recommender, cfg) -> torch.optim.Optimizer:
@@ -256,14 +352,20 @@ def make_optimizer(model: Recommender, cfg) -> torch.optim.Optimizer:
     settings = group_settings(cfg)
     unknown = sorted(set(groups) - set(settings))
     if unknown:
-        raise MMGraphError(f"{type(model).__name__} declares parameter group(s) {', '.join(unknown)} that the "
-                           f"trainer has no settings for; use {', '.join(settings)}")
-    dense = [{"params": kept, "lr": settings[name][0], "weight_decay": settings[name][1], "name": name}
-             for name, params in groups.items()
-             if (kept := [p for p in params if id(p) not in sparse_ids])]
+        raise MMGraphError(
+            f"{type(model).__name__} declares parameter group(s) {', '.join(unknown)} that the "
+            f"trainer has no settings for; use {', '.join(settings)}"
+        )
+    dense = [
+        {"params": kept, "lr": settings[name][0], "weight_decay": settings[name][1], "name": name}
+        for name, params in groups.items()
+        if (kept := [p for p in params if id(p) not in sparse_ids])
+    ]
     if not sparse:
         return torch.optim.Adam(dense)
-    return Optimizers([torch.optim.SparseAdam(sparse, lr=cfg.lr)] + ([torch.optim.Adam(dense)] if dense else []))
+    return Optimizers(
+        [torch.optim.SparseAdam(sparse, lr=cfg.lr)] + ([torch.optim.Adam(dense)] if dense else [])
+    )
 
 
 class Optimizers(list):
@@ -288,17 +390,31 @@ class Optimizers(list):
 class Trainer:
     """Runs an :class:`Experiment` in ``run_dir``; :meth:`fit` returns the final metrics."""
 
-    def __init__(self, exp: Experiment, run_dir: Path, *, quiet: bool = False,
-                 log: Callable[[str], None] | None = None):
+    def __init__(
+        self,
+        exp: Experiment,
+        run_dir: Path,
+        *,
+        quiet: bool = False,
+        log: Callable[[str], None] | None = None,
+    ):
         self.exp, self.run_dir, self.quiet = exp, run_dir, quiet or not exp.ranks.main
         cfg = exp.config.train
         self.optimizer = make_optimizer(exp.model, cfg)
         # (users, pos, negs) -> loss; through DDP, which averages gradients over ranks, under torchrun
         self.step = data_parallel(exp.model, exp.compiled("batch_loss"), exp.ranks)
         self.generator = torch.Generator(device=exp.device).manual_seed(cfg.seed)
-        self.state = {"epoch": 0, "best_epoch": None, "best_valid": None, "bad_evals": 0, "history": []}
+        self.state = {
+            "epoch": 0,
+            "best_epoch": None,
+            "best_valid": None,
+            "bad_evals": 0,
+            "history": [],
+        }
         self.env = environment(exp.device) | {"processes": exp.ranks.world}
-        self._log_file = open(run_dir / "log.txt", "a", encoding="utf-8") if exp.ranks.main else None
+        self._log_file = (
+            open(run_dir / "log.txt", "a", encoding="utf-8") if exp.ranks.main else None
+        )
         self._echo = log or (lambda msg: tqdm.write(msg))
         self.board = None
         if cfg.tensorboard and exp.ranks.main:
@@ -316,10 +432,14 @@ class Trainer:
 
     # Checkpoints ---------------------------------------------------------------------------
     def _checkpoint(self) -> dict:
-        return {"model": self.exp.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-                "state": {k: v for k, v in self.state.items() if k != "history"},
-                "history": json.dumps(self.state["history"]), "rng": rng_state(self.generator),
-                "data": self.exp.data_info["fingerprint"]}
+        return {
+            "model": self.exp.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "state": {k: v for k, v in self.state.items() if k != "history"},
+            "history": json.dumps(self.state["history"]),
+            "rng": rng_state(self.generator),
+            "data": self.exp.data_info["fingerprint"],
+        }
 
     def resume(self) -> None:
         # a process killed while writing left its temporary file (never the checkpoint itself)
@@ -329,9 +449,11 @@ class Trainer:
         ckpt = self._load("last.pt")
         if self.exp.data_changed_since(ckpt):
             where = self.exp.config.data.root or self.exp.data_info["dataset"]
-            raise MMGraphError(f"{self.run_dir}: the data at {where} changed since this run started (its files' "
-                               "digest differs); resuming would train on other data; restore the data, or start "
-                               "a new run")
+            raise MMGraphError(
+                f"{self.run_dir}: the data at {where} changed since this run started (its files' "
+                "digest differs); resuming would train on other data; restore the data, or start "
+                "a new run"
+            )
         load_into(self.exp.model, ckpt, self.run_dir / "last.pt", self.optimizer)
         self.state = dict(ckpt["state"]) | {"history": json.loads(ckpt["history"])}
         set_rng_state(ckpt["rng"], self.generator)
@@ -340,7 +462,9 @@ class Trainer:
     def _load(self, name: str) -> dict:
         """A checkpoint of the run folder, read by rank 0 and broadcast to the others."""
         exp = self.exp
-        return load_on_main(lambda: load_checkpoint(self.run_dir / name, exp.device), exp.ranks, exp.device)
+        return load_on_main(
+            lambda: load_checkpoint(self.run_dir / name, exp.device), exp.ranks, exp.device
+        )
 
     def _save(self, obj: dict, name: str) -> None:
         if not self.exp.ranks.main:
@@ -348,11 +472,16 @@ class Trainer:
         try:
             atomic_save(obj, self.run_dir / name)
         except WriteError as exc:  # e.g. the disk filled up during training
-            kept = ", ".join(n for n in ("last.pt", "best.pt") if (self.run_dir / n).exists()) or "none"
+            kept = (
+                ", ".join(n for n in ("last.pt", "best.pt") if (self.run_dir / n).exists())
+                or "none"
+            )
             cause = exc.__cause__
-            raise WriteError(f"{self.run_dir / name}: cannot write the checkpoint ({cause.strerror or cause}); "
-                             f"complete checkpoints kept: {kept}; free some space, then "
-                             f"{'--resume' if 'last.pt' in kept else 'start a new run'}") from cause
+            raise WriteError(
+                f"{self.run_dir / name}: cannot write the checkpoint ({cause.strerror or cause}); "
+                f"complete checkpoints kept: {kept}; free some space, then "
+                f"{'--resume' if 'last.pt' in kept else 'start a new run'}"
+            ) from cause
 
     # Loop ----------------------------------------------------------------------------------
     def train_epoch(self, epoch: int) -> float:
@@ -361,16 +490,19 @@ class Trainer:
         model.train()
         model.start_epoch(graph, self.generator)
         train = exp.graph.edge_index
-        neg = sample_negatives(exp.splits["train"], train[0], cfg.num_negatives, self.generator,
-                               exclude=exp.unsampled)
+        neg = sample_negatives(
+            exp.splits["train"], train[0], cfg.num_negatives, self.generator, exclude=exp.unsampled
+        )
         perm = torch.randperm(train.size(1), generator=self.generator, device=exp.device)
         total = torch.zeros((), device=exp.device)
         batches = perm.split(cfg.batch_size)
         ranks = exp.ranks
         if ranks.enabled and batches[-1].numel() < ranks.world:  # every rank needs a share
             if len(batches) == 1:
-                raise MMGraphError(f"{train.size(1)} training interactions cannot be shared by "
-                                   f"{ranks.world} processes; use fewer")
+                raise MMGraphError(
+                    f"{train.size(1)} training interactions cannot be shared by "
+                    f"{ranks.world} processes; use fewer"
+                )
             batches = batches[:-2] + (torch.cat(batches[-2:]),)
         bar = tqdm(batches, desc=f"epoch {epoch}", leave=False, disable=self.quiet, unit="batch")
         loader = exp.neighbors.epoch(train[0], train[1], neg) if exp.neighbors else None
@@ -380,7 +512,9 @@ class Trainer:
             if loader is None:  # the whole graph, global ids
                 g, users, pos, negs = graph, train[0, share], train[1, share], neg[share]
             else:  # the subgraph sampled around the share's pairs, local ids
-                g, users, pos, negs = exp.neighbors.subgraph(loader, share, train.size(1), neg.size(1))
+                g, users, pos, negs = exp.neighbors.subgraph(
+                    loader, share, train.size(1), neg.size(1)
+                )
             with exp.autocast():  # the loss itself is computed in fp32 (bpr_loss casts)
                 loss = self.step(g, users, pos, negs)
             fault_point(f"batch:{epoch}:{step}")
@@ -389,7 +523,9 @@ class Trainer:
                 continue
             self.optimizer.zero_grad(set_to_none=True)
             # DDP averages gradients over ranks: weigh each by its share of the batch
-            (loss * (share.numel() * ranks.world / batch.numel()) if ranks.enabled else loss).backward()
+            (
+                loss * (share.numel() * ranks.world / batch.numel()) if ranks.enabled else loss
+            ).backward()
             if cfg.clip_grad_norm:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_grad_norm)
             self.optimizer.step()
@@ -400,15 +536,21 @@ class Trainer:
         last = self.run_dir / "last.pt"
         last = last if last.exists() else "none yet"
         if skipped:
-            self.log(f"epoch {epoch}: skipped {skipped} of {len(batches)} batches with a non-finite loss (--on-nan skip-batch)")
+            self.log(
+                f"epoch {epoch}: skipped {skipped} of {len(batches)} batches with a non-finite loss (--on-nan skip-batch)"
+            )
             if skipped == len(batches):
-                raise MMGraphError(f"every batch of epoch {epoch} had a non-finite loss; last good checkpoint: "
-                                   f"{last}; lower train.lr or check the features")
+                raise MMGraphError(
+                    f"every batch of epoch {epoch} had a non-finite loss; last good checkpoint: "
+                    f"{last}; lower train.lr or check the features"
+                )
         mean = (all_sum(total, ranks) / max(counted, 1)).item()
         if not math.isfinite(mean):
-            raise MMGraphError(f"training loss became {mean} in epoch {epoch}; last good checkpoint: {last}; "
-                               "lower train.lr, set train.clip_grad_norm, check the features, or "
-                               "skip such batches with --on-nan skip-batch")
+            raise MMGraphError(
+                f"training loss became {mean} in epoch {epoch}; last good checkpoint: {last}; "
+                "lower train.lr, set train.clip_grad_norm, check the features, or "
+                "skip such batches with --on-nan skip-batch"
+            )
         return mean
 
     def scalars(self, step: int, **groups: dict | float) -> None:
@@ -434,8 +576,11 @@ class Trainer:
         from mmgraph.train.plots import curves
 
         try:
-            curves([(self.run_dir.name, self.summary())], self.run_dir / "curves.png",
-                   self.exp.config.train.metric)
+            curves(
+                [(self.run_dir.name, self.summary())],
+                self.run_dir / "curves.png",
+                self.exp.config.train.metric,
+            )
         except MMGraphError as exc:  # matplotlib missing: the run itself is fine
             self.log(f"curves.png not written: {exc}")
 
@@ -446,11 +591,13 @@ class Trainer:
         metric = cfg.metric
         start_epoch = self.state["epoch"] + 1
         if start_epoch == 1:
-            self.log(f"{exp.data_info['dataset']} ({'SYNTHETIC' if exp.data_info['synthetic'] else 'real data'}): "
-                     f"{exp.graph.num_users:,} users, {exp.graph.num_items:,} items, "
-                     f"{exp.graph.edge_index.size(1):,} training interactions; model {exp.config.model} "
-                     f"({sum(p.numel() for p in exp.model.parameters()):,} parameters) on {exp.device}"
-                     + (f" x {exp.ranks.world} processes" if exp.ranks.enabled else ""))
+            self.log(
+                f"{exp.data_info['dataset']} ({'SYNTHETIC' if exp.data_info['synthetic'] else 'real data'}): "
+                f"{exp.graph.num_users:,} users, {exp.graph.num_items:,} items, "
+                f"{exp.graph.edge_index.size(1):,} training interactions; model {exp.config.model} "
+                f"({sum(p.numel() for p in exp.model.parameters()):,} parameters) on {exp.device}"
+                + (f" x {exp.ranks.world} processes" if exp.ranks.enabled else "")
+            )
         for epoch in range(start_epoch, cfg.epochs + 1):
             if self.stop_reason():  # a resumed run that had already stopped
                 break
@@ -470,27 +617,39 @@ class Trainer:
                 improved = best is None or valid[metric] > best[metric]
                 if improved:
                     self.state.update(best_epoch=epoch, best_valid=valid, bad_evals=0)
-                    self._save({"model": exp.model.state_dict(), "epoch": epoch,
-                                "data": exp.data_info["fingerprint"]}, "best.pt")
+                    self._save(
+                        {
+                            "model": exp.model.state_dict(),
+                            "epoch": epoch,
+                            "data": exp.data_info["fingerprint"],
+                        },
+                        "best.pt",
+                    )
                 else:
                     self.state["bad_evals"] += 1
-                self.log(f"epoch {epoch:3d}  loss {loss:.4f}  {cfg.select_on} {metric} {valid[metric]:.4f}  "
-                         f"ndcg@{metric.split('@')[1]} {valid['ndcg@' + metric.split('@')[1]]:.4f}  "
-                         + describe(record.get("diagnostics"))
-                         + f"  ({seconds:.1f} s train, {record['eval_seconds']:.1f} s eval)"
-                         + ("  *best*" if improved else ""))
+                self.log(
+                    f"epoch {epoch:3d}  loss {loss:.4f}  {cfg.select_on} {metric} {valid[metric]:.4f}  "
+                    f"ndcg@{metric.split('@')[1]} {valid['ndcg@' + metric.split('@')[1]]:.4f}  "
+                    + describe(record.get("diagnostics"))
+                    + f"  ({seconds:.1f} s train, {record['eval_seconds']:.1f} s eval)"
+                    + ("  *best*" if improved else "")
+                )
             else:
                 self.log(f"epoch {epoch:3d}  loss {loss:.4f}  ({seconds:.1f} s)")
             self.state["epoch"] = epoch
             self.state["history"].append(record)
-            self.scalars(epoch, loss=loss, valid=record.get("valid"), valid_cold=record.get("valid_cold"))
+            self.scalars(
+                epoch, loss=loss, valid=record.get("valid"), valid_cold=record.get("valid_cold")
+            )
             self.state["stopped"] = self.stop_reason()
             self._save(self._checkpoint(), "last.pt")
             self.write_metrics()
             if self.state["stopped"]:
                 break
         if self.state["best_epoch"] is None:
-            raise MMGraphError("no validation evaluation happened; raise train.epochs or lower train.eval_every")
+            raise MMGraphError(
+                "no validation evaluation happened; raise train.epochs or lower train.eval_every"
+            )
         name = selected_checkpoint(exp.config)
         load_into(exp.model, self._load(name), self.run_dir / name)
         self.plot()
@@ -499,13 +658,20 @@ class Trainer:
         t2 = time.perf_counter()
         tested = exp.evaluate_splits(["test", "test_cold"])
         test, cold = tested["test"], tested.get("test_cold")
-        where = (f"best epoch {self.state['best_epoch']}" if cfg.select == "best"
-                 else f"the last epoch, {self.state['epoch']} (train.select=last)")
-        self.log(f"test at {where} ({time.perf_counter() - t2:.1f} s): "
-                 + "  ".join(f"{k} {test[k]:.4f}" for k in test if k.startswith(("recall", "ndcg"))))
+        where = (
+            f"best epoch {self.state['best_epoch']}"
+            if cfg.select == "best"
+            else f"the last epoch, {self.state['epoch']} (train.select=last)"
+        )
+        self.log(
+            f"test at {where} ({time.perf_counter() - t2:.1f} s): "
+            + "  ".join(f"{k} {test[k]:.4f}" for k in test if k.startswith(("recall", "ndcg")))
+        )
         if cold is not None:
-            self.log(f"test, cold items only ({int(exp.graph.cold.sum()):,} ranked): "
-                     + "  ".join(f"{k} {cold[k]:.4f}" for k in cold if k.startswith(("recall", "ndcg"))))
+            self.log(
+                f"test, cold items only ({int(exp.graph.cold.sum()):,} ranked): "
+                + "  ".join(f"{k} {cold[k]:.4f}" for k in cold if k.startswith(("recall", "ndcg")))
+            )
         self.scalars(self.state["best_epoch"], test=test, test_cold=cold)
         return self.write_metrics(test, cold)
 
@@ -530,14 +696,23 @@ class Trainer:
         last = exp.config.train.select == "last"
         selected = self.state["epoch"] if last else self.state["best_epoch"]
         record = next((h for h in self.state["history"] if h["epoch"] == selected), {})
-        out = {"dataset": exp.data_info["dataset"], "synthetic": exp.data_info["synthetic"],
-               "data_fingerprint": exp.data_info["fingerprint"],
-               "model": exp.config.model, "protocol": exp.protocol(), "selected_on": exp.config.train.select_on,
-               "select": exp.config.train.select, "selected_epoch": selected,
-               "best_epoch": self.state["best_epoch"], "stopped": self.state.get("stopped"),
-               "valid": record.get(exp.config.train.select_on) if last else self.state["best_valid"],
-               "diagnostics": record.get("diagnostics"),
-               "test": test, "history": self.state["history"], "env": self.env}
+        out = {
+            "dataset": exp.data_info["dataset"],
+            "synthetic": exp.data_info["synthetic"],
+            "data_fingerprint": exp.data_info["fingerprint"],
+            "model": exp.config.model,
+            "protocol": exp.protocol(),
+            "selected_on": exp.config.train.select_on,
+            "select": exp.config.train.select,
+            "selected_epoch": selected,
+            "best_epoch": self.state["best_epoch"],
+            "stopped": self.state.get("stopped"),
+            "valid": record.get(exp.config.train.select_on) if last else self.state["best_valid"],
+            "diagnostics": record.get("diagnostics"),
+            "test": test,
+            "history": self.state["history"],
+            "env": self.env,
+        }
         if test_cold is not None:
             out["test_cold"] = test_cold
         return out
