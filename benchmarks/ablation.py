@@ -12,7 +12,7 @@ Each arm's learning rate is chosen from ``--lrs`` on mean validation Recall@20 o
 seeds; only the selected runs are then tested, at their selected epoch.  The table gives test
 mean +- std over seeds, each arm's dynamic share (mean over items of ||h_i ΔW_i|| / ||h_i W||,
 per meta layer) at the selected epoch, and paired per-user tests of ``meta-cp`` against every
-other arm (:func:`mmgraph.train.significance.paired_test`): per seed, and pooled, with users
+other arm (:func:`mmgraph.eval.significance.paired_test`): per seed, and pooled, with users
 averaged over seeds when the data is fixed (real TikTok) or as (seed, user) pairs when the data
 follows the seed (SYNTHETIC).
 
@@ -36,10 +36,10 @@ from pathlib import Path
 
 import numpy as np
 
-from mmgraph.train import resolve_config, train_run
-from mmgraph.train.checkpoint import atomic_write_text
-from mmgraph.train.compare import SIGNIFICANCE, mean_std, tested
-from mmgraph.train.significance import paired_test, pool_users
+from mmgraph.eval.significance import paired_test, pool_users
+from mmgraph.runs.api import resolve_config, train_run
+from mmgraph.runs.compare import SIGNIFICANCE, mean_std, tested
+from mmgraph.utils.io import atomic_write_text
 
 SHARED_TIKTOK = Path(__file__).resolve().parents[2] / "shared" / "data" / "tiktok"
 ARMS = {

@@ -31,7 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
-from mmgraph.train import Experiment, resolve_config, train_run
+from mmgraph.runs.api import resolve_config, train_run
+from mmgraph.runs.context import Experiment
 
 SHARED_MOVIELENS = (
     Path(__file__).resolve().parents[2] / "shared" / "data" / "movielens_mmgcn_clcrec"

@@ -27,7 +27,8 @@ import time
 import warnings
 from pathlib import Path
 
-from mmgraph.train import Experiment, resolve_config, train_run
+from mmgraph.runs.api import resolve_config, train_run
+from mmgraph.runs.context import Experiment
 
 SHARED_TIKTOK = Path(__file__).resolve().parents[2] / "shared" / "data" / "tiktok"
 GRID = {

@@ -37,10 +37,11 @@ import numpy as np, torch
 sys.path.insert(0, "benchmarks")  # run from the repository root
 from _timing import peak, reset_peak
 from mmgraph.models import RecGraph, build_model
-from mmgraph.train import Experiment, Trainer
+from mmgraph.runs import Experiment
+from mmgraph.train import Trainer
 from mmgraph.train.config import RunConfig
-from mmgraph.train.itemsets import UserItemSets
-from mmgraph.train.metrics import full_ranking
+from mmgraph.eval.itemsets import UserItemSets
+from mmgraph.eval.metrics import full_ranking
 from mmgraph.train.neighbors import NeighborBatches
 
 work, name, args, fanout, batch, max_batches, eval_users, device, negatives = sys.argv[1:10]

@@ -23,7 +23,8 @@ import time
 
 CHILD = r"""
 import json, sys, time, torch
-from mmgraph.train import resolve_config, Experiment, Trainer
+from mmgraph.runs import Experiment, resolve_config
+from mmgraph.train import Trainer
 from pathlib import Path
 import tempfile
 dataset, model, device, epochs, evals, batch = sys.argv[1:7]

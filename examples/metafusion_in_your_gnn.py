@@ -18,8 +18,11 @@ from torch_geometric.nn import LGConv
 from torch_geometric.utils import to_undirected
 
 from mmgraph.data import load_dataset
+from mmgraph.eval.itemsets import UserItemSets
+from mmgraph.eval.metrics import full_ranking
 from mmgraph.nn import BagOfWordsEncoder, MetaFusion, StaticFusion
-from mmgraph.train import UserItemSets, bpr_loss, full_ranking, sample_negatives
+from mmgraph.nn.losses import bpr_loss
+from mmgraph.train.negatives import sample_negatives
 
 
 class FusedLightGCN(torch.nn.Module):

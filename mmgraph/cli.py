@@ -375,8 +375,9 @@ def train(
     quiet,
 ) -> None:
     """Train a model on DATASET, select on validation, test once, write a run folder."""
-    from mmgraph.train import format_table, resolve_config, train_run
-    from mmgraph.train.distributed import is_main_process
+    from mmgraph.distributed import is_main_process
+    from mmgraph.report.tables import format_table
+    from mmgraph.runs.api import resolve_config, train_run
 
     if resume is None and dataset is None and config_file is None:
         raise click.UsageError("give a DATASET (or --config FILE, or --resume RUN_DIR)")
@@ -442,7 +443,8 @@ def train(
 @click.option("--device", default=None, help="cpu, cuda or auto (default: the run's).")
 def evaluate(run_dir, split, ks, device) -> None:
     """Reload RUN_DIR's best checkpoint and print its metric table."""
-    from mmgraph.train import evaluate_run, format_table
+    from mmgraph.report.tables import format_table
+    from mmgraph.runs.api import evaluate_run
 
     try:
         ks = [int(k) for k in ks.split(",") if k.strip()]
@@ -503,9 +505,9 @@ def recommend(run_dir, users, users_file, k, exclude_seen, new_items, fmt, devic
     import csv
     import sys
 
-    from mmgraph.train.recommend import recommend as top_k
-    from mmgraph.train.recommend import recommend_new
-    from mmgraph.train.run import load_run
+    from mmgraph.runs.api import load_run
+    from mmgraph.runs.recommend import recommend as top_k
+    from mmgraph.runs.recommend import recommend_new
 
     users = list(users)
     if users_file is not None:
@@ -553,9 +555,9 @@ def recommend(run_dir, users, users_file, k, exclude_seen, new_items, fmt, devic
 def export(run_dir, out, device) -> None:
     """Write RUN_DIR's user / item embeddings (.npy) with their id maps, and MetaMMF's per-item
     meta vectors and fusion outputs, for analysis in other tools."""
-    from mmgraph.train.export import check_new_folder
-    from mmgraph.train.export import export as write
-    from mmgraph.train.run import load_run
+    from mmgraph.runs.api import load_run
+    from mmgraph.runs.export import check_new_folder
+    from mmgraph.runs.export import export as write
 
     check_new_folder(out)  # before loading anything
     names = write(load_run(run_dir, device), out)
@@ -665,8 +667,8 @@ def run_grid(
     resume,
     **kwargs,
 ) -> None:
-    """Run :func:`~mmgraph.train.compare.compare` or ``sweep`` and print its table."""
-    from mmgraph.train.compare import format_compare
+    """Run :func:`~mmgraph.runs.compare.compare` or ``sweep`` and print its table."""
+    from mmgraph.runs.compare import format_compare
 
     if dataset is None and resume is None:
         raise click.UsageError("give DATASET, or --resume DIR to continue a comparison")
@@ -710,7 +712,7 @@ def run_grid(
 def compare(dataset, models, **options) -> None:
     """Search every model of MODELS on DATASET over its own grid, select on validation, retrain
     the selected point over seeds, and write a table of test metrics with per-user significance."""
-    from mmgraph.train.compare import compare as run_compare
+    from mmgraph.runs.compare import compare as run_compare
 
     names = [m.strip() for m in models.split(",") if m.strip()]
     if not names:
@@ -725,7 +727,7 @@ def compare(dataset, models, **options) -> None:
 def sweep(dataset, model, **options) -> None:
     """Every point of one model's search space (or --grid): validation mean +- std per point,
     test for the point selected on validation only."""
-    from mmgraph.train.compare import sweep as run_sweep
+    from mmgraph.runs.compare import sweep as run_sweep
 
     run_grid(run_sweep, dataset, model, **options)
 
@@ -744,7 +746,7 @@ def sweep(dataset, model, **options) -> None:
 )
 def plot(run_dirs, out, metric) -> None:
     """Overlay the learning curves (loss, validation metrics) of one or more runs."""
-    from mmgraph.train.plots import plot_runs, pyplot
+    from mmgraph.report.plots import plot_runs, pyplot
 
     if out.exists():
         raise MMGraphError(f"{out}: already exists; give --out a new file name")
@@ -759,7 +761,7 @@ def options(model) -> None:
     from dataclasses import asdict
 
     from mmgraph.models import model_options
-    from mmgraph.train import RunConfig
+    from mmgraph.train.config import RunConfig
 
     cfg = RunConfig(model=model).resolve_defaults()  # the model's own training defaults
     for section, values in (

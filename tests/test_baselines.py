@@ -19,8 +19,8 @@ from mmgraph.models import (
     build_model,
 )
 from mmgraph.nn import cosine_knn, knn_propagate, knn_weights
-from mmgraph.train import resolve_config, train_run
-from mmgraph.train.trainer import make_optimizer
+from mmgraph.runs.api import resolve_config, train_run
+from mmgraph.train.optim import make_optimizer
 
 FEATURE_MODELS = {
     "vbpr": VBPR,
@@ -334,7 +334,7 @@ def test_every_model_trains_through_the_runner(tmp_path, name):
 def test_paper_config_file_builds_the_released_model():
     from pathlib import Path
 
-    from mmgraph.train import Experiment
+    from mmgraph.runs.context import Experiment
 
     path = Path(__file__).resolve().parents[1] / "configs" / "metammf_paper_gcn.toml"
     cfg = resolve_config(

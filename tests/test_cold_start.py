@@ -15,14 +15,13 @@ from mmgraph.data import load_generic, load_records
 from mmgraph.data.npz_split import load_split_npz
 from mmgraph.data.splits import cold_item_split
 from mmgraph.errors import DataError, MMGraphError
+from mmgraph.eval.itemsets import UserItemSets
+from mmgraph.eval.metrics import full_ranking
 from mmgraph.models import ContentKNN, MetaMMF, RecGraph
 from mmgraph.nn.knn import cosine_knn
-from mmgraph.train import resolve_config, train_run
-from mmgraph.train.itemsets import UserItemSets
-from mmgraph.train.metrics import full_ranking
-from mmgraph.train.recommend import recommend_new
-from mmgraph.train.run import load_run
-from mmgraph.train.sampling import sample_negatives
+from mmgraph.runs.api import load_run, resolve_config, train_run
+from mmgraph.runs.recommend import recommend_new
+from mmgraph.train.negatives import sample_negatives
 
 
 def pairs_set(pairs):

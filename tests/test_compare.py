@@ -10,10 +10,10 @@ import pytest
 from click.testing import CliRunner
 from conftest import shared_dataset
 
-import mmgraph.train.compare as compare_module
+import mmgraph.runs.compare as compare_module
 from mmgraph.cli import main
 from mmgraph.errors import MMGraphError
-from mmgraph.train.compare import compare, parse_grid
+from mmgraph.runs.compare import compare, parse_grid
 
 TINY = {
     "data.synthetic": True,

@@ -10,7 +10,7 @@ import pytest
 import torch
 import torch.distributed as dist
 
-from mmgraph.train.distributed import Dist, setup
+from mmgraph.distributed import Dist, setup
 
 ROOT = Path(__file__).resolve().parents[1]
 TRAIN = [

@@ -9,9 +9,8 @@ from click.testing import CliRunner
 
 from mmgraph.cli import main
 from mmgraph.errors import MMGraphError
-from mmgraph.train import resolve_config, train_run
-from mmgraph.train.export import export
-from mmgraph.train.run import load_run
+from mmgraph.runs.api import load_run, resolve_config, train_run
+from mmgraph.runs.export import export
 
 
 @pytest.fixture(scope="module")

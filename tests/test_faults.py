@@ -16,7 +16,7 @@ from mmgraph.cli import main
 from mmgraph.data import load_records
 from mmgraph.errors import MMGraphError
 from mmgraph.models import LightGCN
-from mmgraph.train import resolve_config, train_run
+from mmgraph.runs.api import resolve_config, train_run
 
 ROOT = Path(__file__).resolve().parents[1]
 TRAIN = [
@@ -193,7 +193,7 @@ def test_a_full_disk_is_refused_before_training(tmp_path, monkeypatch):
 def test_a_disk_filling_up_mid_run_keeps_the_complete_checkpoints(tmp_path, monkeypatch):
     import errno
 
-    import mmgraph.train.checkpoint as checkpoint
+    import mmgraph.utils.io as checkpoint
 
     saves = {"n": 0}
     original = torch.save
@@ -220,7 +220,7 @@ def no_room_for(monkeypatch, name):
     """Atomic writes of files called ``name`` fail as on a full disk (at the final rename)."""
     import errno
 
-    import mmgraph.train.checkpoint as checkpoint
+    import mmgraph.utils.io as checkpoint
 
     replace = os.replace
 

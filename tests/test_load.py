@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from mmgraph.train.itemsets import UserItemSets
-from mmgraph.train.metrics import full_ranking
+from mmgraph.eval.itemsets import UserItemSets
+from mmgraph.eval.metrics import full_ranking
 
 
 def peak_rss_mib() -> float:

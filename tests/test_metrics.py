@@ -5,8 +5,10 @@ import pytest
 import torch
 
 from mmgraph.errors import MMGraphError
-from mmgraph.train import UserItemSets, full_ranking, sample_negatives
-from mmgraph.train.significance import paired_test
+from mmgraph.eval.itemsets import UserItemSets
+from mmgraph.eval.metrics import full_ranking
+from mmgraph.eval.significance import paired_test
+from mmgraph.train.negatives import sample_negatives
 
 
 def reference(scores, train, held_out, ks):
@@ -168,7 +170,7 @@ def test_paired_test_against_scipy_and_its_edges():
 
 
 def test_pool_users_averages_seeds_on_fixed_data_and_pairs_seeds_and_users_otherwise():
-    from mmgraph.train.significance import pool_users
+    from mmgraph.eval.significance import pool_users
 
     runs = [
         {"users": np.array([3, 7]), "recall@20": np.array([0.2, 0.4])},
@@ -189,7 +191,7 @@ def test_pool_users_averages_seeds_on_fixed_data_and_pairs_seeds_and_users_other
 
 
 def test_ties_broken_only_where_they_decide_equal_a_full_tie_order_ranking():
-    from mmgraph.train.metrics import _top
+    from mmgraph.eval.metrics import _top
 
     torch.manual_seed(0)
     scores = torch.randint(0, 6, (300, 40)).float()  # many ties

@@ -6,7 +6,7 @@ import torch
 from mmgraph.data import load_dataset
 from mmgraph.errors import MMGraphError
 from mmgraph.models import RecGraph, build_model
-from mmgraph.train import resolve_config, train_run
+from mmgraph.runs.api import resolve_config, train_run
 from mmgraph.train.neighbors import NeighborBatches, sample_offsets
 
 

@@ -11,8 +11,8 @@ from torch.nn import Embedding, Identity
 
 from mmgraph.models import MMGCN, RecGraph, build_model, model_options
 from mmgraph.models.mmgcn import FrozenTable, reference_latent_dims
-from mmgraph.train import resolve_config
-from mmgraph.train.trainer import make_optimizer
+from mmgraph.runs.api import resolve_config
+from mmgraph.train.optim import make_optimizer
 
 U, I = 4, 6
 EDGES = torch.tensor(

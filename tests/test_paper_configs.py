@@ -14,8 +14,9 @@ import torch.nn.functional as F
 
 from mmgraph.models import MetaMMF, RecGraph
 from mmgraph.nn import CPMetaLinear, MetaLinear
-from mmgraph.train import resolve_config
-from mmgraph.train.trainer import Experiment, make_optimizer
+from mmgraph.runs.api import resolve_config
+from mmgraph.runs.context import Experiment
+from mmgraph.train.optim import make_optimizer
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 # 3000 (user, positive, negative) triples per step = 600 positives x 5 negatives

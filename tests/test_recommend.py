@@ -11,9 +11,8 @@ from click.testing import CliRunner
 
 from mmgraph.cli import main
 from mmgraph.errors import MMGraphError
-from mmgraph.train import resolve_config, train_run
-from mmgraph.train.recommend import recommend
-from mmgraph.train.run import load_run
+from mmgraph.runs.api import load_run, resolve_config, train_run
+from mmgraph.runs.recommend import recommend
 
 
 @pytest.fixture(scope="module")

@@ -5,9 +5,9 @@ import json
 import pytest
 
 from mmgraph.models import MODELS, check_options
-from mmgraph.train import resolve_config, train_run
+from mmgraph.runs.api import resolve_config, train_run
+from mmgraph.runs.search import SEARCH_DIR, load_search_space
 from mmgraph.train.config import TRAIN_DEFAULTS, ConfigError
-from mmgraph.train.search import SEARCH_DIR, load_search_space
 
 TRAINED = [name for name, cls in MODELS.items() if cls.trainable]
 

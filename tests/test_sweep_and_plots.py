@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-import mmgraph.train.compare as compare_module
+import mmgraph.runs.compare as compare_module
 from mmgraph.cli import main
 from mmgraph.errors import MMGraphError
-from mmgraph.train import resolve_config, train_run
-from mmgraph.train.compare import sweep
+from mmgraph.runs.api import resolve_config, train_run
+from mmgraph.runs.compare import sweep
 
 TINY = {
     "data.synthetic": True,
@@ -174,7 +174,7 @@ def test_every_run_writes_its_curves(two_runs):
 
 
 def test_curves_plot_the_dynamic_share_per_meta_layer(two_runs, tmp_path, monkeypatch):
-    import mmgraph.train.plots as plots
+    import mmgraph.report.plots as plots
 
     figures = []
     monkeypatch.setattr(plots, "_save", lambda fig, path: figures.append(fig) or path)

@@ -8,8 +8,10 @@ from torch_geometric.nn.models import LightGCN as PyGLightGCN
 
 from mmgraph.cli import main
 from mmgraph.models import MODELS, LightGCN, RecGraph
-from mmgraph.train import Experiment, Trainer, resolve_config, train_run
-from mmgraph.train.trainer import make_optimizer
+from mmgraph.runs.api import resolve_config, train_run
+from mmgraph.runs.context import Experiment
+from mmgraph.train.optim import make_optimizer
+from mmgraph.train.trainer import Trainer
 
 FAST = {
     "data.synthetic": True,
@@ -358,7 +360,7 @@ def test_defaults_keep_the_fusion_dynamic_and_coupled_decay_kills_it(tmp_path):
 
 
 def test_select_last_reports_and_serves_the_last_epoch(tmp_path):
-    from mmgraph.train.run import load_run
+    from mmgraph.runs.api import load_run
 
     run_dir, m = train_run(
         config(**{"train.select": "last", "train.patience": 1, "train.epochs": 4}),
@@ -378,7 +380,7 @@ def test_select_last_reports_and_serves_the_last_epoch(tmp_path):
 
 def test_negatives_come_from_the_trained_items_unless_asked_for_all(tmp_path, monkeypatch):
     import mmgraph.train.trainer as trainer_module
-    from mmgraph.train.trainer import negative_exclusions
+    from mmgraph.train.negatives import negative_exclusions
 
     g = RecGraph(
         2, 5, torch.tensor([[0, 0, 1], [0, 1, 2]])

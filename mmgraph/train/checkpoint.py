@@ -1,61 +1,14 @@
-"""Checkpoints and run folders: atomic writes, never overwriting an earlier run."""
+"""Reading checkpoints: safe loading, fitting them into a model, the checkpoint a run reports."""
 
 from __future__ import annotations
 
-import os
 import pickle
-import random
-from datetime import datetime
 from pathlib import Path
 
-import numpy as np
 import torch
 
-from mmgraph.errors import MMGraphError, WriteError, short_message
-from mmgraph.train.faults import fault_point
-
-
-def _atomic(path: Path, write) -> None:
-    """``write(f)`` to a temporary file beside ``path``, fsync, then rename it over ``path``.
-
-    Any failure removes the temporary file, so ``path`` is either the old file or the new one,
-    never a partial one; an :class:`OSError` (a full disk, no permission) becomes a one-line
-    :class:`~mmgraph.errors.WriteError`.
-    """
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise WriteError(
-            f"{path}: cannot write it ({exc.strerror or exc}); nothing partial was left; "
-            "free some disk space or check the folder's permissions, then run again"
-        ) from exc
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
-def atomic_save(obj, path: Path) -> None:
-    """``torch.save`` ``obj`` to ``path`` atomically (see :func:`_atomic`)."""
-
-    def write(f):
-        torch.save(obj, f)
-        fault_point(f"save:{path.name}")  # tests kill the process here: mid-write
-
-    _atomic(path, write)
-
-
-def atomic_write_bytes(data: bytes, path: Path) -> None:
-    """Write ``data`` to ``path`` atomically (see :func:`_atomic`)."""
-    _atomic(path, lambda f: f.write(data))
-
-
-def atomic_write_text(text: str, path: Path) -> None:
-    atomic_write_bytes(text.encode(), path)
+from mmgraph.errors import MMGraphError, short_message
+from mmgraph.train.config import RunConfig
 
 
 def load_checkpoint(path: Path, device) -> dict:
@@ -97,60 +50,7 @@ def load_into(model, ckpt, path: Path, optimizer=None) -> None:
         ) from exc
 
 
-def rng_state(generator: torch.Generator) -> dict:
-    state = {
-        "torch": torch.get_rng_state(),
-        "sampler": generator.get_state(),
-        "python": list(random.getstate()[1]),
-    }
-    _, keys, pos, has_gauss, gauss = np.random.get_state()
-    state["numpy"] = {
-        "keys": torch.from_numpy(keys.astype(np.int64)),
-        "pos": int(pos),
-        "has_gauss": int(has_gauss),
-        "gauss": float(gauss),
-    }
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def set_rng_state(state: dict, generator: torch.Generator) -> None:
-    torch.set_rng_state(state["torch"].cpu())
-    generator.set_state(state["sampler"].cpu())
-    random.setstate((3, tuple(state["python"]), None))
-    n = state["numpy"]
-    np.random.set_state(
-        ("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["gauss"])
-    )
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-
-
-def new_run_dir(out: Path, dataset: str, model: str) -> Path:
-    """``out/<dataset>-<model>-<time>``, with ``-2``, ``-3`` ... if that exists: never reused."""
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise MMGraphError(
-            f"{out}: cannot create the output folder ({exc.strerror}); pass --out DIR"
-        ) from exc
-    if not os.access(out, os.W_OK):
-        raise MMGraphError(f"{out}: the output folder is not writable; pass --out DIR")
-    stem = f"{dataset}-{model}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
-    for k in range(1, 1000):
-        path = out / (stem if k == 1 else f"{stem}-{k}")
-        try:
-            path.mkdir()
-            return path
-        except FileExistsError:
-            continue
-    raise MMGraphError(
-        f"{out}: could not find a free run folder name for {stem}; pass another --out"
-    )
+def selected_checkpoint(config: RunConfig) -> str:
+    """The checkpoint a run reports and serves: ``best.pt`` (the best validation epoch) or, with
+    ``train.select=last`` (the released MetaMMF code's practice), ``last.pt``."""
+    return "last.pt" if config.train.select == "last" else "best.pt"

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from mmgraph.errors import MMGraphError, short_message
-from mmgraph.train.metrics import METRICS
+from mmgraph.eval.metrics import METRICS
 
 
 class ConfigError(MMGraphError):

@@ -26,8 +26,8 @@ from torch_geometric.sampler import HeteroSamplerOutput
 from torch_geometric.sampler import NeighborSampler as PyGNeighborSampler
 
 from mmgraph.data import EDGE, REV_EDGE
+from mmgraph.eval.itemsets import segments
 from mmgraph.models import RecGraph, SampledGraph
-from mmgraph.train.itemsets import segments
 
 
 def sample_offsets(degree: Tensor, k: int) -> Tensor:

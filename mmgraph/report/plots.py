@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from mmgraph.errors import MMGraphError
-from mmgraph.train.checkpoint import atomic_write_bytes
+from mmgraph.utils.io import atomic_write_bytes
 
 MISSING = "matplotlib is not installed; pip install matplotlib (or pip install 'mmgraph[plot]')"
 

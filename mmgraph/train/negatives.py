@@ -6,7 +6,8 @@ import torch
 from torch import Tensor
 
 from mmgraph.errors import MMGraphError
-from mmgraph.train.itemsets import UserItemSets
+from mmgraph.eval.itemsets import UserItemSets
+from mmgraph.models import RecGraph
 
 
 def sample_negatives(
@@ -79,3 +80,15 @@ def _exact_draws(
             -1
         )
     return out
+
+
+def negative_exclusions(graph: RecGraph, pool: str) -> Tensor | None:
+    """``[I]`` bool mask of the items BPR never draws as negatives: cold items (they do not exist
+    at training time), and with ``pool="trained"`` also every item without a training
+    interaction, as MMRec samples.  Drawing those as negatives teaches a model to bury exactly the
+    items only content can place.  ``None`` when nothing is excluded."""
+    excluded = graph.cold
+    if pool == "trained":
+        untrained = torch.bincount(graph.edge_index[1], minlength=graph.num_items) == 0
+        excluded = untrained if excluded is None else excluded | untrained
+    return excluded if excluded is not None and bool(excluded.any()) else None

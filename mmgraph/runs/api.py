@@ -9,11 +9,14 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from mmgraph.errors import DataWarning, MMGraphError, short_message
-from mmgraph.train.checkpoint import atomic_write_text, load_checkpoint, load_into, new_run_dir
+from mmgraph.distributed import broadcast, teardown
+from mmgraph.errors import DataWarning, MMGraphError
+from mmgraph.runs.context import Experiment
+from mmgraph.runs.folder import check_space, checkpoint_bytes, new_run_dir, saved_config
+from mmgraph.train.checkpoint import load_checkpoint, load_into, selected_checkpoint
 from mmgraph.train.config import RunConfig, parse_assignment, read_config_file, set_option
-from mmgraph.train.distributed import broadcast, teardown
-from mmgraph.train.trainer import Experiment, Trainer, selected_checkpoint
+from mmgraph.train.trainer import Trainer
+from mmgraph.utils.io import atomic_write_text
 
 
 def resolve_config(
@@ -37,43 +40,6 @@ def resolve_config(
     for text in sets:
         set_option(cfg, *parse_assignment(text))
     return cfg.resolve_defaults()
-
-
-def checkpoint_bytes(model) -> int:
-    """Room a run's checkpoints take: ``best.pt`` (the parameters) and ``last.pt`` (parameters
-    and Adam's two moment buffers), plus a tenth for the temporary copy's overhead."""
-    params = sum(p.numel() * p.element_size() for p in model.parameters())
-    return int(4 * params * 1.1)
-
-
-def check_space(folder: Path, need: int) -> None:
-    """:class:`MMGraphError` when ``folder``'s disk has less than ``need`` bytes free."""
-    free = shutil.disk_usage(folder).free
-    if free < need:
-        raise MMGraphError(
-            f"{folder}: the disk has {free / 2**20:,.0f} MiB free, but this run's checkpoints need "
-            f"about {need / 2**20:,.0f} MiB; free some space or pass --out DIR on another disk"
-        )
-
-
-def saved_config(run_dir: Path) -> RunConfig:
-    """The resolved config a run folder holds (its ``config.json``)."""
-    saved = run_dir / "config.json"
-    if not saved.is_file():
-        raise MMGraphError(
-            f"{run_dir}: not a run folder (no config.json); pass the folder `train` made"
-        )
-    damaged = (
-        f"{saved}: cannot read the run's configuration ({{}}); the run folder is damaged: restore "
-        "config.json, or retrain"
-    )
-    try:
-        raw = json.loads(saved.read_text())
-    except (OSError, ValueError) as exc:
-        raise MMGraphError(damaged.format(f"{type(exc).__name__}: {short_message(exc)}")) from exc
-    if not isinstance(raw, dict):
-        raise MMGraphError(damaged.format("not a mapping"))
-    return RunConfig.from_dict(raw, str(saved))
 
 
 def train_run(
@@ -159,21 +125,3 @@ def evaluate_run(
     """Reload ``run_dir``'s config and best checkpoint and evaluate ``split``."""
     exp = load_run(run_dir, device)
     return exp.evaluate(split, list(ks) if ks else None), exp
-
-
-def format_table(metrics: dict, title: str = "") -> str:
-    """A markdown table: one row per metric, one column per K."""
-    ks = sorted({int(k.split("@")[1]) for k in metrics if "@" in k})
-    names = list(dict.fromkeys(k.split("@")[0] for k in metrics if "@" in k))
-    label = {"hr": "HR (paper, micro recall)", "hit_rate": "hit rate"}
-    lines = ([title] if title else []) + [
-        "| metric | " + " | ".join(f"@{k}" for k in ks) + " |",
-        "|---|" + "---|" * len(ks),
-    ]
-    for name in names:
-        lines.append(
-            f"| {label.get(name, name)} | "
-            + " | ".join(f"{metrics[f'{name}@{k}']:.4f}" for k in ks)
-            + " |"
-        )
-    return "\n".join(lines)

@@ -4,13 +4,13 @@ on validation only, confirmed over seeds, tested once, with per-user significanc
 The procedure (:func:`compare`):
 
 1. **Screen.** Every point of each model's search space (``configs/search/<model>.yaml``, see
-   :mod:`mmgraph.train.search`, or ``--grid``) trains with ``screen_seeds`` seeds, without the
+   :mod:`mmgraph.runs.search`, or ``--grid``) trains with ``screen_seeds`` seeds, without the
    test split.
 2. **Select** the point with the best mean validation ``train.metric``.
 3. **Confirm.** The selected point trains with seeds ``0 .. seeds-1`` (the screening runs are
    reused); only these runs are tested, at their selected epoch.
 4. **Test significance** of the model with the best mean test metric against every other
-   model, per user (:func:`~mmgraph.train.significance.paired_test`).
+   model, per user (:func:`~mmgraph.eval.significance.paired_test`).
 
 Every run lives in its own folder under ``<comparison>/runs/<model>/<point>-seed<N>/``, and
 ``results.json`` is rewritten after every model, so ``compare(..., resume=FOLDER)`` continues an
@@ -35,13 +35,14 @@ import numpy as np
 
 from mmgraph.data import load_records
 from mmgraph.errors import DataWarning, MMGraphError, WriteError
+from mmgraph.eval.significance import paired_test, pool_users
 from mmgraph.models import check_options, model_class
-from mmgraph.train.checkpoint import atomic_write_bytes, atomic_write_text, new_run_dir
+from mmgraph.runs.api import load_run, resolve_config, train_run
+from mmgraph.runs.context import Experiment
+from mmgraph.runs.folder import new_run_dir
+from mmgraph.runs.search import SearchSpace, load_search_space, point_key, point_label
 from mmgraph.train.config import ConfigError, RunConfig, option_key, parse_assignment
-from mmgraph.train.run import load_run, resolve_config, train_run
-from mmgraph.train.search import SearchSpace, load_search_space, point_key, point_label
-from mmgraph.train.significance import paired_test, pool_users
-from mmgraph.train.trainer import Experiment
+from mmgraph.utils.io import atomic_write_bytes, atomic_write_text
 
 COLUMNS = [f"{m}@{k}" for m in ("recall", "ndcg", "precision") for k in (10, 20)]
 SIGNIFICANCE = ["recall@20", "ndcg@20"]  # per-user paired tests on these
@@ -837,7 +838,7 @@ def write_tables(folder: Path, results: dict) -> None:
 def chart(folder: Path, results: dict) -> Path:
     """``chart.png``: a comparison's test metric per model, or a sweep's validation metric per
     point (the selected one starred), mean +- std over seeds."""
-    from mmgraph.train.plots import bars
+    from mmgraph.report.plots import bars
 
     metric = results.get("metric", "recall@20")
     if results.get("kind") == "sweep":

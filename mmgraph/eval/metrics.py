@@ -20,8 +20,8 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import Tensor
 
-from mmgraph.train.distributed import Dist, all_sum
-from mmgraph.train.itemsets import UserItemSets
+from mmgraph.distributed import Dist, all_sum
+from mmgraph.eval.itemsets import UserItemSets
 
 METRICS = ("precision", "recall", "ndcg", "hit_rate", "hr")
 

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from mmgraph.errors import MMGraphError
-from mmgraph.train.trainer import Experiment
+from mmgraph.runs.context import Experiment
 
 
 def _raw(ids, index: int):

@@ -10,8 +10,8 @@ import numpy as np
 import torch
 
 from mmgraph.errors import MMGraphError
-from mmgraph.train.checkpoint import atomic_write_bytes, atomic_write_text
-from mmgraph.train.trainer import Experiment
+from mmgraph.runs.context import Experiment
+from mmgraph.utils.io import atomic_write_bytes, atomic_write_text
 
 
 def _ids_file(ids: np.ndarray | None, count: int, path: Path) -> None:

@@ -1,0 +1,1 @@
+"""Reporting: tables and figures from metrics and comparison results."""
