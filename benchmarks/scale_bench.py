@@ -67,7 +67,7 @@ if max_batches:  # an early stop: the first max_batches batches of the epoch's p
     keep = torch.randperm(edges.size(1), generator=torch.Generator().manual_seed(1))[: max_batches * int(batch)]
     exp.graph = RecGraph(U, I, graph.edge_index[:, keep.to(device)], graph.features)
 with tempfile.TemporaryDirectory() as tmp:
-    trainer = Trainer(exp, Path(tmp), quiet=True)
+    trainer = Trainer(exp, quiet=True)
     reset_peak(device)
     t = time.perf_counter(); loss = trainer.train_epoch(1); epoch_s = time.perf_counter() - t
     trained = exp.graph.edge_index.size(1)

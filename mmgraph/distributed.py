@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import gc
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -144,6 +145,18 @@ def data_parallel(model: Module, loss_fn: Callable[..., Tensor], ranks: Dist) ->
     if not ranks.enabled:
         return step
     return torch.nn.parallel.DistributedDataParallel(step, static_graph=True)
+
+
+@contextmanager
+def process_group() -> Iterator[None]:
+    """Owns ``torchrun``'s process group for the ``with`` block: :func:`setup` joins it inside
+    (through :meth:`Experiment.build <mmgraph.runs.Experiment.build>`), and it is left when the
+    block ends, however it ends.  Whatever holds a DDP wrapper must be released by a ``with``
+    nested inside this one, so it goes first (see :func:`teardown`); a no-op in one process."""
+    try:
+        yield
+    finally:
+        teardown()
 
 
 def teardown() -> None:

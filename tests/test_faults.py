@@ -282,12 +282,12 @@ def test_a_full_disk_when_writing_results_is_one_line_and_leaves_nothing_partial
 def test_a_full_disk_in_a_plain_write_is_one_line_too(tmp_path, monkeypatch):
     import errno
 
-    from mmgraph.train.trainer import Trainer
+    from mmgraph.train.callbacks import LogFile
 
-    def log(self, msg):
-        raise OSError(errno.ENOSPC, "No space left on device", str(self.run_dir / "log.txt"))
+    def on_message(self, trainer, msg):
+        raise OSError(errno.ENOSPC, "No space left on device", str(self.path))
 
-    monkeypatch.setattr(Trainer, "log", log)
+    monkeypatch.setattr(LogFile, "on_message", on_message)
     result = CliRunner().invoke(main, TRAIN + ["--out", str(tmp_path)])
     assert result.exit_code == 2 and result.output.count("\n") == 1, result.output
     assert "log.txt: No space left on device; free some disk space" in result.output

@@ -402,7 +402,7 @@ def test_negatives_come_from_the_trained_items_unless_asked_for_all(tmp_path, mo
     monkeypatch.setattr(
         trainer_module, "sample_negatives", lambda *a, **k: drawn.append(real(*a, **k)) or drawn[-1]
     )
-    trainer = Trainer(exp, tmp_path)
+    trainer = Trainer(exp)
     trainer.train_epoch(1)
     trainer.close()
     assert drawn and not untrained[drawn[0]].any()

@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-import json
-import shutil
 import warnings
 from collections.abc import Iterable
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
-from mmgraph.distributed import broadcast, teardown
+from mmgraph.distributed import broadcast, process_group
 from mmgraph.errors import DataWarning, MMGraphError
+from mmgraph.runs.checkpoint import Checkpoints, load_checkpoint, load_into, selected_checkpoint
 from mmgraph.runs.context import Experiment
-from mmgraph.runs.folder import check_space, checkpoint_bytes, new_run_dir, saved_config
-from mmgraph.train.checkpoint import load_checkpoint, load_into, selected_checkpoint
+from mmgraph.runs.folder import new_run_folder, saved_config
+from mmgraph.train.callbacks import folder_callbacks
 from mmgraph.train.config import RunConfig, parse_assignment, read_config_file, set_option
 from mmgraph.train.trainer import Trainer
-from mmgraph.utils.io import atomic_write_text
 
 
 def resolve_config(
@@ -64,34 +63,22 @@ def train_run(
             cfg.train.epochs = epochs
         if not (run_dir / "last.pt").is_file():
             raise MMGraphError(f"{run_dir}: no last.pt to resume from; start a new run instead")
-    exp = Experiment.build(cfg)  # bad data, model or device options fail before any folder exists
-    if not exp.model.trainable:
-        raise MMGraphError(f"model '{cfg.model}' has nothing to train; evaluate it directly")
-    if resume is None:  # under torchrun rank 0 makes the folder and tells the others
-        run_dir = None
-        if exp.ranks.main:
-            run_dir = new_run_dir(Path(out), cfg.data.name, cfg.model)
-            try:
-                check_space(run_dir, checkpoint_bytes(exp.model))
-                atomic_write_text(json.dumps(cfg.to_dict(), indent=1), run_dir / "config.json")
-            except (MMGraphError, OSError) as exc:  # a full disk: say so before any training
-                shutil.rmtree(run_dir, ignore_errors=True)
-                if isinstance(exc, MMGraphError):
-                    raise
-                raise MMGraphError(
-                    f"{run_dir}: cannot write the run folder ({exc.strerror or exc}); "
-                    "free some space or pass --out DIR"
-                ) from exc
-        run_dir = broadcast(run_dir, exp.ranks)
-    trainer = Trainer(exp, run_dir, quiet=quiet, log=log)
-    try:
-        if resume is not None:
-            trainer.resume()
-        metrics = trainer.fit(test)
-    finally:
-        trainer.close()
-        if exp.ranks.enabled:
-            teardown()
+    with process_group():
+        # bad data, model or device options fail before any folder exists
+        exp = Experiment.build(cfg)
+        if not exp.model.trainable:
+            raise MMGraphError(f"model '{cfg.model}' has nothing to train; evaluate it directly")
+        if resume is None:  # under torchrun rank 0 makes the folder and tells the others
+            run_dir = broadcast(
+                new_run_folder(out, cfg, exp.model) if exp.ranks.main else None, exp.ranks
+            )
+        checkpoints = Checkpoints(run_dir)
+        files = folder_callbacks(run_dir, cfg.train) if exp.ranks.main else []
+        # the trainer (and its DDP wrapper) is closed before the process group goes
+        with closing(Trainer(exp, [checkpoints, *files], quiet=quiet, log=log)) as trainer:
+            if resume is not None:
+                checkpoints.resume(trainer)
+            metrics = trainer.fit(test)
     return run_dir, metrics
 
 

@@ -18,7 +18,7 @@ from mmgraph.data import EDGE, load_dataset
 from mmgraph.distributed import Dist, local_device, setup
 from mmgraph.errors import MMGraphError
 from mmgraph.eval.itemsets import UserItemSets
-from mmgraph.eval.metrics import full_ranking
+from mmgraph.eval.protocol import describe_protocol, rank_splits
 from mmgraph.models import RecGraph, Recommender, build_model
 from mmgraph.train.config import RunConfig
 from mmgraph.train.negatives import negative_exclusions
@@ -185,25 +185,19 @@ class Experiment:
         with self.autocast():
             user, item = self.compiled("embed")(self.graph)
         user, item = user.float(), item.float()  # scores and metrics in fp32
-        out = {}
-        for split in splits:
-            if split not in self.splits and split.endswith("_cold"):
-                continue
-            exclude = [self.splits["train"]]
-            if split.startswith("test") and self.config.train.mask_valid_at_test:
-                exclude.append(self.splits["valid"])
-            out[split] = full_ranking(
-                lambda users: self.model.full_scores(user, item, users),
-                self.graph.num_items,
-                self.splits[split],
-                exclude,
-                ks or self.config.train.ks,
-                self.config.train.eval_batch_size,
-                self.ranks,
-                self.graph.cold if split.endswith("_cold") else None,
-                per_user,
-            )
-        return out
+        t = self.config.train
+        return rank_splits(
+            lambda users: self.model.full_scores(user, item, users),
+            self.splits,
+            splits,
+            num_items=self.graph.num_items,
+            cold=self.graph.cold,
+            ks=ks or t.ks,
+            batch_size=t.eval_batch_size,
+            mask_valid_at_test=t.mask_valid_at_test,
+            ranks=self.ranks,
+            per_user=per_user,
+        )
 
     @torch.no_grad()
     def diagnostics(self) -> dict:
@@ -227,39 +221,14 @@ class Experiment:
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.config.train.amp)
 
     def protocol(self) -> str:
-        masked = "train+valid" if self.config.train.mask_valid_at_test else "train"
-        selection = (
-            "the last epoch reported (train.select=last); "
-            if self.config.train.select == "last"
-            else ""
-        )
-        cold = (
-            ""
-            if self.graph.cold is None
-            else (
-                f"; cold items: {int(self.graph.cold.sum()):,} held out of training (never negatives), their "
-                "held-out interactions also ranked among the cold items alone (test_cold)"
-            )
-        )
-        t = self.config.train
-        pool = self.graph.num_items - (0 if self.unsampled is None else int(self.unsampled.sum()))
-        negatives = (
-            f"BPR with {t.num_negatives} negative(s) per positive from the {pool:,} items "
-            + (
-                "with a training interaction"
-                if t.negatives == "trained"
-                else "known at training time"
-            )
-            + f", batches of {t.batch_size:,}, at most {t.epochs} epochs, patience {t.patience}"
-            + (f", {t.time_limit:g} s limit" if t.time_limit else "")
-        )
-        return (
-            f"full ranking over all {self.graph.num_items:,} items; {masked} items masked at test, "
-            f"train items at validation; ties in a fixed random item order; {self.data_info['split']}; "
-            f"{negatives}; "
-            f"{selection}selection on "
-            f"{'validation' if self.config.train.select_on == 'valid' else 'validation cold items'} "
-            f"{self.config.train.metric}{cold}"
+        """The sentence that states how this run is trained and evaluated (see
+        :func:`~mmgraph.eval.protocol.describe_protocol`)."""
+        return describe_protocol(
+            self.config.train,
+            num_items=self.graph.num_items,
+            cold=self.graph.cold,
+            unsampled=self.unsampled,
+            split=self.data_info["split"],
         )
 
 

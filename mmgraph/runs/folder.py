@@ -8,8 +8,11 @@ import shutil
 from datetime import datetime
 from pathlib import Path
 
+import torch
+
 from mmgraph.errors import MMGraphError, short_message
 from mmgraph.train.config import RunConfig
+from mmgraph.utils.io import atomic_write_text
 
 
 def new_run_dir(out: Path, dataset: str, model: str) -> Path:
@@ -70,3 +73,21 @@ def saved_config(run_dir: Path) -> RunConfig:
     if not isinstance(raw, dict):
         raise MMGraphError(damaged.format("not a mapping"))
     return RunConfig.from_dict(raw, str(saved))
+
+
+def new_run_folder(out: str | Path, cfg: RunConfig, model: torch.nn.Module) -> Path:
+    """A new run folder under ``out`` holding ``cfg`` as ``config.json``, after checking that its
+    disk has room for the checkpoints (nothing is left behind when it has not)."""
+    run_dir = new_run_dir(Path(out), cfg.data.name, cfg.model)
+    try:
+        check_space(run_dir, checkpoint_bytes(model))
+        atomic_write_text(json.dumps(cfg.to_dict(), indent=1), run_dir / "config.json")
+    except (MMGraphError, OSError) as exc:  # a full disk: say so before any training
+        shutil.rmtree(run_dir, ignore_errors=True)
+        if isinstance(exc, MMGraphError):
+            raise
+        raise MMGraphError(
+            f"{run_dir}: cannot write the run folder ({exc.strerror or exc}); "
+            "free some space or pass --out DIR"
+        ) from exc
+    return run_dir

@@ -2,24 +2,21 @@
 
 from __future__ import annotations
 
-import json
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import torch
 from tqdm.auto import tqdm
 
-from mmgraph.distributed import all_sum, data_parallel, load_on_main
-from mmgraph.errors import MMGraphError, WriteError
-from mmgraph.train.checkpoint import load_checkpoint, load_into, selected_checkpoint
+from mmgraph.distributed import all_sum, data_parallel
+from mmgraph.errors import MMGraphError
+from mmgraph.train.callbacks import Callback
 from mmgraph.train.negatives import sample_negatives
 from mmgraph.train.optim import make_optimizer
 from mmgraph.utils.faults import fault_point
-from mmgraph.utils.io import atomic_save, atomic_write_text
-from mmgraph.utils.seed import rng_state, set_rng_state
 
 if TYPE_CHECKING:  # the runs layer builds the context; the loop only reads it
     from mmgraph.runs.context import Experiment
@@ -34,17 +31,22 @@ def describe(diagnostics: dict | None) -> str:
 
 
 class Trainer:
-    """Runs an :class:`Experiment` in ``run_dir``; :meth:`fit` returns the final metrics."""
+    """Trains an :class:`~mmgraph.runs.Experiment`'s model; :meth:`fit` returns the final metrics.
+
+    What a run writes (checkpoints, log, ``metrics.json``, TensorBoard, curves) is done by
+    ``callbacks`` (:mod:`mmgraph.train.callbacks`, :class:`mmgraph.runs.checkpoint.Checkpoints`),
+    called in order."""
 
     def __init__(
         self,
         exp: Experiment,
-        run_dir: Path,
+        callbacks: Sequence[Callback] = (),
         *,
         quiet: bool = False,
         log: Callable[[str], None] | None = None,
     ):
-        self.exp, self.run_dir, self.quiet = exp, run_dir, quiet or not exp.ranks.main
+        self.exp, self.quiet = exp, quiet or not exp.ranks.main
+        self.callbacks = list(callbacks)
         cfg = exp.config.train
         self.optimizer = make_optimizer(exp.model, cfg)
         # (users, pos, negs) -> loss; through DDP, which averages gradients over ranks, under torchrun
@@ -58,76 +60,24 @@ class Trainer:
             "history": [],
         }
         self.env = exp.environment() | {"processes": exp.ranks.world}
-        self._log_file = (
-            open(run_dir / "log.txt", "a", encoding="utf-8") if exp.ranks.main else None
-        )
         self._echo = log or (lambda msg: tqdm.write(msg))
-        self.board = None
-        if cfg.tensorboard and exp.ranks.main:
-            from torch.utils.tensorboard import SummaryWriter
+        # set by a checkpointing callback: the last complete checkpoint, and the one it loaded
+        # back into the model when training ended
+        self.last_checkpoint: Path | None = None
+        self.restored: str | None = None
 
-            self.board = SummaryWriter(log_dir=str(run_dir / "tensorboard"))
+    def emit(self, hook: str, *args) -> None:
+        """Call ``hook`` (a :class:`~mmgraph.train.callbacks.Callback` method) on every callback."""
+        for callback in self.callbacks:
+            getattr(callback, hook)(self, *args)
 
     def log(self, msg: str) -> None:
-        if self._log_file is None:  # not rank 0
-            return
-        self._log_file.write(msg + "\n")
-        self._log_file.flush()
-        if not self.quiet:
-            self._echo(msg)
-
-    # Checkpoints ---------------------------------------------------------------------------
-    def _checkpoint(self) -> dict:
-        return {
-            "model": self.exp.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "state": {k: v for k, v in self.state.items() if k != "history"},
-            "history": json.dumps(self.state["history"]),
-            "rng": rng_state(self.generator),
-            "data": self.exp.data_info["fingerprint"],
-        }
-
-    def resume(self) -> None:
-        # a process killed while writing left its temporary file (never the checkpoint itself)
-        for stale in sorted(self.run_dir.glob(".*.tmp-*")) if self.exp.ranks.main else []:
-            stale.unlink()
-            self.log(f"removed {stale.name}, an unfinished write of a killed run")
-        ckpt = self._load("last.pt")
-        if self.exp.data_changed_since(ckpt):
-            where = self.exp.config.data.root or self.exp.data_info["dataset"]
-            raise MMGraphError(
-                f"{self.run_dir}: the data at {where} changed since this run started (its files' "
-                "digest differs); resuming would train on other data; restore the data, or start "
-                "a new run"
-            )
-        load_into(self.exp.model, ckpt, self.run_dir / "last.pt", self.optimizer)
-        self.state = dict(ckpt["state"]) | {"history": json.loads(ckpt["history"])}
-        set_rng_state(ckpt["rng"], self.generator)
-        self.log(f"resumed from {self.run_dir / 'last.pt'} after epoch {self.state['epoch']}")
-
-    def _load(self, name: str) -> dict:
-        """A checkpoint of the run folder, read by rank 0 and broadcast to the others."""
-        exp = self.exp
-        return load_on_main(
-            lambda: load_checkpoint(self.run_dir / name, exp.device), exp.ranks, exp.device
-        )
-
-    def _save(self, obj: dict, name: str) -> None:
+        """A line of the run's log: to the callbacks and, unless quiet, the console (main process only)."""
         if not self.exp.ranks.main:
             return
-        try:
-            atomic_save(obj, self.run_dir / name)
-        except WriteError as exc:  # e.g. the disk filled up during training
-            kept = (
-                ", ".join(n for n in ("last.pt", "best.pt") if (self.run_dir / n).exists())
-                or "none"
-            )
-            cause = exc.__cause__
-            raise WriteError(
-                f"{self.run_dir / name}: cannot write the checkpoint ({cause.strerror or cause}); "
-                f"complete checkpoints kept: {kept}; free some space, then "
-                f"{'--resume' if 'last.pt' in kept else 'start a new run'}"
-            ) from cause
+        self.emit("on_message", msg)
+        if not self.quiet:
+            self._echo(msg)
 
     # Loop ----------------------------------------------------------------------------------
     def train_epoch(self, epoch: int) -> float:
@@ -179,8 +129,7 @@ class Trainer:
             counted += batch.numel()
             if not self.quiet and step % 10 == 0:  # .item() syncs with the device: not every step
                 bar.set_postfix(loss=f"{loss.item():.4f}")
-        last = self.run_dir / "last.pt"
-        last = last if last.exists() else "none yet"
+        last = self.last_checkpoint or "none yet"
         if skipped:
             self.log(
                 f"epoch {epoch}: skipped {skipped} of {len(batches)} batches with a non-finite loss (--on-nan skip-batch)"
@@ -198,37 +147,6 @@ class Trainer:
                 "skip such batches with --on-nan skip-batch"
             )
         return mean
-
-    def scalars(self, step: int, **groups: dict | float) -> None:
-        """Log numbers for TensorBoard (``train.tensorboard``): ``group/metric`` per step."""
-        if self.board is None:
-            return
-        for group, values in groups.items():
-            if values is None:
-                continue
-            if isinstance(values, dict):
-                for key, value in values.items():
-                    if key != "users":
-                        self.board.add_scalar(f"{group}/{key}", value, step)
-            else:
-                self.board.add_scalar(group, values, step)
-        self.board.flush()
-
-    def plot(self) -> None:
-        """``curves.png``: loss and validation metrics per epoch (skipped, with a note, without
-        matplotlib)."""
-        if not self.exp.ranks.main or not self.state["history"]:
-            return
-        from mmgraph.report.plots import curves
-
-        try:
-            curves(
-                [(self.run_dir.name, self.summary())],
-                self.run_dir / "curves.png",
-                self.exp.config.train.metric,
-            )
-        except MMGraphError as exc:  # matplotlib missing: the run itself is fine
-            self.log(f"curves.png not written: {exc}")
 
     def fit(self, test: bool = True) -> dict:
         """Train until ``train.epochs`` or early stopping, reload the best checkpoint and, unless
@@ -263,14 +181,6 @@ class Trainer:
                 improved = best is None or valid[metric] > best[metric]
                 if improved:
                     self.state.update(best_epoch=epoch, best_valid=valid, bad_evals=0)
-                    self._save(
-                        {
-                            "model": exp.model.state_dict(),
-                            "epoch": epoch,
-                            "data": exp.data_info["fingerprint"],
-                        },
-                        "best.pt",
-                    )
                 else:
                     self.state["bad_evals"] += 1
                 self.log(
@@ -281,26 +191,30 @@ class Trainer:
                     + ("  *best*" if improved else "")
                 )
             else:
+                improved = None
                 self.log(f"epoch {epoch:3d}  loss {loss:.4f}  ({seconds:.1f} s)")
             self.state["epoch"] = epoch
             self.state["history"].append(record)
-            self.scalars(
-                epoch, loss=loss, valid=record.get("valid"), valid_cold=record.get("valid_cold")
-            )
             self.state["stopped"] = self.stop_reason()
-            self._save(self._checkpoint(), "last.pt")
-            self.write_metrics()
+            self.emit("on_epoch_end", record, improved)
             if self.state["stopped"]:
                 break
         if self.state["best_epoch"] is None:
             raise MMGraphError(
                 "no validation evaluation happened; raise train.epochs or lower train.eval_every"
             )
-        name = selected_checkpoint(exp.config)
-        load_into(exp.model, self._load(name), self.run_dir / name)
-        self.plot()
+        self.emit("on_train_end")
+        if (
+            not self.restored
+            and cfg.select == "best"
+            and self.state["best_epoch"] != self.state["epoch"]
+        ):
+            raise MMGraphError(
+                "the model holds the last epoch's weights, not the best epoch's: give the Trainer "
+                "a checkpointing callback (mmgraph.runs.checkpoint.Checkpoints) to select on validation"
+            )
         if not test:
-            return self.write_metrics()
+            return self.finish(None, None)
         t2 = time.perf_counter()
         tested = exp.evaluate_splits(["test", "test_cold"])
         test, cold = tested["test"], tested.get("test_cold")
@@ -318,8 +232,7 @@ class Trainer:
                 f"test, cold items only ({int(exp.graph.cold.sum()):,} ranked): "
                 + "  ".join(f"{k} {cold[k]:.4f}" for k in cold if k.startswith(("recall", "ndcg")))
             )
-        self.scalars(self.state["best_epoch"], test=test, test_cold=cold)
-        return self.write_metrics(test, cold)
+        return self.finish(test, cold)
 
     def stop_reason(self) -> str | None:
         """Why training stops after the epochs so far: ``"patience"`` (``train.patience``
@@ -363,15 +276,12 @@ class Trainer:
             out["test_cold"] = test_cold
         return out
 
-    def write_metrics(self, test: dict | None = None, test_cold: dict | None = None) -> dict:
-        out = self.summary(test, test_cold)
-        if self.exp.ranks.main:
-            atomic_write_text(json.dumps(out, indent=1), self.run_dir / "metrics.json")
-        return out
+    def finish(self, test: dict | None, test_cold: dict | None) -> dict:
+        summary = self.summary(test, test_cold)
+        self.emit("on_fit_end", summary)
+        return summary
 
     def close(self) -> None:
         self.step = None  # the DDP wrapper must go before its process group (distributed.teardown)
-        if self._log_file is not None:
-            self._log_file.close()
-        if self.board is not None:
-            self.board.close()
+        for callback in self.callbacks:
+            callback.close()
