@@ -501,6 +501,29 @@ def test_a_damaged_run_folder(tmp_path, run_dir, command, case):
     assert sorted(p.name for p in run.iterdir()) == before and not (tmp_path / "export").exists()
 
 
+def drop(path, *keys):
+    ckpt = torch.load(path, weights_only=True)
+    torch.save({k: v for k, v in ckpt.items() if k not in keys}, path)
+
+
+@pytest.mark.parametrize(
+    "damage, fragments",
+    [
+        (lambda r: drop(r / "last.pt", "rng", "state"), ["last.pt", "lacks state, rng"]),
+        (lambda r: drop(r / "last.pt", "optimizer"), ["last.pt", "does not fit", "KeyError"]),
+    ],
+)
+def test_resume_from_a_checkpoint_missing_fields(tmp_path, run_dir, damage, fragments):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(run_dir, run)
+    damage(run)
+    before = sorted(p.name for p in run.iterdir())
+    one_line_exit_2(cli("train", "--resume", run, "--epochs", "3"), *fragments)
+    assert sorted(p.name for p in run.iterdir()) == before
+
+
 def test_data_changed_since_training_is_said(tmp_path):
     root = generic(tmp_path / "data")
     result = cli(

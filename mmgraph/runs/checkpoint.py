@@ -139,8 +139,22 @@ class Checkpoints(Callback):
                 "digest differs); resuming would train on other data; restore the data, or start "
                 "a new run"
             )
-        load_into(exp.model, ckpt, self.folder / "last.pt", trainer.optimizer)
-        trainer.state = dict(ckpt["state"]) | {"history": json.loads(ckpt["history"])}
-        set_rng_state(ckpt["rng"], trainer.generator)
+        path = self.folder / "last.pt"
+        missing = [key for key in ("state", "history", "rng") if key not in ckpt]
+        if missing:
+            raise MMGraphError(
+                f"{path}: the checkpoint lacks {', '.join(missing)}, which resuming needs; it was not "
+                "written by `train` or is damaged; start a new run"
+            )
+        load_into(exp.model, ckpt, path, trainer.optimizer)
+        try:
+            state = dict(ckpt["state"]) | {"history": json.loads(ckpt["history"])}
+            set_rng_state(ckpt["rng"], trainer.generator)
+        except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+            raise MMGraphError(
+                f"{path}: cannot resume from the checkpoint's loop state ({type(exc).__name__}: "
+                f"{short_message(exc)}); it is damaged; start a new run"
+            ) from exc
+        trainer.state = state
         trainer.last_checkpoint = self.folder / "last.pt"
         trainer.log(f"resumed from {self.folder / 'last.pt'} after epoch {trainer.state['epoch']}")
