@@ -37,8 +37,9 @@ from pathlib import Path
 import numpy as np
 
 from mmgraph.eval.significance import paired_test, pool_users
+from mmgraph.report.comparison import SIGNIFICANCE, mean_std
 from mmgraph.runs.api import resolve_config, train_run
-from mmgraph.runs.compare import SIGNIFICANCE, mean_std, tested
+from mmgraph.runs.compare import tested
 from mmgraph.utils.io import atomic_write_text
 
 SHARED_TIKTOK = Path(__file__).resolve().parents[2] / "shared" / "data" / "tiktok"

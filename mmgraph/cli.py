@@ -668,7 +668,7 @@ def run_grid(
     **kwargs,
 ) -> None:
     """Run :func:`~mmgraph.runs.compare.compare` or ``sweep`` and print its table."""
-    from mmgraph.runs.compare import format_compare
+    from mmgraph.report.comparison import format_compare
 
     if dataset is None and resume is None:
         raise click.UsageError("give DATASET, or --resume DIR to continue a comparison")
@@ -727,7 +727,7 @@ def compare(dataset, models, **options) -> None:
 def sweep(dataset, model, **options) -> None:
     """Every point of one model's search space (or --grid): validation mean +- std per point,
     test for the point selected on validation only."""
-    from mmgraph.runs.compare import sweep as run_sweep
+    from mmgraph.runs.sweep import sweep as run_sweep
 
     run_grid(run_sweep, dataset, model, **options)
 

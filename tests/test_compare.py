@@ -13,7 +13,9 @@ from conftest import shared_dataset
 import mmgraph.runs.compare as compare_module
 from mmgraph.cli import main
 from mmgraph.errors import MMGraphError
-from mmgraph.runs.compare import compare, parse_grid
+from mmgraph.report.comparison import COLUMNS
+from mmgraph.runs.compare import compare
+from mmgraph.runs.grid import Plan, parse_grid
 
 TINY = {
     "data.synthetic": True,
@@ -55,7 +57,7 @@ class FakeRuns:
         self.trained.append(name)
         run_dir = self.root / name
         run_dir.mkdir(parents=True)
-        metric = {k: 0.0 for k in compare_module.COLUMNS}
+        metric = {k: 0.0 for k in COLUMNS}
         history = [{"epoch": 1, "train_seconds": 2.0 + cfg.train.seed, "eval_seconds": 0.5}]
         return run_dir, {
             "valid": metric | {"recall@20": 0.3 if cfg.train.lr == 0.1 else 0.1},
@@ -81,7 +83,7 @@ class FakeRuns:
             users=users,
             **{"recall@20": value, "ndcg@20": value / 2},
         )
-        metric = {k: 0.0 for k in compare_module.COLUMNS}
+        metric = {k: 0.0 for k in COLUMNS}
         return {
             "test": metric
             | {
@@ -290,7 +292,7 @@ def test_set_applies_to_the_models_that_take_it(tmp_path, fake):
         log=lambda msg: None,
     )
     assert set(results["models"]) == {"lattice", "bprmf"}
-    plan = compare_module.Plan(results["settings"])
+    plan = Plan(results["settings"])
     assert plan.config("lattice", {}, 0).model_args["lambda_coeff"] == 0.5
     assert "lambda_coeff" not in plan.config("bprmf", {}, 0).model_args
 

@@ -13,8 +13,9 @@ from click.testing import CliRunner
 import mmgraph.runs.compare as compare_module
 from mmgraph.cli import main
 from mmgraph.errors import MMGraphError
+from mmgraph.report.comparison import COLUMNS
 from mmgraph.runs.api import resolve_config, train_run
-from mmgraph.runs.compare import sweep
+from mmgraph.runs.sweep import sweep
 
 TINY = {
     "data.synthetic": True,
@@ -62,7 +63,7 @@ def test_sweep_tables_every_point_and_tests_only_the_selected_one(tmp_path, monk
             users=np.arange(3),
             **{"recall@20": np.ones(3), "ndcg@20": np.ones(3)},
         )
-        test = {k: 0.5 for k in compare_module.COLUMNS}
+        test = {k: 0.5 for k in COLUMNS}
         return {"test": test | {"recall@20": 0.4 + int(str(run_dir)[-1]) / 10}}
 
     monkeypatch.setattr(compare_module, "train_run", fake_train_run)

@@ -44,7 +44,7 @@ VARIANT_DEFAULTS = {
 
 # how each variant trains, unless a run sets otherwise (``Recommender.train_settings``)
 TRAIN_DEFAULTS = {
-    # chosen on validation for this design (README, "Results so far"): networks slower than the ID
+    # chosen on validation for this design (docs/results.md): networks slower than the ID
     # tables and decayed, the hypernetwork slower and undecayed, large batches with 5 negatives
     "design": {
         "lr": 0.005,
@@ -157,7 +157,7 @@ class MetaMMF(FeatureRecommender):
             unseen items; at ``0`` the default stays zero.  (default: 0.0)
 
     The design defaults (one layer per modality, 3 smoothing layers, 64-d item IDs) were chosen
-    on the validation split of the real TikTok sample; see the README's results.
+    on the validation split of the real TikTok sample; see docs/results.md.
     """
 
     cold_start = True

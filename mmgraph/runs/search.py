@@ -93,11 +93,6 @@ def load_search_space(model: str, directory: str | Path | None = None) -> Search
     )
 
 
-def point_label(point: dict) -> str:
-    """``"model.num_layers=2, model.reg_weight=0.001"`` (``"defaults"`` for none)."""
-    return ", ".join(f"{k}={v}" for k, v in point.items()) or "defaults"
-
-
 def point_key(point: dict) -> str:
     """A stable text key of a point (sorted JSON), for folder names and lookups."""
     return json.dumps(point, sort_keys=True, default=str)
