@@ -7,8 +7,11 @@ status 2; ``--debug`` shows the traceback instead.
 from __future__ import annotations
 
 import errno
+import functools
 import json
 import time
+import types
+import typing
 import warnings
 from pathlib import Path
 
@@ -52,6 +55,71 @@ class _Group(click.Group):
             where = exc.ctx.command_path if exc.ctx is not None else ctx.command_path
             click.echo(f"error: {exc.format_message()} (see `{where} --help`)", err=True)
             ctx.exit(2)
+
+
+class _ConfigOption(click.Option):
+    """A flag generated from a config option's :class:`~mmgraph.train.config.Spec`; the default
+    it shows is worked out when the help is printed (the model's own defaults need the models)."""
+
+    def __init__(self, *args, config_key: str, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.config_key = config_key
+
+    def get_help_record(self, ctx: click.Context):
+        from mmgraph.train.config import shown_default
+
+        record = super().get_help_record(ctx)
+        shown = shown_default(self.config_key)
+        return (
+            record
+            if record is None or shown is None
+            else (record[0], f"{record[1]}  [default: {shown}]")
+        )
+
+
+def config_flags(*keys: str):
+    """click options for the config options ``keys`` (``"data.root"``, ``"train.lr"``, ...),
+    generated from their specs: flag, type, choices and help.  The command receives them as
+    one ``config`` dict of full keys, holding only the flags that were given."""
+
+    def decorate(command):
+        from mmgraph.train.config import DataConfig, TrainConfig, specs
+
+        params = {}
+        for key in reversed(keys):  # click applies options bottom-up
+            section, _, name = key.partition(".")
+            spec, hint, _ = specs({"data": DataConfig, "train": TrainConfig}[section])[name]
+            if typing.get_origin(hint) in (typing.Union, types.UnionType):
+                hint = next(a for a in typing.get_args(hint) if a is not type(None))
+            param = f"cfg_{section}_{name}"
+            params[key] = param
+            kind = {"metavar": spec.metavar} if spec.metavar else {}
+            if hint is bool:
+                kind = {"is_flag": True}
+            elif spec.choices:
+                kind = {"type": click.Choice(spec.choices)}
+            elif hint in (int, float):
+                kind |= {"type": hint}
+            command = click.option(
+                spec.flag,
+                param,
+                cls=_ConfigOption,
+                config_key=key,
+                default=None,
+                help=spec.help,
+                **kind,
+            )(command)
+
+        @functools.wraps(command)
+        def run(*args, **kwargs):
+            config = {key: kwargs.pop(param) for key, param in params.items()}
+            return command(
+                *args, config={k: v for k, v in config.items() if v is not None}, **kwargs
+            )
+
+        return run
+
+    return decorate
 
 
 def _one_line_warning(message, category, filename, lineno, file=None, line=None):
@@ -229,96 +297,24 @@ def datasets_info(name, as_json, **options) -> None:
     default=None,
     help="Model name (see `python cli.py options --help`).  [default: metammf]",
 )
-@click.option(
-    "--root",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Folder holding the dataset files (default: datasets/DATASET).",
-)
-@click.option(
-    "--synthetic", is_flag=True, default=None, help="Train on the generated stand-in for DATASET."
-)
-@click.option("--scale", type=float, default=None, help="Size factor of the synthetic stand-in.")
-@click.option(
-    "--cold-items",
-    type=float,
-    default=None,
-    metavar="FRACTION",
-    help="Hold this fraction of the items out of training and also report test metrics "
-    "ranked among them alone (cold start; sources without a fixed split).",
-)
-@click.option(
-    "--epochs",
-    type=int,
-    default=None,
-    help="Maximum epochs (early stopping: train.patience 20).  [default: 1000]",
-)
-@click.option(
-    "--batch-size",
-    type=int,
-    default=None,
-    help="Positive interactions per step, each with train.num_negatives "
-    "negatives.  [default: the model's: 8192 for metammf, 2048 (MMRec's) for the baselines]",
-)
-@click.option(
-    "--lr",
-    type=float,
-    default=None,
-    help="Learning rate of the embedding tables (networks: x train.network_lr_scale).  "
-    "[default: the model's: 0.005 for metammf, 0.001 (MMRec's) for the baselines]",
-)
-@click.option("--device", default=None, help="cpu, cuda, cuda:N or auto.  [default: auto]")
-@click.option("--seed", type=int, default=None, help="Seed of everything random.  [default: 0]")
-@click.option(
-    "--deterministic",
-    is_flag=True,
-    default=None,
-    help="Deterministic algorithms (bitwise-repeatable CPU runs).",
-)
-@click.option(
-    "--amp",
-    is_flag=True,
-    default=None,
-    help="bf16 autocast for the model (BPR, scores and metrics stay fp32).",
-)
-@click.option(
-    "--compile",
-    "compile_",
-    is_flag=True,
-    default=None,
-    help="torch.compile the model (checked against eager in the tests).",
-)
-@click.option(
-    "--sampler",
-    type=click.Choice(["full", "neighbor"]),
-    default=None,
-    help="full: every step embeds the whole graph; neighbor: mini-batches on sampled "
-    "subgraphs (PyG LinkNeighborLoader; lightgcn, bprmf, metammf).  [default: full]",
-)
-@click.option(
-    "--fanout",
-    default=None,
-    metavar="K,K,...",
-    help="Neighbours sampled per hop with --sampler neighbor, one per graph layer (-1: all).  [default: 10 each]",
-)
-@click.option(
-    "--on-nan",
-    type=click.Choice(["stop", "skip-batch"]),
-    default=None,
-    help="A non-finite loss stops training (naming the epoch and the last good checkpoint) "
-    "or skips that batch.  [default: stop]",
-)
-@click.option(
-    "--clip-grad-norm",
-    type=float,
-    default=None,
-    help="Clip the gradient norm of every step to this value.",
-)
-@click.option(
-    "--tensorboard",
-    is_flag=True,
-    default=None,
-    help="Also log losses and metrics for TensorBoard in RUN_FOLDER/tensorboard (needs tensorboard).",
+@config_flags(
+    "data.root",
+    "data.synthetic",
+    "data.scale",
+    "data.cold_items",
+    "train.epochs",
+    "train.batch_size",
+    "train.lr",
+    "train.device",
+    "train.seed",
+    "train.deterministic",
+    "train.amp",
+    "train.compile",
+    "train.sampler",
+    "train.fanout",
+    "train.on_nan",
+    "train.clip_grad_norm",
+    "train.tensorboard",
 )
 @click.option(
     "--config",
@@ -348,32 +344,7 @@ def datasets_info(name, as_json, **options) -> None:
     help="Continue the run in this folder from its last.pt.",
 )
 @click.option("--quiet", is_flag=True, help="Only the final table.")
-def train(
-    dataset,
-    model,
-    root,
-    synthetic,
-    scale,
-    cold_items,
-    epochs,
-    batch_size,
-    lr,
-    device,
-    seed,
-    deterministic,
-    amp,
-    compile_,
-    sampler,
-    fanout,
-    on_nan,
-    clip_grad_norm,
-    tensorboard,
-    config_file,
-    sets,
-    out,
-    resume,
-    quiet,
-) -> None:
+def train(dataset, model, config, config_file, sets, out, resume, quiet) -> None:
     """Train a model on DATASET, select on validation, test once, write a run folder."""
     from mmgraph.distributed import is_main_process
     from mmgraph.report.tables import format_table
@@ -381,26 +352,8 @@ def train(
 
     if resume is None and dataset is None and config_file is None:
         raise click.UsageError("give a DATASET (or --config FILE, or --resume RUN_DIR)")
-    options = {
-        "model": model,
-        "data.root": str(root) if root else None,
-        "data.synthetic": synthetic,
-        "data.scale": scale,
-        "data.cold_items": cold_items,
-        "train.epochs": epochs,
-        "train.batch_size": batch_size,
-        "train.lr": lr,
-        "train.device": device,
-        "train.seed": seed,
-        "train.deterministic": deterministic,
-        "train.amp": amp,
-        "train.compile": compile_,
-        "train.sampler": sampler,
-        "train.fanout": fanout,
-        "train.on_nan": on_nan,
-        "train.clip_grad_norm": clip_grad_norm,
-        "train.tensorboard": tensorboard,
-    }
+    epochs = config.get("train.epochs")
+    options = {"model": model, **config}
     if resume is not None:
         ignored = [k for k, v in options.items() if v is not None and k != "train.epochs"]
         if dataset or config_file or sets or ignored:
@@ -591,42 +544,16 @@ grid_options = option_group(  # `compare` and `sweep`
         default=None,
         help="Folder of <model>.yaml search spaces.  [default: configs/search]",
     ),
-    click.option(
-        "--root",
-        type=click.Path(path_type=Path),
-        default=None,
-        help="Folder holding the dataset files (default: datasets/DATASET).",
+    config_flags(
+        "data.root",
+        "data.synthetic",
+        "data.scale",
+        "data.cold_items",
+        "train.epochs",
+        "train.patience",
+        "train.time_limit",
+        "train.device",
     ),
-    click.option(
-        "--synthetic", is_flag=True, default=None, help="Use the generated stand-in for DATASET."
-    ),
-    click.option(
-        "--scale", type=float, default=None, help="Size factor of the synthetic stand-in."
-    ),
-    click.option(
-        "--cold-items",
-        type=float,
-        default=None,
-        metavar="FRACTION",
-        help="Hold this fraction of the items out of training (cold start).",
-    ),
-    click.option(
-        "--epochs", type=int, default=None, help="Maximum epochs per run.  [default: 1000]"
-    ),
-    click.option(
-        "--patience",
-        type=int,
-        default=None,
-        help="Validations without improvement before a run stops.  [default: 20]",
-    ),
-    click.option(
-        "--time-limit",
-        type=float,
-        default=None,
-        metavar="SECONDS",
-        help="Stop each run after this much training and validation time.",
-    ),
-    click.option("--device", default=None, help="cpu, cuda, cuda:N or auto.  [default: auto]"),
     click.option(
         "--set",
         "sets",
@@ -651,41 +578,17 @@ grid_options = option_group(  # `compare` and `sweep`
 )
 
 
-def run_grid(
-    fn,
-    dataset,
-    first,
-    *,
-    root,
-    synthetic,
-    scale,
-    cold_items,
-    epochs,
-    patience,
-    time_limit,
-    device,
-    resume,
-    **kwargs,
-) -> None:
+def run_grid(fn, dataset, first, *, config, resume, **kwargs) -> None:
     """Run :func:`~mmgraph.runs.compare.compare` or ``sweep`` and print its table."""
     from mmgraph.report.comparison import format_compare
 
     if dataset is None and resume is None:
         raise click.UsageError("give DATASET, or --resume DIR to continue a comparison")
-    options = {
-        "data.root": str(root) if root else None,
-        "data.synthetic": synthetic,
-        "data.scale": scale,
-        "data.cold_items": cold_items,
-        "train.epochs": epochs,
-        "train.patience": patience,
-        "train.time_limit": time_limit,
-        "train.device": device,
-    }
+    options = config
     folder, results = fn(
         dataset,
         first,
-        options={k: v for k, v in options.items() if v is not None},
+        options=options,
         resume=resume,
         log=lambda msg: click.echo(msg, err=True),
         **kwargs,
@@ -756,18 +659,27 @@ def plot(run_dirs, out, metric) -> None:
 
 @main.command()
 @click.option("--model", default="metammf", show_default=True, help="Model whose options to list.")
-def options(model) -> None:
+@click.option(
+    "--markdown", is_flag=True, help="Print the data.* and train.* option table (docs/training.md)."
+)
+def options(model, markdown) -> None:
     """Every data.*, train.* and model.* option with its default (for --set and config files)."""
     from dataclasses import asdict
 
     from mmgraph.models import model_options
-    from mmgraph.train.config import RunConfig
+    from mmgraph.train.config import DataConfig, RunConfig, TrainConfig, option_table, specs
 
+    if markdown:
+        click.echo(option_table())
+        return
     cfg = RunConfig(model=model).resolve_defaults()  # the model's own training defaults
+    helps = {f"data.{k}": v[0].help for k, v in specs(DataConfig).items()}
+    helps |= {f"train.{k}": v[0].help for k, v in specs(TrainConfig).items()}
     for section, values in (
         ("data", asdict(cfg.data)),
         ("train", asdict(cfg.train)),
         ("model", model_options(model)),
     ):
         for key, value in values.items():
-            click.echo(f"{section}.{key} = {value!r}")
+            note = helps.get(f"{section}.{key}")
+            click.echo(f"{section}.{key} = {value!r}" + (f"  # {note}" if note else ""))

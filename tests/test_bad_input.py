@@ -380,7 +380,10 @@ OPTIONS = [
     (["train", "kwai", *SYN, "--cold-items", "2"], ["cold-item fraction"]),
     (["train", "kwai", *SYN, "--set", "on_nan=ignore"], ["train.on_nan must be"]),
     (["train", "kwai", *SYN, "--set", "select_on=test"], ["train.select_on must be"]),
-    (["train", "kwai", *SYN, "--seed", "-1"], ["train.seed must be in [0, 2^32)"]),
+    (
+        ["train", "kwai", *SYN, "--seed", "-1"],
+        ["train.seed must be an integer >= 0 and < 4294967296"],
+    ),
     (["train", "kwai", *SYN, "--set", "dropout=2"], ["dropout=2.0 must be in [0, 1)"]),
     (
         ["train", "kwai", *SYN, "--model", "lightgcn", "--set", "num_layers=-1"],

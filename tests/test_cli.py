@@ -77,7 +77,7 @@ def test_missing_dataset_says_what_to_put_where(monkeypatch, tmp_path):
                 "--fanout",
                 "0,1,1,1",
             ],
-            "each >= 1 or -1",
+            "numbers each >= 1 (or -1)",
         ),
         (
             [
@@ -178,3 +178,33 @@ def test_train_help_states_the_real_defaults():
             ), option
         else:
             assert shown == str(getattr(TrainConfig, key)), option
+
+
+def test_the_docs_option_table_is_the_generated_one():
+    from pathlib import Path
+
+    from mmgraph.train.config import option_table
+
+    docs = (Path(__file__).resolve().parents[1] / "docs" / "training.md").read_text()
+    start = docs.index("<!-- options table: generated -->\n") + len(
+        "<!-- options table: generated -->\n"
+    )
+    end = docs.index("<!-- end of options table -->")
+    assert docs[start:end].strip() == option_table(), "run `python cli.py options --markdown`"
+
+
+def test_every_flag_comes_from_a_declared_option():
+    from mmgraph.train.config import DataConfig, TrainConfig, specs
+
+    flags = {
+        s.flag for cls in (DataConfig, TrainConfig) for s, _, _ in specs(cls).values() if s.flag
+    }
+    for command in ("train", "compare", "sweep"):
+        text = CliRunner().invoke(main, [command, "--help"]).output
+        assert all(f in flags or f not in text for f in flags)
+    shown = CliRunner().invoke(main, ["train", "--help"]).output
+    assert (
+        "--lr FLOAT" in shown
+        and "--sampler [full|neighbor]" in shown
+        and "--fanout K,K,..." in shown
+    )

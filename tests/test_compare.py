@@ -362,7 +362,7 @@ def test_cli_compare_writes_the_three_tables(tmp_path):
             ["--models", "bprmf", "--search-dir", "/nonexistent"],
             "--search-dir /nonexistent: no such folder",
         ),
-        (["--set", "train.negatives=some"], "train.negatives must be 'trained'"),
+        (["--set", "train.negatives=some"], "train.negatives must be one of 'trained', 'all'"),
     ],
 )
 def test_compare_bad_input_is_one_line_and_writes_nothing(tmp_path, args, message):

@@ -193,7 +193,10 @@ def test_config_files(tmp_path, fmt):
             ["train", "kwai", "--synthetic", "--set", "clip_grad_norm=big"],
             "train.clip_grad_norm='big' is not a valid float",
         ),
-        (["train", "kwai", "--synthetic", "--batch-size", "0"], "train.batch_size must be >= 1"),
+        (
+            ["train", "kwai", "--synthetic", "--batch-size", "0"],
+            "train.batch_size must be an integer >= 1",
+        ),
         (
             ["train", "kwai", "--synthetic", "--set", "metric=ndcg@50"],
             "train.metric 'ndcg@50' must be one of",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import typing
 from collections.abc import Callable
 
 from mmgraph.errors import MMGraphError
@@ -48,14 +49,11 @@ def model_options(name: str) -> dict[str, object]:
     }
 
 
-def model_option_types(name: str) -> dict[str, str]:
-    """The keyword options of model ``name`` with their annotations (``"int | None"``, ...)."""
-    params = inspect.signature(model_class(name).__init__).parameters
-    return {
-        k: str(p.annotation)
-        for k, p in params.items()
-        if p.default is not inspect.Parameter.empty and k != "self"
-    }
+def model_option_types(name: str) -> dict[str, object]:
+    """The real types of a model's options, from its constructor's annotations."""
+    cls = model_class(name)
+    hints = typing.get_type_hints(cls.__init__)
+    return {k: hints.get(k, typing.Any) for k in model_options(name)}
 
 
 def model_class(name: str) -> type[Recommender]:

@@ -8,12 +8,15 @@ each run as ``config.json`` and can be passed back with ``--config``.
 from __future__ import annotations
 
 import ast
+import collections.abc
 import json
 import math
 import os
-from dataclasses import asdict, dataclass, field, fields
+from collections.abc import Mapping, Sequence
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from types import UnionType
+from typing import Any, Union, get_args, get_origin, get_type_hints
 
 from mmgraph.errors import MMGraphError, short_message
 from mmgraph.eval.metrics import METRICS
@@ -23,16 +26,110 @@ class ConfigError(MMGraphError):
     """A bad configuration file, key or value."""
 
 
+@dataclass(frozen=True)
+class Spec:
+    """What an option is, declared once beside its field: the CLI flags, ``options`` listing,
+    validation and the option tables in the docs are generated from it.
+
+    ``low`` / ``high`` bound a number (inclusive, unless ``low_open`` / ``high_open``); for a
+    list they bound every element, with ``also`` naming extra allowed element values (``-1``);
+    ``choices`` lists the allowed strings; ``flag`` is the option's CLI flag, if it has one (``metavar`` names its value)
+    (every option can be set with ``--set section.name=value``).
+    """
+
+    help: str
+    flag: str | None = None
+    choices: tuple[str, ...] | None = None
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+    also: tuple = ()
+    metavar: str | None = None
+
+    def violation(self, value: Any) -> str | None:
+        """Why ``value`` is not allowed (``None`` when it is, and for ``None`` itself)."""
+        if value is None:
+            return None
+        if self.choices is not None and value not in self.choices:
+            return "one of " + ", ".join(f"'{c}'" for c in self.choices)
+        for v in value if isinstance(value, list) else [value]:
+            if not isinstance(v, (int, float)) or isinstance(v, bool) or v in self.also:
+                continue
+            if not math.isfinite(v) or not self._in_range(v):
+                if isinstance(value, list):
+                    return "numbers each " + self.bounds()
+                return self.range_text(isinstance(v, int))
+        return None
+
+    def _in_range(self, v: float) -> bool:
+        low_ok = self.low is None or (v > self.low if self.low_open else v >= self.low)
+        high_ok = self.high is None or (v < self.high if self.high_open else v <= self.high)
+        return low_ok and high_ok
+
+    def bounds(self) -> str:
+        """The allowed range alone: ``>= 0 and < 1 (or -1)``."""
+
+        def num(x: float) -> str:
+            return f"{int(x)}" if float(x).is_integer() else f"{x:g}"
+
+        parts = []
+        if self.low is not None:
+            parts.append(f"{'>' if self.low_open else '>='} {num(self.low)}")
+        if self.high is not None:
+            parts.append(f"{'<' if self.high_open else '<='} {num(self.high)}")
+        return " and ".join(parts) + "".join(f" (or {a})" for a in self.also)
+
+    def range_text(self, integer: bool = False) -> str:
+        kind = "an integer" if integer else "a finite number"
+        return f"{kind} {self.bounds()}".rstrip()
+
+
+def option(default: Any = None, help: str = "", *, factory=None, **spec) -> Any:
+    """A config field with its :class:`Spec` (``factory`` for a mutable default)."""
+    meta = {"spec": Spec(help, **spec)}
+    if factory is not None:
+        return field(default_factory=factory, metadata=meta)
+    return field(default=default, metadata=meta)
+
+
 @dataclass
 class DataConfig:
-    name: str = "kwai"
-    root: str | None = None
-    synthetic: bool = False
-    scale: float = 1.0
-    split: str | None = None
-    normalize: str = "standard"
-    pca: Any = None
-    cold_items: float = 0.0  # fraction of items held out of training (cold-start evaluation)
+    name: str = option("kwai", "Dataset name (a catalog entry, or any name with --root).")
+    root: str | None = option(
+        None,
+        "Folder of the dataset's files (default: datasets/NAME).",
+        flag="--root",
+        metavar="DIR",
+    )
+    synthetic: bool = option(
+        False, "Use the generated SYNTHETIC stand-in for the dataset.", flag="--synthetic"
+    )
+    scale: float = option(
+        1.0, "Size factor of the synthetic stand-in.", flag="--scale", low=0, low_open=True
+    )
+    split: str | None = option(
+        None,
+        "For sources without a fixed split: random (per user 80/10/10) or temporal.",
+        choices=("random", "temporal"),
+    )
+    # standardized: every model's content projections start from zero-mean, unit-variance
+    # features, whatever scale an extractor wrote
+    normalize: str = option(
+        "standard",
+        "Feature normalization: none, l2 or standard.",
+        choices=("none", "l2", "standard"),
+    )
+    pca: Any = option(None, "PCA target dims: one int for every modality, or {modality: dims}.")
+    cold_items: float = option(
+        0.0,
+        "Fraction of the items held out of training (cold-start evaluation).",
+        flag="--cold-items",
+        metavar="FRACTION",
+        low=0,
+        high=1,
+        high_open=True,
+    )
 
 
 # The reference toolbox's training settings (MMRec, src/configs/overall.yaml): one Adam learning
@@ -51,106 +148,114 @@ TRAIN_DEFAULTS: dict[str, float | int] = {
     "num_negatives": 1,
     "negatives": "trained",
 }
+MODEL_DEFAULT = "the model's"  # how options resolved from the model are shown
 
 
 @dataclass
 class TrainConfig:
-    epochs: int = 1000  # with patience 20, as MMRec trains every model
-    # None: the model's own default (Recommender.train_defaults), else TRAIN_DEFAULTS
-    batch_size: int | None = None
-    lr: float | None = None
-    weight_decay: float | None = None
-    network_lr_scale: float | None = None
-    network_weight_decay: float | None = None
-    # the hypernetwork (MetaMMF's extractor and meta tensors): its own group
-    meta_lr_scale: float | None = None
-    meta_weight_decay: float | None = None
-    clip_grad_norm: float | None = None
-    on_nan: str = "stop"  # a non-finite loss: "stop" (name the epoch and last good checkpoint) or "skip-batch"
-    num_negatives: int | None = None
-    # the pool negatives are drawn from: "trained" (items with a training interaction, as MMRec
-    # samples) or "all" (every item but cold ones)
-    negatives: str | None = None
-    eval_every: int = 1
-    patience: int = 20  # validations without improvement before stopping
-    time_limit: float | None = (
-        None  # seconds of training per run, then stop after the epoch (None: no limit)
+    epochs: int = option(
+        1000,
+        "Maximum epochs (with patience 20, as MMRec trains every model).",
+        flag="--epochs",
+        low=1,
     )
-    metric: str = "recall@20"
-    select_on: str = (
-        "valid"  # or "valid_cold": the cold items' validation interactions (cold start)
+    batch_size: int | None = option(
+        None, "Positive interactions per step.", flag="--batch-size", low=1
     )
-    select: str = "best"  # "best": the best validation epoch (early stopping); "last": the last epoch, as released
-    ks: list = field(default_factory=lambda: [10, 20])
-    eval_batch_size: int | None = None
-    mask_valid_at_test: bool = True
-    seed: int = 0
-    device: str = "auto"
-    deterministic: bool = False
-    amp: bool = False  # bf16 autocast for the model's forward; BPR, metrics and scores in fp32
-    compile: bool = False  # torch.compile the model's embed (evaluation) and batch loss (training)
-    sampler: str = (
-        "full"  # "full": every step embeds the whole graph; "neighbor": sampled subgraphs
+    lr: float | None = option(None, "Adam learning rate.", flag="--lr", low=0)
+    weight_decay: float | None = option(None, "Weight decay of the embedding tables.", low=0)
+    network_lr_scale: float | None = option(
+        None, "Learning-rate factor of the networks (projections, fusion, graph layers).", low=0
     )
-    fanout: list = field(
-        default_factory=list
-    )  # neighbours per hop for "neighbor" (-1: all; default 10)
-    tensorboard: bool = False  # also log losses and metrics for TensorBoard (<run>/tensorboard)
+    network_weight_decay: float | None = option(None, "Weight decay of the networks.", low=0)
+    meta_lr_scale: float | None = option(
+        None, "Learning-rate factor of a hypernetwork (MetaMMF's extractor, meta tensors).", low=0
+    )
+    meta_weight_decay: float | None = option(None, "Weight decay of a hypernetwork.", low=0)
+    clip_grad_norm: float | None = option(
+        None, "Clip the gradient norm of every step to this value.", flag="--clip-grad-norm", low=0
+    )
+    on_nan: str = option(
+        "stop",
+        "A non-finite loss stops training (naming the epoch and the last good checkpoint) or "
+        "skips that batch.",
+        flag="--on-nan",
+        choices=("stop", "skip-batch"),
+    )
+    num_negatives: int | None = option(None, "Negatives drawn per positive.", low=1)
+    negatives: str | None = option(
+        None,
+        "The negatives' pool: trained (items with a training interaction, as MMRec samples) or "
+        "all (every item but cold ones).",
+        choices=("trained", "all"),
+    )
+    eval_every: int = option(1, "Validate every N epochs.", low=1)
+    patience: int = option(
+        20, "Validations without improvement before stopping.", flag="--patience", low=1
+    )
+    time_limit: float | None = option(
+        None,
+        "Seconds of training and validation per run, then stop after the epoch.",
+        flag="--time-limit",
+        metavar="SECONDS",
+        low=0,
+        low_open=True,
+    )
+    metric: str = option("recall@20", "Validation metric that selects the epoch (a K in ks).")
+    select_on: str = option(
+        "valid",
+        "Split that selects the epoch: valid, or valid_cold (the cold items' interactions).",
+        choices=("valid", "valid_cold"),
+    )
+    select: str = option(
+        "best",
+        "best: the best validation epoch (early stopping); last: the last epoch, as released.",
+        choices=("best", "last"),
+    )
+    ks: list[int] = option(help="Cut-offs of the metrics.", factory=lambda: [10, 20], low=1)
+    eval_batch_size: int | None = option(
+        None, "Users ranked per evaluation batch (default: by memory).", low=1
+    )
+    mask_valid_at_test: bool = option(True, "Mask the validation items at test.")
+    seed: int = option(
+        0, "Seed of everything random.", flag="--seed", low=0, high=2**32, high_open=True
+    )
+    device: str = option("auto", "cpu, cuda, cuda:N or auto.", flag="--device")
+    deterministic: bool = option(
+        False, "Deterministic algorithms (bitwise-repeatable CPU runs).", flag="--deterministic"
+    )
+    amp: bool = option(
+        False, "bf16 autocast for the model (BPR, scores and metrics stay fp32).", flag="--amp"
+    )
+    compile: bool = option(
+        False, "torch.compile the model's embedding and batch loss.", flag="--compile"
+    )
+    sampler: str = option(
+        "full",
+        "full: every step embeds the whole graph; neighbor: mini-batches on sampled subgraphs "
+        "(lightgcn, bprmf, metammf).",
+        flag="--sampler",
+        choices=("full", "neighbor"),
+    )
+    fanout: list[int] = option(
+        help="Neighbours sampled per hop with the neighbor sampler (-1: all; default 10 each).",
+        factory=list,
+        flag="--fanout",
+        metavar="K,K,...",
+        low=1,
+        also=(-1,),
+    )
+    tensorboard: bool = option(
+        False,
+        "Also log losses and metrics for TensorBoard (RUN_DIR/tensorboard).",
+        flag="--tensorboard",
+    )
 
     def check(self) -> None:
         """Raise :class:`ConfigError` for a value no run can use (before any data is read)."""
-        for key in (
-            "lr",
-            "weight_decay",
-            "network_lr_scale",
-            "network_weight_decay",
-            "meta_lr_scale",
-            "meta_weight_decay",
-            "clip_grad_norm",
-            "time_limit",
-        ):
-            value = getattr(self, key)
-            if value is not None and not (math.isfinite(value) and value >= 0):
-                raise ConfigError(f"train.{key} must be a finite number >= 0, got {value}")
-        for key in (
-            "epochs",
-            "batch_size",
-            "num_negatives",
-            "eval_every",
-            "patience",
-            "eval_batch_size",
-        ):
-            if getattr(self, key) is not None and getattr(self, key) < 1:
-                raise ConfigError(f"train.{key} must be >= 1, got {getattr(self, key)}")
-        if not 0 <= self.seed < 2**32:
-            raise ConfigError(f"train.seed must be in [0, 2^32), got {self.seed}")
-        if not self.ks or min(self.ks) < 1:
+        check_section(self, "train")
+        if not self.ks:
             raise ConfigError(f"train.ks must be positive cut-offs, got {self.ks}")
-        if self.sampler not in ("full", "neighbor"):
-            raise ConfigError(f"train.sampler must be 'full' or 'neighbor', got '{self.sampler}'")
-        if any(f != -1 and f < 1 for f in self.fanout):
-            raise ConfigError(
-                f"train.fanout takes neighbours per hop, each >= 1 or -1 (all), got {self.fanout}"
-            )
-        if self.negatives not in ("trained", "all"):
-            raise ConfigError(
-                f"train.negatives must be 'trained' (items with a training interaction) or 'all', "
-                f"got '{self.negatives}'"
-            )
-        if self.time_limit is not None and self.time_limit <= 0:
-            raise ConfigError(
-                f"train.time_limit must be > 0 seconds (or None for no limit), got {self.time_limit}"
-            )
-        if self.on_nan not in ("stop", "skip-batch"):
-            raise ConfigError(f"train.on_nan must be 'stop' or 'skip-batch', got '{self.on_nan}'")
-        if self.select not in ("best", "last"):
-            raise ConfigError(
-                f"train.select must be 'best' (the best validation epoch) or 'last', got '{self.select}'"
-            )
-        if self.select_on not in ("valid", "valid_cold"):
-            raise ConfigError(
-                f"train.select_on must be 'valid' or 'valid_cold', got '{self.select_on}'"
-            )
         if self.tensorboard:
             try:
                 import tensorboard  # noqa: F401  (torch.utils.tensorboard needs it)
@@ -165,6 +270,67 @@ class TrainConfig:
                 f"train.metric '{self.metric}' must be one of {' / '.join(METRICS)} "
                 f"at a K in train.ks {self.ks}"
             )
+
+
+def specs(section: type) -> dict[str, tuple[Spec, Any, Any]]:
+    """``{name: (spec, type, default)}`` of a config section's options, with their real types."""
+    hints = get_type_hints(section)
+    out = {}
+    for f in fields(section):
+        default = f.default_factory() if f.default_factory is not MISSING else f.default
+        out[f.name] = (f.metadata["spec"], hints[f.name], default)
+    return out
+
+
+def shown_default(key: str) -> str | None:
+    """The default of ``key`` (``"train.lr"``) as help texts show it; options the model resolves
+    show MetaMMF's value and MMRec's (the baselines'); ``None`` when there is nothing to show."""
+    section, _, name = key.partition(".")
+    _, _, default = specs({"data": DataConfig, "train": TrainConfig}[section])[name]
+    if section == "train" and default is None and name in TRAIN_DEFAULTS:
+        from mmgraph.models import model_class
+
+        metammf = model_class("metammf").train_settings({})[name]
+        return f"the model's: {metammf} for metammf, {TRAIN_DEFAULTS[name]} (MMRec's) for the baselines"
+    if default is None or default == [] or isinstance(default, bool):
+        return None
+    return str(default)
+
+
+def allowed(spec: Spec) -> str:
+    """What values an option takes, as the option table says it."""
+    if spec.choices:
+        return ", ".join(spec.choices)
+    if spec.low is None and spec.high is None:
+        return ""
+    return spec.bounds()
+
+
+def option_table() -> str:
+    """The ``data.*`` and ``train.*`` options as a markdown table (``python cli.py options
+    --markdown``; docs/training.md holds it): key, flag, default, allowed values, meaning."""
+    lines = ["| option | flag | default | allowed | meaning |", "|---|---|---|---|---|"]
+    for section, cls in (("data", DataConfig), ("train", TrainConfig)):
+        for name, (spec, _, _) in specs(cls).items():
+            key = f"{section}.{name}"
+            default = shown_default(key)
+            cells = [
+                f"`{key}`",
+                f"`{spec.flag}`" if spec.flag else "",
+                default or "",
+                allowed(spec),
+            ]
+            lines.append("| " + " | ".join(cells + [spec.help.replace("|", "\\|")]) + " |")
+    return "\n".join(lines)
+
+
+def check_section(obj, section: str) -> None:
+    """:class:`ConfigError` naming ``section.option`` for the first value its spec forbids."""
+    for name, (spec, _, _) in specs(type(obj)).items():
+        value = getattr(obj, name)
+        problem = spec.violation(value)
+        if problem:
+            raise ConfigError(f"{section}.{name} must be {problem}, got {value!r}")
 
 
 @dataclass
@@ -224,20 +390,22 @@ def _section_keys(obj) -> set[str]:
     return {f.name for f in fields(obj)}
 
 
-def _field_type(obj, name: str) -> str:
-    return str(next(f.type for f in fields(obj) if f.name == name))
-
-
-def _coerce(value: Any, hint: str, key: str, source: str) -> Any:
-    """``value`` as the option's declared type ``hint`` (its annotation: ``int``, ``float | None``,
-    ``Sequence[int] | None``, ...); :class:`ConfigError` when it is not one."""
+def _coerce(value: Any, hint: Any, key: str, source: str) -> Any:
+    """``value`` as the option's declared type ``hint`` (a real type: ``int``, ``float | None``,
+    ``list[int]``, ``Sequence[int] | None``, ...); :class:`ConfigError` when it is not one."""
+    args = get_args(hint)
+    optional = hint is Any or (get_origin(hint) in (Union, UnionType) and type(None) in args)
     if value is None:
-        if "None" in hint or hint == "Any":
+        if optional:
             return None
-        raise ConfigError(f"{source}: {key} cannot be None; give a {hint} value")
-    base = hint.replace(" | None", "")
+        raise ConfigError(f"{source}: {key} cannot be None; give a {_type_name(hint)} value")
+    base = hint
+    if get_origin(hint) in (Union, UnionType):
+        rest = [a for a in args if a is not type(None)]
+        base = rest[0] if len(rest) == 1 else Any
+    origin = get_origin(base) or base
     try:
-        if base == "bool":
+        if base is bool:
             if isinstance(value, str):
                 if value.lower() in ("true", "1", "yes"):
                     return True
@@ -245,25 +413,33 @@ def _coerce(value: Any, hint: str, key: str, source: str) -> Any:
                     return False
                 raise ValueError
             return bool(value)
-        if base in ("int", "float"):
+        if base in (int, float):
             if isinstance(value, bool) or (
-                base == "int" and isinstance(value, float) and not value.is_integer()
+                base is int and isinstance(value, float) and not value.is_integer()
             ):
                 raise ValueError
-            return int(value) if base == "int" else float(value)
-        if base in ("list", "Sequence[int]", "Sequence[float]"):
-            item = float if base == "Sequence[float]" else int
+            return base(value)
+        if origin in (list, Sequence, collections.abc.Sequence) and origin is not str:
+            (item,) = get_args(base) or (int,)
             parts = str(value).split(",") if isinstance(value, (str, int, float)) else list(value)
             return [item(v) for v in parts]
-        if base == "str" and isinstance(value, os.PathLike):
+        if base is str and isinstance(value, os.PathLike):
             return os.fspath(value)
-        if (base == "str" and not isinstance(value, str)) or (
-            base.startswith("Mapping") and not isinstance(value, dict)
+        if (base is str and not isinstance(value, str)) or (
+            origin in (dict, Mapping, collections.abc.Mapping) and not isinstance(value, dict)
         ):
             raise ValueError
     except (TypeError, ValueError):
-        raise ConfigError(f"{source}: {key}={value!r} is not a valid {base}") from None
+        raise ConfigError(f"{source}: {key}={value!r} is not a valid {_type_name(base)}") from None
     return value
+
+
+def _type_name(hint: Any) -> str:
+    return (
+        getattr(hint, "__name__", None)
+        if get_origin(hint) is None
+        else str(hint).replace("typing.", "")
+    )
 
 
 def option_key(cfg: RunConfig, key: str, source: str = "--set") -> str:
@@ -323,7 +499,7 @@ def set_option(cfg: RunConfig, key: str, value: Any, source: str = "--set") -> N
         cfg.model_args[name] = _coerce(value, model_option_types(cfg.model)[name], key, source)
         return
     obj = getattr(cfg, section)
-    setattr(obj, name, _coerce(value, _field_type(obj, name), key, source))
+    setattr(obj, name, _coerce(value, specs(type(obj))[name][1], key, source))
 
 
 def parse_assignment(text: str) -> tuple[str, Any]:
