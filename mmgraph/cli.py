@@ -232,9 +232,9 @@ dataset_options = option_group(  # every command that loads a dataset
     click.option(
         "--normalize",
         type=click.Choice(["none", "l2", "standard"]),
-        default="none",
+        default="standard",
         show_default=True,
-        help="Feature normalization.",
+        help="Feature normalization (as train and load_dataset() do).",
     ),
     click.option(
         "--pca",

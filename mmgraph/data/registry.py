@@ -146,7 +146,7 @@ def load_records(
     scale: float = 1.0,
     seed: int = 0,
     split: str | None = None,
-    normalize: str | None = None,
+    normalize: str | None = "standard",
     pca: int | str | dict | None = None,
     cold_items: float = 0.0,
     use_cache: bool = True,
@@ -162,7 +162,9 @@ def load_records(
         seed: seed of the synthetic data and of splits the source does not fix.
         split: for sources without a fixed split: ``random`` (default, per user 80/10/10) or
             ``temporal`` (needs timestamps).
-        normalize: ``none`` / ``l2`` / ``standard`` feature normalization.
+        normalize: ``none`` / ``l2`` / ``standard`` (default) feature normalization: every
+            model's content layers start from zero-mean, unit-variance features, whatever scale
+            the extractor wrote; ``train`` and ``datasets info`` use the same default.
         pca: target dims, one int for all modalities or ``{"visual": 64, ...}``.
         cold_items: for sources without a fixed split (and the synthetic stand-ins): hold this
             fraction of the items out of training (:func:`~mmgraph.data.splits.cold_item_split`).
