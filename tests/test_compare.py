@@ -394,3 +394,19 @@ def test_data_notes_are_shown_once_not_once_per_run(tmp_path):
     assert result.exit_code == 0, result.output
     assert result.output.count("dropped 5 validation interactions") == 1
     assert "| popularity | - | 0.0465 +- 0.0000 | 0.0596 +- 0.0000 |" in result.output
+
+
+def test_runs_the_time_limit_cut_short_are_named():
+    from mmgraph.report.comparison import _failures
+
+    def run(seed, stopped, seconds):
+        return {"seed": seed, "stopped": stopped, "epoch_seconds": seconds}
+
+    busy = {"runs": [run(0, "patience", 3.0), run(1, "time limit", 15.0), run(2, "patience", 3.2)]}
+    (line,) = _failures({"models": {"freedom": busy}})
+    assert "1 of 3 confirmation run(s) stopped at the time limit (seed 1)" in line
+    assert "15.0 s against 3.0 s" in line and "rerun them alone" in line
+    quiet = {"runs": [run(0, "time limit", 3.0), run(1, "time limit", 3.1)]}
+    (line,) = _failures({"models": {"lattice": quiet}})
+    assert "maybe undertrained" in line and "busy" not in line
+    assert _failures({"models": {"bprmf": {"runs": [run(0, "patience", 1.0)]}}}) == []

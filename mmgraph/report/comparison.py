@@ -153,7 +153,30 @@ def _failures(results: dict) -> list[str]:
             lines.append(f"{name}: {r['error']}")
         if not r["runs"]:
             lines.append(f"{name}: no successful grid point")
+        lines += _cut_short(name, r["runs"])
     return lines
+
+
+def _cut_short(name: str, runs: list[dict]) -> list[str]:
+    """A note for confirmation runs the time limit stopped: they may be undertrained, and when
+    their epochs ran far slower than the model's fastest run the machine was busy (the limit is
+    wall-clock, so whatever ran beside them changed their result)."""
+    cut = [run for run in runs if run.get("stopped") == "time limit"]
+    if not cut:
+        return []
+    fastest = min(run["epoch_seconds"] for run in runs if run.get("epoch_seconds") is not None)
+    slow = max(run["epoch_seconds"] for run in cut)
+    seeds = ", ".join(str(run["seed"]) for run in cut)
+    line = (
+        f"{name}: {len(cut)} of {len(runs)} confirmation run(s) stopped at the time limit "
+        f"(seed {seeds}), maybe undertrained"
+    )
+    if slow > 1.5 * fastest:
+        line += (
+            f"; their epochs took up to {slow:.1f} s against {fastest:.1f} s in the model's fastest "
+            "run, so the machine was busy: rerun them alone (move their folders aside, --resume)"
+        )
+    return [line]
 
 
 SWEEP_VALID = [f"{m}@{k}" for m in ("recall", "ndcg") for k in (10, 20)]
