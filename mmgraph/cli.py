@@ -83,12 +83,12 @@ def config_flags(*keys: str):
     one ``config`` dict of full keys, holding only the flags that were given."""
 
     def decorate(command):
-        from mmgraph.train.config import DataConfig, TrainConfig, specs
+        from mmgraph.train.config import SECTIONS, specs
 
         params = {}
         for key in reversed(keys):  # click applies options bottom-up
             section, _, name = key.partition(".")
-            spec, hint, _ = specs({"data": DataConfig, "train": TrainConfig}[section])[name]
+            spec, hint, _ = specs(SECTIONS[section])[name]
             if typing.get_origin(hint) in (typing.Union, types.UnionType):
                 hint = next(a for a in typing.get_args(hint) if a is not type(None))
             param = f"cfg_{section}_{name}"
@@ -667,14 +667,13 @@ def options(model, markdown) -> None:
     from dataclasses import asdict
 
     from mmgraph.models import model_options
-    from mmgraph.train.config import DataConfig, RunConfig, TrainConfig, option_table, specs
+    from mmgraph.train.config import SECTIONS, RunConfig, option_table, specs
 
     if markdown:
         click.echo(option_table())
         return
     cfg = RunConfig(model=model).resolve_defaults()  # the model's own training defaults
-    helps = {f"data.{k}": v[0].help for k, v in specs(DataConfig).items()}
-    helps |= {f"train.{k}": v[0].help for k, v in specs(TrainConfig).items()}
+    helps = {f"{s}.{k}": v[0].help for s, cls in SECTIONS.items() for k, v in specs(cls).items()}
     for section, values in (
         ("data", asdict(cfg.data)),
         ("train", asdict(cfg.train)),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import collections.abc
+import functools
 import json
 import math
 import os
@@ -272,6 +273,10 @@ class TrainConfig:
             )
 
 
+SECTIONS = {"data": DataConfig, "train": TrainConfig}  # the declared sections, by name
+
+
+@functools.cache
 def specs(section: type) -> dict[str, tuple[Spec, Any, Any]]:
     """``{name: (spec, type, default)}`` of a config section's options, with their real types."""
     hints = get_type_hints(section)
@@ -286,7 +291,7 @@ def shown_default(key: str) -> str | None:
     """The default of ``key`` (``"train.lr"``) as help texts show it; options the model resolves
     show MetaMMF's value and MMRec's (the baselines'); ``None`` when there is nothing to show."""
     section, _, name = key.partition(".")
-    _, _, default = specs({"data": DataConfig, "train": TrainConfig}[section])[name]
+    _, _, default = specs(SECTIONS[section])[name]
     if section == "train" and default is None and name in TRAIN_DEFAULTS:
         from mmgraph.models import model_class
 
@@ -310,14 +315,14 @@ def option_table() -> str:
     """The ``data.*`` and ``train.*`` options as a markdown table (``python cli.py options
     --markdown``; docs/training.md holds it): key, flag, default, allowed values, meaning."""
     lines = ["| option | flag | default | allowed | meaning |", "|---|---|---|---|---|"]
-    for section, cls in (("data", DataConfig), ("train", TrainConfig)):
-        for name, (spec, _, _) in specs(cls).items():
+    for section, cls in SECTIONS.items():
+        for name, (spec, _, default) in specs(cls).items():
             key = f"{section}.{name}"
-            default = shown_default(key)
+            shown = str(default).lower() if isinstance(default, bool) else shown_default(key)
             cells = [
                 f"`{key}`",
                 f"`{spec.flag}`" if spec.flag else "",
-                default or "",
+                shown or "",
                 allowed(spec),
             ]
             lines.append("| " + " | ".join(cells + [spec.help.replace("|", "\\|")]) + " |")
