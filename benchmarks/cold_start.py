@@ -102,7 +102,7 @@ def run(data: str, seeds: int, epochs: int, scale: float, out: Path, work: Path)
             t0 = time.perf_counter()
             cfg = resolve_config(name, model=model, sets=sets, **base)
             exp = Experiment.build(cfg)
-            if exp.model.trainable:
+            if exp.model.capabilities.trainable:
                 _, m = train_run(cfg, out, quiet=True)
                 cold, test = m["test_cold"], m["test"]
             else:

@@ -74,7 +74,7 @@ with tempfile.TemporaryDirectory() as tmp:
     exp.graph = graph
     model.eval()
     with torch.no_grad():
-        t = time.perf_counter(); user, item = model.embed(graph); embed_s = time.perf_counter() - t
+        t = time.perf_counter(); user, item = model(graph); embed_s = time.perf_counter() - t
         users = torch.randperm(U, generator=torch.Generator().manual_seed(2))[: int(eval_users)].to(device)
         held = UserItemSets(torch.stack([users, torch.randint(0, I, (users.numel(),), device=device)]), U, I)
         t = time.perf_counter()

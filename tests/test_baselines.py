@@ -97,11 +97,11 @@ def test_bprmf_is_lightgcn_without_layers():
     g = tiny_graph()
     torch.manual_seed(1)
     mf = BPRMF.from_graph(g, embedding_dim=4)
-    user, item = mf.embed(g)
+    user, item = mf(g)
     assert torch.equal(torch.cat([user, item]), mf.embedding.weight)
     lightgcn = LightGCN.from_graph(g, embedding_dim=4, num_layers=0)
     lightgcn.load_state_dict(mf.state_dict())
-    assert torch.equal(lightgcn.embed(g)[1], item)
+    assert torch.equal(lightgcn(g)[1], item)
 
 
 def test_lightgcn_and_bprmf_train_as_mmrec_does():
@@ -117,7 +117,7 @@ def test_lightgcn_and_bprmf_train_as_mmrec_does():
     expected = 0.5 * (users[u].norm() + items[p].norm() + items[n].norm()) / 3
     assert torch.allclose(model.regularization(u, torch.cat([p, n])), expected)
     loss = model.batch_loss(g, u, p, n.unsqueeze(1))
-    user_emb, item_emb = model.embed(g)
+    user_emb, item_emb = model(g)
     bpr = -F.logsigmoid(
         (user_emb[u] * item_emb[p]).sum(-1) - (user_emb[u] * item_emb[n]).sum(-1)
     ).mean()
@@ -128,7 +128,7 @@ def test_vbpr_scores_follow_the_paper():
     g = tiny_graph()
     m = VBPR.from_graph(g, embedding_dim=3)
     torch.nn.init.normal_(m.item_bias.weight)
-    user, item = m.embed(g)
+    user, item = m(g)
     f = torch.cat([g.features["visual"], g.features["acoustic"]], 1)
     gamma_u, theta_u = m.user.weight[:, :3], m.user.weight[:, 3:]
     expected = (
@@ -155,7 +155,7 @@ def test_mmgcn_layer_by_hand(concat):
                 gcn.combine[0](torch.cat([h, x_hat], 1)) if concat else gcn.combine[0](h) + x_hat
             )
         )
-    user, item = m.embed(g)
+    user, item = m(g)
     assert torch.allclose(torch.cat([user, item]), torch.stack(outs).mean(0), atol=1e-6)
     assert m.gcns["visual"].combine[0].in_channels == (256 + 4 if concat else 256)
 
@@ -186,7 +186,7 @@ def test_lattice_item_graph_mixes_learned_and_raw_knn_graphs():
     a = a / a.sum(1, keepdim=True)
     x = torch.cat([m.user.weight, m.item.weight])
     smoothed = (x + a @ x + a @ a @ x) / 3
-    user, item = m.embed(g)
+    user, item = m(g)
     assert torch.allclose(item, smoothed[3:] + F.normalize(h, dim=1), atol=1e-6)
 
 
@@ -202,7 +202,7 @@ def test_lattice_learned_graph_is_fixed_within_an_epoch_and_trains_the_transform
         m.transforms["visual"].weight.mul_(-1.0).add_(
             torch.randn_like(m.transforms["visual"].weight)
         )
-    m.embed(g)
+    m(g)
     assert all(
         torch.equal(first[k], m._neighbours[k]) for k in first
     )  # same epoch: same neighbours
@@ -224,7 +224,7 @@ def test_freedom_prunes_edges_by_degree_during_training_only():
     m.start_epoch(g, torch.Generator().manual_seed(0))
     assert m._pruned._nnz() == 2 * 4  # half the 8 interactions, both directions
     m.eval()
-    user, item = m.embed(g)
+    user, item = m(g)
     h = sum(
         w
         * knn_propagate(
@@ -249,7 +249,7 @@ def test_freedom_modality_loss_adds_a_bpr_term_per_modality():
     plain = FREEDOM.from_graph(g, modality_loss_weight=0.0).eval()
     torch.manual_seed(0)
     extra = FREEDOM.from_graph(g, modality_loss_weight=1.0).eval()
-    user, _ = extra.embed(g)
+    user, _ = extra(g)
     terms = sum(
         extra.bpr(user, extra.transforms[m](x), users, pos, negs) for m, x in g.features.items()
     )
@@ -272,7 +272,7 @@ def test_bm3_loss_by_hand_and_scores_through_the_predictor():
     assert torch.allclose(
         m.batch_loss(g, users, pos, torch.zeros(3, 1, dtype=torch.long)), expected, atol=1e-6
     )
-    user, item = m.embed(g)
+    user, item = m(g)
     assert torch.allclose(item, m.predictor(out[3:] + m.item.weight), atol=1e-6)
 
 
@@ -302,7 +302,7 @@ def test_lgmrec_local_and_global_embeddings_by_hand():
         z = h_item.t() @ cf[3:]  # hyperedges read the items' LightGCN output
         glob = glob + torch.cat([h_user @ z, h_item @ z])
     expected = expected + 0.7 * F.normalize(glob, dim=1)
-    user, item = m.embed(g)
+    user, item = m(g)
     assert torch.allclose(torch.cat([user, item]), expected, atol=1e-5)
 
 
@@ -319,7 +319,7 @@ def test_feature_models_use_every_parameter_and_bags_of_words(name):
     assert unused == [], unused
 
 
-@pytest.mark.parametrize("name", sorted(n for n in MODELS if MODELS[n].trainable))
+@pytest.mark.parametrize("name", sorted(n for n in MODELS if MODELS[n].capabilities.trainable))
 def test_every_model_trains_through_the_runner(tmp_path, name):
     options = {
         "data.synthetic": True,

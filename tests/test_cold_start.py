@@ -135,7 +135,7 @@ def test_content_knn_scores_by_hand():
     x = torch.tensor([[1.0, 0], [0, 1], [1, 1], [1, -1]])
     g = RecGraph(2, 4, torch.tensor([[0, 1], [0, 1]]), {"visual": x})
     model = ContentKNN.from_graph(g, k=1)
-    user, item = model.embed(g)
+    user, item = model(g)
     scores = model.full_scores(user, item, torch.tensor([0, 1]))
     c = 2**-0.5
     # item 2 ties between 0 and 1 (topk keeps one); item 3's neighbour is item 0 (cos +c vs -c)
@@ -167,24 +167,24 @@ def test_new_items_leave_known_outputs_alone_and_match_a_cold_item(variant):
         g, variant=variant, fusion_hidden=[6], hidden_dim=4, fused_dim=3, id_dim=2
     ).eval()
     torch.nn.init.normal_(model.default_item_id)
-    user, item = model.embed(g)
+    user, item = model(g)
     twin = {
         m: x[[4, 4]] * torch.tensor([[1.0], [2.0]]) for m, x in g.features.items()
     }  # item 4, and scaled
     bigger = g.with_new_items(twin)
     assert bigger.num_items == 7 and bigger.cold.tolist() == [False] * 4 + [True] * 3
-    user2, item2 = model.embed(bigger)
+    user2, item2 = model(bigger)
     assert torch.allclose(user2, user, atol=1e-6) and torch.allclose(item2[:5], item, atol=1e-6)
     assert torch.allclose(item2[5], item[4], atol=1e-6)  # the new twin of the cold item
     assert not torch.allclose(item2[6], item[4])
     # the ID part of a cold or new item is the default vector
     assert torch.equal(model.item_id_rows(bigger)[4:], model.default_item_id.expand(3, -1))
     # an item embedded alone (the cold-start training step) gets the vector a cold item gets
-    alone = model.embed(g.isolated(torch.tensor([4, 1])))[1]
+    alone = model(g.isolated(torch.tensor([4, 1])))[1]
     assert torch.allclose(alone[0], item[4], atol=1e-6)
     assert torch.allclose(
         alone[1],
-        model.embed(g.with_new_items({m: x[[1]] for m, x in g.features.items()}))[1][5],
+        model(g.with_new_items({m: x[[1]] for m, x in g.features.items()}))[1][5],
         atol=1e-6,
     )
 
@@ -217,8 +217,8 @@ def test_id_dropout_scores_a_share_of_the_batch_as_cold_items(variant, monkeypat
     # every item "dropped": the loss is BPR on the items' cold-start vectors
     monkeypatch.setattr(torch, "rand", lambda n, device=None: torch.zeros(n))
     loss = model.batch_loss(g, users, pos, negs)
-    user, _ = model.embed(g)
-    cold = model.embed(g.isolated(torch.arange(5)))[1]
+    user, _ = model(g)
+    cold = model(g.isolated(torch.arange(5)))[1]
     expected = model.bpr(user, cold, users, pos, negs) + model.regularization(
         users, torch.cat([pos, negs.flatten()])
     )
@@ -233,7 +233,7 @@ def test_id_dropout_scores_a_share_of_the_batch_as_cold_items(variant, monkeypat
     model.eval()  # evaluation never drops
     assert torch.allclose(
         model.batch_loss(g, users, pos, negs),
-        model.bpr(*model.embed(g), users, pos, negs)
+        model.bpr(*model(g), users, pos, negs)
         + model.regularization(users, torch.cat([pos, negs.flatten()])),
     )
     with pytest.raises(ValueError, match="id_dropout"):
@@ -328,7 +328,7 @@ def test_recommend_new_items_scores_them_as_the_run_scores_its_cold_items(cold_r
     rows = recommend_new(exp, ["0", "4"], tmp_path / "new", k=7)
     with torch.no_grad():
         exp.model.eval()
-        user, item = exp.model.embed(exp.graph)
+        user, item = exp.model(exp.graph)
         expected = exp.model.full_scores(user, item, torch.tensor([0, 4]))[
             :, torch.from_numpy(cold)
         ]
@@ -450,7 +450,7 @@ def test_content_knn_reads_bags_of_words_as_their_count_vectors():
     model = ContentKNN.from_graph(bag, k=2)
     users = torch.arange(3)
     assert torch.allclose(
-        model.full_scores(*model.embed(bag), users),
-        model.full_scores(*model.embed(dense), users),
+        model.full_scores(*model(bag), users),
+        model.full_scores(*model(dense), users),
         atol=1e-6,
     )

@@ -177,7 +177,7 @@ def test_embed_is_the_gcn_over_the_refined_graph_plus_content_by_hand(fusion_mod
         p, c = r.preferences[k], r.contents[k]
         content_user.append(p + s_user @ c)
         content_item.append(c + s_item @ p)
-    user, item = m.embed(g)
+    user, item = m(g)
     if fusion_mode == "concat":
         expected = torch.cat([id_user, *content_user], 1), torch.cat([id_item, *content_item], 1)
     elif fusion_mode == "mean":
@@ -200,7 +200,7 @@ def test_loss_is_bpr_plus_mean_square_penalties_as_mmrec():
         torch.tensor([1, 2, 3]),
         torch.tensor([[4], [0], [5]]),
     )
-    user, item = m.embed(g)
+    user, item = m(g)
     bpr = -F.logsigmoid(
         (user[users] * item[pos]).sum(-1) - (user[users] * item[negs[:, 0]]).sum(-1)
     ).mean()
@@ -257,12 +257,12 @@ def test_edge_dropout_equals_removing_the_edges_and_only_in_training():
     assert 0 < keep.sum() < keep.numel()
     m.train()
     torch.manual_seed(7)
-    dropped = m.embed(g)
+    dropped = m(g)
     m.eval()
-    kept = m.embed(RecGraph(U, I, g.edge_index[:, keep], g.features))
+    kept = m(RecGraph(U, I, g.edge_index[:, keep], g.features))
     assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(dropped, kept))
-    full = m.embed(g)  # evaluation: every edge
-    assert all(torch.allclose(a, b) for a, b in zip(full, model(g).eval().embed(g)))
+    full = m(g)  # evaluation: every edge
+    assert all(torch.allclose(a, b) for a, b in zip(full, model(g).eval()(g)))
 
 
 def test_defaults_are_the_reference_and_options_are_checked():

@@ -101,7 +101,7 @@ def test_embeddings_by_hand(layers):
     assert torch.allclose(out, expected, atol=1e-5)
     for name in g.features:
         assert torch.allclose(parts[name], glob[name], atol=1e-5)
-    user, item = m.embed(g)
+    user, item = m(g)
     assert torch.allclose(torch.cat([user, item]), expected, atol=1e-5)
     assert m.transforms["image"].bias is None  # the reference projects without bias
 
@@ -174,7 +174,7 @@ def test_keep_rate_drops_memberships_in_training_only():
     assert torch.allclose(h_user.sum(1), torch.ones(300)) and torch.allclose(
         h_item.sum(1), torch.ones(500)
     )
-    assert torch.equal(kept.embed(g)[1], kept.embed(g)[1])
+    assert torch.equal(kept(g)[1], kept(g)[1])
 
     for model in (kept, full):  # training, the same Gumbel noise: full has no dropout
         model.train()

@@ -42,7 +42,7 @@ def test_every_variant_embeds_scores_and_trains(variant, fusion):
         id_dim=2,
         reg_weight=0.1,
     )
-    user, item = model.embed(g)
+    user, item = model(g)
     assert user.shape == (3, 5) and item.shape == (4, 5)
     users, items = torch.tensor([0, 1]), torch.tensor([2, 3])
     s = model.score(user, item, users, items)
@@ -71,13 +71,13 @@ def test_modality_encoder_shapes(graph):
 def test_kwai_without_acoustic(graph):
     assert graph.modalities == ["visual", "textual"]
     model = MetaMMF.from_graph(graph)
-    user, item = model.embed(graph)
+    user, item = model(graph)
     assert item.shape == (graph.num_items, 96)  # fused 32 + item ID 64
 
 
 def test_meta_vectors_are_per_item(graph):
     model = MetaMMF.from_graph(graph).eval()
-    _, _, meta = model.embed(graph, return_meta=True)
+    meta = model.fuse(graph)[1]
     assert meta.shape == (graph.num_items, 5) and meta.std(0).min() > 0
 
 
@@ -86,7 +86,7 @@ def test_missing_modality_in_graph():
     g = tiny_graph()
     del g.features["acoustic"]
     with pytest.raises(ValueError, match="lacks \\['acoustic'\\]"):
-        model.embed(g)
+        model(g)
 
 
 def test_adjacency_is_cached_and_symmetric(graph):
@@ -125,8 +125,8 @@ def test_bad_options():
 def test_cuda_matches_cpu():
     g = tiny_graph(bags=True)
     model = MetaMMF.from_graph(g, fusion_hidden=[6], hidden_dim=4).eval()
-    user, item = model.embed(g)
-    gpu_user, gpu_item = model.cuda().embed(g.to("cuda"))
+    user, item = model(g)
+    gpu_user, gpu_item = model.cuda()(g.to("cuda"))
     assert torch.allclose(user, gpu_user.cpu(), atol=1e-5) and torch.allclose(
         item, gpu_item.cpu(), atol=1e-5
     )
@@ -136,7 +136,7 @@ def test_cuda_matches_cpu():
 def test_final_propagation_options(propagation):
     g = tiny_graph()
     model = MetaMMF.from_graph(g, propagation=propagation, fusion_hidden=[6], hidden_dim=4)
-    user, item = model.embed(g)
+    user, item = model(g)
     assert user.shape == (3, 96) and item.shape == (4, 96)
     assert model.propagation == propagation
     assert MetaMMF.from_graph(g).propagation == "lightgcn"  # design default
@@ -149,7 +149,7 @@ def test_popularity_scores_by_training_count():
 
     g = tiny_graph()
     g.edge_index = torch.tensor([[0, 1, 2, 0], [3, 3, 3, 1]])
-    user, item = Popularity.from_graph(g).embed(g)
+    user, item = Popularity.from_graph(g)(g)
     assert Popularity.from_graph(g).full_scores(user, item, torch.tensor([1]))[0].tolist() == [
         0,
         1,

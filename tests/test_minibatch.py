@@ -56,7 +56,7 @@ def test_sampled_edges_are_real_and_follow_the_fanout(graph):
 def test_all_neighbours_give_the_whole_graph_loss_and_gradients(graph, name):
     torch.manual_seed(0)
     model = build_model(name, graph, **({"dropout": 0.0} if name == "metammf" else {}))
-    nb = NeighborBatches(graph, [-1] * model.sampling_hops)
+    nb = NeighborBatches(graph, [-1] * model.capabilities.hops(model))
     users, items = graph.edge_index
     negs = torch.randint(0, graph.num_items, (users.numel(), 3))
     batch = torch.randperm(users.numel())[:64]
@@ -93,9 +93,9 @@ def test_metammf_fuses_only_the_items_its_seeds_read(graph):
     )
     assert sub.items_within(1) < sub.num_items  # items found at hop 2 exist, and are not fused
     with torch.no_grad():
-        user, item = model.embed(sub)
+        user, item = model(sub)
         sub.item_hops = None  # fuse every item of the subgraph
-        every_user, every_item = model.embed(sub)
+        every_user, every_item = model(sub)
     seeds = torch.cat([p, n.flatten()])
     assert torch.allclose(user[u], every_user[u], atol=1e-6)
     assert torch.allclose(item[seeds], every_item[seeds], atol=1e-6)

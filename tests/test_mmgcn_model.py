@@ -123,7 +123,7 @@ def test_num_layers_layers_are_built_and_run(num_layers):
         len(gcn.conv) == len(gcn.self_lin) == len(gcn.combine) == num_layers
         for gcn in m.gcns.values()
     )
-    user, item = m.embed(g)
+    user, item = m(g)
     assert user.shape == (U, 4) and item.shape == (I, 4)
     assert torch.allclose(torch.cat([user, item]), by_hand(m, g), atol=1e-6)
     with pytest.raises(ValueError, match="num_layers"):
@@ -137,7 +137,7 @@ def test_one_layer_equals_the_reference_formula(concat, aggr, has_id):
     g = graph()
     m = MMGCN.from_graph(g, embedding_dim=4, num_layers=1, concat=concat, aggr=aggr, has_id=has_id)
     assert (m.ids is None) == (not has_id)
-    user, item = m.embed(g)
+    user, item = m(g)
     assert torch.allclose(torch.cat([user, item]), by_hand(m, g, aggr, concat), atol=1e-6)
 
 
@@ -162,7 +162,7 @@ def test_one_layer_by_hand_node_by_node():
 def test_three_layers_by_hand_with_elementwise_combine():
     g = graph()
     m = MMGCN.from_graph(g, embedding_dim=4, concat=False)
-    user, item = m.embed(g)
+    user, item = m(g)
     assert torch.allclose(torch.cat([user, item]), by_hand(m, g, concat=False), atol=1e-6)
 
 
@@ -186,7 +186,7 @@ def test_latent_dims_option():
         "acoustic": 3,
         "textual": 8,
     }
-    user, item = m.embed(g)
+    user, item = m(g)
     assert torch.allclose(torch.cat([user, item]), by_hand(m, g), atol=1e-6)
     with pytest.raises(ValueError, match="not modalities"):
         MMGCN.from_graph(g, latent_dims={"visul": 256})
@@ -271,7 +271,7 @@ def test_regularization_is_the_references():
         m.regularization(users, torch.cat([pos, neg])), expected, atol=0, rtol=1e-6
     )
     # the BPR part: -mean log sigmoid(pos - neg)
-    user, item = m.embed(g)
+    user, item = m(g)
     bpr = -torch.log(
         torch.sigmoid((user[users] * item[pos]).sum(1) - (user[users] * item[neg]).sum(1))
     ).mean()

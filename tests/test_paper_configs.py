@@ -178,7 +178,7 @@ def test_released_model_is_the_papers_equations(variant):
             p.add_(0.3 * torch.randn_like(p))
     model.eval()  # dropout off: the equations are the inference-time forward
     with torch.no_grad():
-        user, item = model.embed(g)
+        user, item = model(g)
         ref_user, ref_item = reference_embed(model, g)
     assert torch.allclose(user, ref_user, atol=1e-5) and torch.allclose(item, ref_item, atol=1e-5)
     scores = model.full_scores(user, item, torch.arange(4))
@@ -197,6 +197,6 @@ def test_released_dropout_sits_after_the_graph_layers_only(monkeypatch):
 
     monkeypatch.setattr(F, "dropout", spy)
     model.train()
-    model.embed(g)
+    model(g)
     # the fusion's two hidden layers take none (p = 0), the two GraphSAGE layers 0.5 then 0.2
     assert [p for p in rates if p > 0] == [0.5, 0.2]

@@ -47,7 +47,7 @@ def test_include_seen_ranks_every_item(run_dir):
     exp = load_run(run_dir)
     exp.model.eval()
     with torch.no_grad():
-        user, item = exp.model.embed(exp.graph)
+        user, item = exp.model(exp.graph)
         best = torch.topk(user[3] @ item.t(), 3).indices.tolist()
     assert [r["item"] for r in recommend(exp, ["3"], k=3, exclude_seen=False)] == best
 

@@ -9,7 +9,7 @@ from mmgraph.runs.api import resolve_config, train_run
 from mmgraph.runs.search import SEARCH_DIR, load_search_space
 from mmgraph.train.config import TRAIN_DEFAULTS, ConfigError
 
-TRAINED = [name for name, cls in MODELS.items() if cls.trainable]
+TRAINED = [name for name, cls in MODELS.items() if cls.capabilities.trainable]
 
 
 @pytest.mark.parametrize("name", TRAINED)

@@ -100,7 +100,7 @@ def test_lightgcn_equals_pyg_lightgcn():
     ref = PyGLightGCN(7, 8, num_layers=3)
     ref.embedding.weight.data.copy_(ours.embedding.weight.data)
     out = ref.get_embedding(graph.homogeneous_edge_index())
-    user, item = ours.embed(graph)
+    user, item = ours(graph)
     assert torch.allclose(torch.cat([user, item]), out, atol=1e-6)
 
 
@@ -306,7 +306,7 @@ def test_gradient_clipping_bounds_the_step(tmp_path, monkeypatch):
     assert norms and all(n <= 1e-3 * (1 + 1e-4) for n in norms)
 
 
-@pytest.mark.parametrize("model", sorted(n for n in MODELS if MODELS[n].trainable))
+@pytest.mark.parametrize("model", sorted(n for n in MODELS if MODELS[n].capabilities.trainable))
 def test_amp_runs_every_model_in_bf16_and_scores_in_fp32(tmp_path, model):
     _, m = train_run(config(model, **{"train.amp": True, "train.epochs": 2}), tmp_path, quiet=True)
     assert all(math.isfinite(h["loss"]) for h in m["history"]) and 0 <= m["test"]["recall@20"] <= 1

@@ -8,11 +8,11 @@ import typing
 from collections.abc import Callable
 
 from mmgraph.errors import MMGraphError
-from mmgraph.models.base import Recommender
+from mmgraph.models.base import Capabilities, Recommender
 from mmgraph.models.bm3 import BM3
 from mmgraph.models.content_knn import ContentKNN
 from mmgraph.models.freedom import FREEDOM
-from mmgraph.models.graph import RecGraph, SampledGraph
+from mmgraph.models.graph import GraphView, RecGraph, SampledGraph
 from mmgraph.models.grcn import GRCN
 from mmgraph.models.lattice import LATTICE
 from mmgraph.models.lgmrec import LGMRec
@@ -107,10 +107,12 @@ def build_model(name: str, graph: RecGraph, **options) -> Recommender:
 
 __all__ = [
     "BM3",
-    "ContentKNN",
     "BPRMF",
+    "Capabilities",
+    "ContentKNN",
     "FREEDOM",
     "GRCN",
+    "GraphView",
     "LATTICE",
     "LGMRec",
     "MMGCN",

@@ -2,27 +2,49 @@
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 from torch.nn import Embedding, EmbeddingBag, Module, Parameter
 
-from mmgraph.models.graph import RecGraph
+from mmgraph.models.graph import GraphView, RecGraph
 from mmgraph.nn.losses import bpr_loss
 
 
-class Recommender(Module):
-    """Base class: embed the whole graph once per step, then score pairs or full rankings.
+@dataclass(frozen=True)
+class Capabilities:
+    """What a recommender can do, declared once per class (:attr:`Recommender.capabilities`).
 
-    Subclasses implement :meth:`embed`; dot-product scoring, a zero regularizer and the BPR
-    :meth:`batch_loss` are the defaults.  Models with auxiliary objectives (FREEDOM's modality
-    BPR, BM3's self-supervised terms) override :meth:`batch_loss`.
+    Attributes:
+        trainable: ``False`` for scorers without parameters (popularity, content kNN): they are
+            evaluated directly, without training.
+        cold_start: Items without a learned ID embedding (:attr:`RecGraph.cold`, items appended
+            by :meth:`RecGraph.with_new_items`) are scored from their features alone.
+        hops: For a model that trains on sampled subgraphs (:class:`SampledGraph`): how many
+            hops of neighbours its forward pass reads around a node, given the built model.
+            ``None`` for a model that needs the whole graph at every step.
     """
 
-    trainable = True  # False for scorers without parameters (popularity): evaluate them directly
-    # True when items the model never trained on (RecGraph.cold, RecGraph.with_new_items) are
-    # scored from their features alone, without an ID embedding
-    cold_start = False
+    trainable: bool = True
+    cold_start: bool = False
+    hops: Callable[[Recommender], int] | None = None
+
+
+class Recommender(Module, ABC):
+    """Base class: embed the whole graph once per step, then score pairs or full rankings.
+
+    Subclasses build themselves from a graph (:meth:`from_graph`) and implement
+    :meth:`forward`, which returns the user and item representations; dot-product scoring, a
+    zero regularizer and the BPR :meth:`batch_loss` are the defaults.  Models with auxiliary
+    objectives (FREEDOM's modality BPR, BM3's self-supervised terms) override
+    :meth:`batch_loss`.
+    """
+
+    capabilities = Capabilities()
     sparse_grads = False  # True: table rows a step reads get sparse gradients (mini-batch training)
     # How the model's reference implementation trains it: ``train.*`` values (lr, weight_decay,
     # network_lr_scale, network_weight_decay, meta_lr_scale, meta_weight_decay, batch_size,
@@ -36,16 +58,16 @@ class Recommender(Module):
         a model whose reference trains its variants differently overrides this)."""
         return cls.train_defaults
 
-    @property
-    def sampling_hops(self) -> int | None:
-        """How many hops of neighbours :meth:`embed` reads around a node, for training on
-        sampled subgraphs (:class:`~mmgraph.models.SampledGraph`); ``None`` (the default) for
-        models that need the whole graph."""
-        return None
+    @classmethod
+    @abstractmethod
+    def from_graph(cls, graph: RecGraph, **options) -> Recommender:
+        """The model sized for ``graph`` (its users, items, modalities and vocabularies), built
+        with the keyword ``options`` of its constructor."""
 
-    def embed(self, graph: RecGraph) -> tuple[Tensor, Tensor]:
-        """Representations of all users ``[U, d]`` and all items ``[I, d]``."""
-        raise NotImplementedError
+    @abstractmethod
+    def forward(self, graph: GraphView) -> tuple[Tensor, Tensor]:
+        """Representations of all users ``[U, d]`` and all items ``[I, d]`` of ``graph`` (the
+        whole graph, or a sampled subgraph for models that declare sampling hops)."""
 
     def score(self, user_emb: Tensor, item_emb: Tensor, users: Tensor, items: Tensor) -> Tensor:
         """Scores ``[B]`` of the pairs ``(users[b], items[b])``."""
@@ -64,10 +86,10 @@ class Recommender(Module):
         FREEDOM resamples its pruned graph, LATTICE rebuilds its learned item graph); no-op by
         default."""
 
-    def batch_loss(self, graph: RecGraph, users: Tensor, pos: Tensor, negs: Tensor) -> Tensor:
+    def batch_loss(self, graph: GraphView, users: Tensor, pos: Tensor, negs: Tensor) -> Tensor:
         """Training loss of one batch: users ``[B]``, positive items ``[B]``, sampled negatives
         ``[B, k]``; BPR on :meth:`score` plus :meth:`regularization`."""
-        user_emb, item_emb = self.embed(graph)  # whole graph (or sampled subgraph) once per step
+        user_emb, item_emb = self(graph)  # whole graph (or sampled subgraph) once per step
         # ids are local to ``graph``; the regularizer reads the tables by global id
         items = graph.global_items(torch.cat([pos, negs.flatten()]))
         return self.bpr(user_emb, item_emb, users, pos, negs) + self.regularization(

@@ -12,6 +12,7 @@ from torch_geometric.nn.dense.linear import Linear
 
 from mmgraph.models.graph import RecGraph
 from mmgraph.models.inputs import FeatureRecommender, ItemInputs
+from mmgraph.nn import smooth_users_items
 
 
 def _distance(online: Tensor, target: Tensor) -> Tensor:
@@ -94,10 +95,12 @@ class BM3(FeatureRecommender):
 
     def encode(self, graph: RecGraph) -> tuple[Tensor, Tensor]:
         """LightGCN user and item vectors before the predictor."""
-        user, item = graph.lightgcn(self.user.weight, self.item.weight, self.num_layers)
+        user, item = smooth_users_items(
+            graph.adjacency("gcn"), self.user.weight, self.item.weight, self.num_layers
+        )
         return user, item + self.item.weight
 
-    def embed(self, graph: RecGraph) -> tuple[Tensor, Tensor]:
+    def forward(self, graph: RecGraph) -> tuple[Tensor, Tensor]:
         user, item = self.encode(graph)
         return self.predictor(user), self.predictor(item)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from mmgraph.models.base import Recommender
+from mmgraph.models.base import Capabilities, Recommender
 from mmgraph.models.graph import RecGraph
 from mmgraph.nn.knn import cosine_knn, unit_rows
 
@@ -29,7 +29,7 @@ class ContentKNN(Recommender):
         k (int): Neighbours per item. (default: 50)
     """
 
-    trainable = False
+    capabilities = Capabilities(trainable=False)
 
     def __init__(self, num_users: int, num_items: int, k: int = 50):
         super().__init__()
@@ -53,7 +53,7 @@ class ContentKNN(Recommender):
             return torch.cat(parts, dim=1)
         return torch.cat([p if p.is_sparse else p.to_sparse() for p in parts], dim=1).coalesce()
 
-    def embed(self, graph: RecGraph) -> tuple[Tensor, Tensor]:
+    def forward(self, graph: RecGraph) -> tuple[Tensor, Tensor]:
         """User side: the ``[U, I]`` training interactions (sparse COO); item side: the
         ``[I, I]`` kNN similarity matrix (sparse CSR, row = item scored)."""
         trained = torch.unique(graph.edge_index[1])

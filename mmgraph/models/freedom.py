@@ -11,7 +11,7 @@ from torch_geometric.nn.dense.linear import Linear
 
 from mmgraph.models.graph import RecGraph
 from mmgraph.models.inputs import FeatureRecommender, ItemInputs
-from mmgraph.nn import edge_weights, knn_propagate_mix
+from mmgraph.nn import edge_weights, knn_propagate_mix, smooth_users_items
 
 
 class FREEDOM(FeatureRecommender):
@@ -114,7 +114,7 @@ class FREEDOM(FeatureRecommender):
         )
         self._pruned = RecGraph(graph.num_users, graph.num_items, edges[:, keep]).adjacency("gcn")
 
-    def embed(self, graph: RecGraph) -> tuple[Tensor, Tensor]:
+    def forward(self, graph: RecGraph) -> tuple[Tensor, Tensor]:
         graphs = [
             (w, *graph.item_graph(m, self.knn_k, weighted=False))
             for m, w in self.modality_weights.items()
@@ -123,11 +123,16 @@ class FREEDOM(FeatureRecommender):
         pruned = (
             self._pruned if self.training else None
         )  # None before the first epoch, too: the full graph
-        user, item = graph.lightgcn(self.user.weight, self.item.weight, self.ui_layers, pruned)
+        user, item = smooth_users_items(
+            graph.adjacency("gcn") if pruned is None else pruned,
+            self.user.weight,
+            self.item.weight,
+            self.ui_layers,
+        )
         return user, item + h
 
     def batch_loss(self, graph: RecGraph, users: Tensor, pos: Tensor, negs: Tensor) -> Tensor:
-        user_emb, item_emb = self.embed(graph)
+        user_emb, item_emb = self(graph)
         loss = self.bpr(user_emb, item_emb, users, pos, negs)
         loss = loss + self.l2_penalty(
             self.reg_weight, self.user.weight[users], self.item.weight[pos]

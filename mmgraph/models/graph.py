@@ -1,4 +1,11 @@
-"""The device-side view of a dataset that models read: features, interactions, adjacency."""
+"""The device-side views of a dataset that models read: features, interactions, adjacency.
+
+:class:`RecGraph` is the whole training graph; :class:`SampledGraph` a sampled subgraph of it
+(a mini-batch).  Both offer what :class:`GraphView` declares; only the whole graph offers the
+item-item (kNN) graphs, user means and the interaction matrix, so a model that reads those
+trains on the whole graph (it declares no sampling hops, see
+:class:`~mmgraph.models.Capabilities`).
+"""
 
 from __future__ import annotations
 
@@ -9,17 +16,16 @@ from torch import Tensor
 from torch_geometric.data import HeteroData
 
 from mmgraph.data.hetero import EDGE
-from mmgraph.nn.adjacency import NORMALIZATIONS, normalized_adjacency, smooth, spmm
+from mmgraph.nn.adjacency import NORMALIZATIONS, normalized_adjacency, spmm
 from mmgraph.nn.knn import cosine_knn, knn_weights
 
 
 @dataclass
-class RecGraph:
-    """Training graph and item features of one dataset, on one device.
-
-    Nodes of the homogeneous view are users ``0 .. U-1`` then items ``U .. U+I-1``.  The
-    normalized adjacency of that view is built once per normalization and cached.
-    """
+class GraphView:
+    """What every graph a model reads holds: users ``0 .. U-1`` and items ``0 .. I-1`` (local
+    ids; :meth:`global_users` / :meth:`global_items` map them to the dataset's), the training
+    (user, item) pairs, the items' features, and a cached normalized adjacency of the
+    homogeneous view (users, then items) per normalization."""
 
     num_users: int
     num_items: int
@@ -28,17 +34,16 @@ class RecGraph:
     bags: dict[str, Tensor] = field(default_factory=dict)  # (item, word) pairs [2, n]
     bag_vocab: dict[str, int] = field(default_factory=dict)
     # [I] bool: items without a learned ID embedding (held out of training, or appended by
-    # :meth:`with_new_items`); ``None`` when there are none
+    # :meth:`RecGraph.with_new_items`); ``None`` when there are none
     cold: Tensor | None = None
+    # global ids of the local users / items; ``None``: local ids are global ids
+    user_ids: Tensor | None = None
+    item_ids: Tensor | None = None
     _adjacency: dict[str, Tensor] = field(default_factory=dict, repr=False)
-    _knn: dict[tuple, tuple[Tensor, Tensor]] = field(default_factory=dict, repr=False)
 
-    # The whole graph: local ids are global ids (a SampledGraph maps its local ids to them).
-    user_ids = item_ids = None
-
-    def items_within(self, hops: int) -> int:
-        """How many items lie within ``hops`` hops of a batch's seeds: all of a whole graph."""
-        return self.num_items
+    @property
+    def modalities(self) -> list[str]:
+        return list(self.features) + list(self.bags)
 
     def global_users(self, users: Tensor) -> Tensor:
         """Global ids of local user ids."""
@@ -47,6 +52,61 @@ class RecGraph:
     def global_items(self, items: Tensor) -> Tensor:
         """Global ids of local item ids."""
         return items if self.item_ids is None else self.item_ids[items]
+
+    def items_within(self, hops: int) -> int:
+        """How many items (the first ones) lie within ``hops`` hops of a batch's seeds: a model
+        whose output at the seeds reads item vectors only that far may skip the others (all
+        items of a whole graph)."""
+        return self.num_items
+
+    def adjacency(self, normalization: str = "gcn") -> Tensor:
+        """Normalized CSR ``adj_t`` of the homogeneous user-item graph (built once, cached)."""
+        raise NotImplementedError
+
+    def item_matrix(self, modality: str) -> Tensor:
+        """Item rows of one modality: the dense features, or a bag-of-words modality's sparse
+        COO count matrix ``[I, vocabulary]``."""
+        if modality in self.features:
+            return self.features[modality]
+        pairs = self.bags[modality]
+        ones = torch.ones(pairs.size(1), device=pairs.device)
+        return torch.sparse_coo_tensor(
+            pairs, ones, (self.num_items, self.bag_vocab[modality])
+        ).coalesce()
+
+    def isolated(self, items: Tensor) -> RecGraph:
+        """The graph of ``items`` alone: no users, no interactions, every item :attr:`cold`,
+        ``item_ids`` the items' global ids.  A model embeds it as it embeds cold items inside
+        a graph (a cold-start training step scores items from their features this way)."""
+        local = torch.full((self.num_items,), -1, dtype=torch.long, device=items.device)
+        local[items] = torch.arange(items.numel(), device=items.device)
+        bags = {}
+        for m, pairs in self.bags.items():
+            keep = local[pairs[0]] >= 0
+            bags[m] = torch.stack([local[pairs[0, keep]], pairs[1, keep]])
+        return RecGraph(
+            0,
+            items.numel(),
+            items.new_zeros(2, 0),
+            {m: x[items] for m, x in self.features.items()},
+            bags,
+            dict(self.bag_vocab),
+            cold=torch.ones(items.numel(), dtype=torch.bool, device=items.device),
+            user_ids=items.new_zeros(0),
+            item_ids=self.global_items(items),
+        )
+
+
+@dataclass
+class RecGraph(GraphView):
+    """Training graph and item features of one dataset, on one device.
+
+    Nodes of the homogeneous view are users ``0 .. U-1`` then items ``U .. U+I-1``.  Every
+    derived structure (adjacency per normalization, kNN item graphs, interaction matrix) is
+    built once and cached.
+    """
+
+    _knn: dict[tuple, tuple[Tensor, Tensor]] = field(default_factory=dict, repr=False)
 
     @classmethod
     def from_data(cls, data: HeteroData, device: torch.device | str | None = None) -> RecGraph:
@@ -69,10 +129,6 @@ class RecGraph:
         )
         return graph.to(device) if device is not None else graph
 
-    @property
-    def modalities(self) -> list[str]:
-        return list(self.features) + list(self.bags)
-
     def to(self, device) -> RecGraph:
         return RecGraph(
             self.num_users,
@@ -83,28 +139,6 @@ class RecGraph:
             dict(self.bag_vocab),
             None if self.cold is None else self.cold.to(device),
         )
-
-    def isolated(self, items: Tensor) -> RecGraph:
-        """The graph of ``items`` alone: no users, no interactions, every item :attr:`cold`,
-        ``item_ids`` the items' global ids.  A model embeds it as it embeds cold items inside
-        a graph (a cold-start training step scores items from their features this way)."""
-        local = torch.full((self.num_items,), -1, dtype=torch.long, device=items.device)
-        local[items] = torch.arange(items.numel(), device=items.device)
-        bags = {}
-        for m, pairs in self.bags.items():
-            keep = local[pairs[0]] >= 0
-            bags[m] = torch.stack([local[pairs[0, keep]], pairs[1, keep]])
-        graph = RecGraph(
-            0,
-            items.numel(),
-            items.new_zeros(2, 0),
-            {m: x[items] for m, x in self.features.items()},
-            bags,
-            dict(self.bag_vocab),
-            cold=torch.ones(items.numel(), dtype=torch.bool, device=items.device),
-        )
-        graph.user_ids, graph.item_ids = items.new_zeros(0), self.global_items(items)
-        return graph
 
     def with_new_items(self, features: dict[str, Tensor]) -> RecGraph:
         """This graph with new items appended (ids ``I .. I+N-1``), given by their dense
@@ -141,37 +175,21 @@ class RecGraph:
         u, i = self.edge_index[0], self.edge_index[1] + self.num_users
         return torch.stack([torch.cat([u, i]), torch.cat([i, u])])
 
-    def adjacency(self, normalization: str = "gcn") -> Tensor:
-        """Normalized CSR ``adj_t`` of the homogeneous user-item graph (built once, cached)."""
-        if normalization not in self._adjacency:
+    def adjacency(self, normalization: str = "gcn", self_loops: bool = False) -> Tensor:
+        r"""Normalized CSR ``adj_t`` of the homogeneous user-item graph (built once, cached);
+        with ``self_loops``, of :math:`\mathbf{A} + \mathbf{I}` (e.g. ``"mean"``:
+        :math:`\mathbf{D}^{-1}(\mathbf{A} + \mathbf{I})`, LATTICE's LightGCN in MMRec)."""
+        key = f"{normalization}+loops" if self_loops else normalization
+        if key not in self._adjacency:
             n = self.num_users + self.num_items
-            self._adjacency[normalization] = normalized_adjacency(
-                self.homogeneous_edge_index(), (n, n), normalization, symmetric=True
+            edges = self.homogeneous_edge_index()
+            if self_loops:
+                loops = torch.arange(n, device=edges.device).repeat(2, 1)
+                edges = torch.cat([edges, loops], 1)
+            self._adjacency[key] = normalized_adjacency(
+                edges, (n, n), normalization, symmetric=True
             )
-        return self._adjacency[normalization]
-
-    def self_loop_adjacency(self) -> Tensor:
-        r"""The row-normalized user-item adjacency with self-loops,
-        :math:`\mathbf{D}^{-1}(\mathbf{A} + \mathbf{I})` (LATTICE's LightGCN in MMRec), as a
-        cached CSR ``adj_t``."""
-        if "mean+loops" not in self._adjacency:
-            n = self.num_users + self.num_items
-            loops = torch.arange(n, device=self.edge_index.device).repeat(2, 1)
-            self._adjacency["mean+loops"] = normalized_adjacency(
-                torch.cat([self.homogeneous_edge_index(), loops], 1), (n, n), "mean"
-            )
-        return self._adjacency["mean+loops"]
-
-    def item_matrix(self, modality: str) -> Tensor:
-        """Item rows of one modality: the dense features, or a bag-of-words modality's sparse
-        COO count matrix ``[I, vocabulary]``."""
-        if modality in self.features:
-            return self.features[modality]
-        pairs = self.bags[modality]
-        ones = torch.ones(pairs.size(1), device=pairs.device)
-        return torch.sparse_coo_tensor(
-            pairs, ones, (self.num_items, self.bag_vocab[modality])
-        ).coalesce()
+        return self._adjacency[key]
 
     def item_knn(self, modality: str, k: int) -> tuple[Tensor, Tensor]:
         """The cosine kNN graph of the items' raw ``modality`` rows (``index``, ``similarity``,
@@ -207,19 +225,9 @@ class RecGraph:
             )
         return self._adjacency[key]
 
-    def lightgcn(
-        self, user: Tensor, item: Tensor, num_layers: int, adj_t: Tensor | None = None
-    ) -> tuple[Tensor, Tensor]:
-        """LightGCN smoothing (:func:`~mmgraph.nn.smooth`) of user and item vectors over the
-        ``"gcn"`` adjacency (or ``adj_t``), split back into users and items."""
-        x = smooth(
-            self.adjacency("gcn") if adj_t is None else adj_t, torch.cat([user, item]), num_layers
-        )
-        return x[: self.num_users], x[self.num_users :]
-
 
 @dataclass
-class SampledGraph(RecGraph):
+class SampledGraph(GraphView):
     r"""A sampled subgraph of a :class:`RecGraph` (a mini-batch), which models read as they read
     the whole graph: local users ``0 .. U_s-1`` and items ``0 .. I_s-1``, their global ids
     (``user_ids``, ``item_ids``: models pick these rows of their embedding tables with
@@ -234,17 +242,12 @@ class SampledGraph(RecGraph):
     """
 
     rev_edge_index: Tensor | None = None
-    user_ids: Tensor | None = None
-    item_ids: Tensor | None = None
     user_degree: Tensor | None = None  # whole-graph degree of each local user
     item_degree: Tensor | None = None
-    item_hops: list[int] | None = (
-        None  # items found at hop 0 (seeds), 1, 2, ...: local ids in that order
-    )
+    # items found at hop 0 (seeds), 1, 2, ...: local ids in that order
+    item_hops: list[int] | None = None
 
     def items_within(self, hops: int) -> int:
-        """How many items (the first ones) lie within ``hops`` hops of the seeds: a model whose
-        output at the seeds reads item vectors only that far may skip computing the others."""
         return self.num_items if self.item_hops is None else sum(self.item_hops[: hops + 1])
 
     def adjacency(self, normalization: str = "gcn") -> Tensor:
@@ -269,14 +272,3 @@ class SampledGraph(RecGraph):
                 torch.stack([src, dst]), (n, n), "sum", edge_weight=weight
             )
         return self._adjacency[normalization]
-
-    def to(self, device) -> SampledGraph:
-        raise NotImplementedError("build the SampledGraph on its device")
-
-    def _whole_graph_only(self, *args, **kwargs):
-        raise NotImplementedError(
-            "kNN item graphs and user means need the whole graph; "
-            "this model cannot train on sampled subgraphs"
-        )
-
-    item_knn = item_graph = user_means = homogeneous_edge_index = _whole_graph_only

@@ -276,7 +276,7 @@ class GRCN(FeatureRecommender):
             uses 1e-3 on TikTok, 1e-4 on Movielens). (default: 1e-4)
 
     Shapes:
-        - **input:** a :class:`RecGraph` (the whole graph: :attr:`sampling_hops` is ``None``)
+        - **input:** a :class:`RecGraph` (the whole graph: it declares no sampling hops)
         - **output:** users :math:`(U, D)`, items :math:`(I, D)` with :math:`D = d_E + M d_C`
           (``"concat"``), :math:`d_E` otherwise
     """
@@ -397,7 +397,7 @@ class GRCN(FeatureRecommender):
             w_item, w_user = w_item.relu(), w_user.relu()
         return Refined(w_item, w_user, a_item, a_user, protos, contents)
 
-    def embed(self, graph: RecGraph) -> tuple[Tensor, Tensor]:
+    def forward(self, graph: RecGraph) -> tuple[Tensor, Tensor]:
         edges = _Edges.of(graph.edge_index, self.num_users, self.num_items)
         keep = None
         if self.training and self.dropout > 0:

@@ -12,7 +12,7 @@ from torch_geometric.nn.dense.linear import Linear
 
 from mmgraph.models.graph import RecGraph
 from mmgraph.models.inputs import FeatureRecommender, ItemInputs
-from mmgraph.nn import cosine_knn, knn_propagate_mix, knn_weights
+from mmgraph.nn import cosine_knn, knn_propagate_mix, knn_weights, smooth_users_items
 
 
 class LATTICE(FeatureRecommender):
@@ -129,15 +129,18 @@ class LATTICE(FeatureRecommender):
             ]
         return graphs
 
-    def embed(self, graph: RecGraph) -> tuple[Tensor, Tensor]:
+    def forward(self, graph: RecGraph) -> tuple[Tensor, Tensor]:
         h = knn_propagate_mix(self.item.weight, self.item_graphs(graph), self.item_layers)
-        user, item = graph.lightgcn(
-            self.user.weight, self.item.weight, self.ui_layers, graph.self_loop_adjacency()
+        user, item = smooth_users_items(
+            graph.adjacency("mean", self_loops=True),
+            self.user.weight,
+            self.item.weight,
+            self.ui_layers,
         )
         return user, item + F.normalize(h, dim=1)
 
     def batch_loss(self, graph: RecGraph, users: Tensor, pos: Tensor, negs: Tensor) -> Tensor:
-        user, item = self.embed(graph)
+        user, item = self(graph)
         rows = (user[users], item[pos], item[negs.flatten()])
         penalty = self.reg_weight / 2 * sum(r.pow(2).sum() for r in rows) / users.numel()
         return self.bpr(user, item, users, pos, negs) + penalty

@@ -251,7 +251,7 @@ class LGMRec(FeatureRecommender):
             glob[m] = torch.cat(self.hypergraph(*members[m], cf[self.num_users :]))
         return cf + mge + self.alpha * F.normalize(sum(glob.values()), dim=1), glob
 
-    def embed(self, graph: RecGraph) -> tuple[Tensor, Tensor]:
+    def forward(self, graph: RecGraph) -> tuple[Tensor, Tensor]:
         out, _ = self.parts(graph)
         return out[: self.num_users], out[self.num_users :]
 

@@ -6,8 +6,8 @@ import torch
 from torch import Tensor
 from torch.nn import Embedding
 
-from mmgraph.models.base import Recommender
-from mmgraph.models.graph import RecGraph
+from mmgraph.models.base import Capabilities, Recommender
+from mmgraph.models.graph import GraphView, RecGraph
 from mmgraph.nn.adjacency import smooth
 
 
@@ -36,6 +36,8 @@ class LightGCN(Recommender):
         reg_weight (float): :math:`\lambda`. (default: 1e-4)
     """
 
+    capabilities = Capabilities(hops=lambda model: model.num_layers)
+
     def __init__(
         self,
         num_users: int,
@@ -60,11 +62,7 @@ class LightGCN(Recommender):
         torch.nn.init.xavier_uniform_(users)
         torch.nn.init.xavier_uniform_(items)
 
-    @property
-    def sampling_hops(self) -> int:
-        return self.num_layers
-
-    def embed(self, graph: RecGraph) -> tuple[Tensor, Tensor]:
+    def forward(self, graph: GraphView) -> tuple[Tensor, Tensor]:
         ids = (
             None
             if graph.user_ids is None

@@ -9,7 +9,8 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.nn import Embedding, ModuleDict, ModuleList, Parameter
 
-from mmgraph.models.graph import RecGraph
+from mmgraph.models.base import Capabilities
+from mmgraph.models.graph import GraphView, RecGraph
 from mmgraph.models.inputs import FeatureRecommender, ItemInputs
 from mmgraph.nn import MetaFusion, ModalityConv, ModalityEncoder, StaticFusion, bpr_loss, smooth
 
@@ -160,7 +161,7 @@ class MetaMMF(FeatureRecommender):
     on the validation split of the real TikTok sample; see docs/results.md.
     """
 
-    cold_start = True
+    capabilities = Capabilities(cold_start=True, hops=lambda model: model.receptive_hops())
 
     def __init__(
         self,
@@ -345,18 +346,18 @@ class MetaMMF(FeatureRecommender):
             fused = torch.cat([fused, fused.new_zeros(graph.num_items - n, fused.size(1))])
         return fused, meta
 
-    def embed(self, graph: RecGraph, return_meta: bool = False):
-        fused, meta = self.fuse(graph)
+    def forward(self, graph: GraphView) -> tuple[Tensor, Tensor]:
+        fused, _ = self.fuse(graph)
         item = torch.cat([fused, self.item_id_rows(graph)], dim=-1)
         user = self.rows(self.user, graph.user_ids)
         if self.propagation != "none":
             user, item = self.propagate(graph, user, item)
-        return (user, item, meta) if return_meta else (user, item)
+        return user, item
 
     def batch_loss(self, graph: RecGraph, users: Tensor, pos: Tensor, negs: Tensor) -> Tensor:
         if not (self.training and self.id_dropout > 0):
             return super().batch_loss(graph, users, pos, negs)
-        user_emb, item_emb = self.embed(graph)
+        user_emb, item_emb = self(graph)
         pos_scores = self.score(user_emb, item_emb, users, pos)
         neg_scores = self.score(user_emb, item_emb, users.unsqueeze(1), negs)
         rows = torch.rand(users.numel(), device=users.device) < self.id_dropout
@@ -364,7 +365,7 @@ class MetaMMF(FeatureRecommender):
             items, local = torch.unique(
                 torch.cat([pos[rows, None], negs[rows]], 1), return_inverse=True
             )
-            cold = self.embed(graph.isolated(items))[1]
+            cold = self(graph.isolated(items))[1]
             pos_scores = pos_scores.masked_scatter(
                 rows, self.score(user_emb, cold, users[rows], local[:, 0])
             )
@@ -402,8 +403,9 @@ class MetaMMF(FeatureRecommender):
             x = smooth(graph.adjacency("gcn"), x, self.propagation_layers)
         return x[: graph.num_users], x[graph.num_users :]
 
-    @property
-    def sampling_hops(self) -> int:
+    def receptive_hops(self) -> int:
+        """Hops of neighbours a forward pass reads around a node: the modality encoders' graph
+        layers, then the final propagation's."""
         encoder = len(next(iter(self.encoders.values())).convs) if self.encoders else 0
         return encoder + (self.propagation_layers if self.propagation != "none" else 0)
 

@@ -303,7 +303,7 @@ class MMGCN(FeatureRecommender):
         if self.ids is not None:
             torch.nn.init.xavier_normal_(self.ids.weight)
 
-    def embed(self, graph: RecGraph) -> tuple[Tensor, Tensor]:
+    def forward(self, graph: RecGraph) -> tuple[Tensor, Tensor]:
         adj_t = graph.adjacency(AGGREGATIONS[self.aggr])
         ids = None if self.ids is None else self.ids.weight
         out = torch.stack(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from mmgraph.models.base import Recommender
+from mmgraph.models.base import Capabilities, Recommender
 from mmgraph.models.graph import RecGraph
 
 
@@ -15,7 +15,7 @@ class Popularity(Recommender):
     Has no trainable parameters: evaluate it directly (``Experiment.evaluate``) without training.
     """
 
-    trainable = False
+    capabilities = Capabilities(trainable=False)
 
     def __init__(self, num_users: int, num_items: int):
         super().__init__()
@@ -25,6 +25,6 @@ class Popularity(Recommender):
     def from_graph(cls, graph: RecGraph) -> Popularity:
         return cls(graph.num_users, graph.num_items)
 
-    def embed(self, graph: RecGraph) -> tuple[Tensor, Tensor]:
+    def forward(self, graph: RecGraph) -> tuple[Tensor, Tensor]:
         counts = torch.bincount(graph.edge_index[1], minlength=self.num_items).float()
         return torch.ones(self.num_users, 1, device=counts.device), counts.unsqueeze(1)

@@ -78,7 +78,7 @@ class VBPR(FeatureRecommender):
         torch.nn.init.xavier_normal_(self.content.weight)
         torch.nn.init.zeros_(self.content_bias.weight)
 
-    def embed(self, graph: RecGraph) -> tuple[Tensor, Tensor]:
+    def forward(self, graph: RecGraph) -> tuple[Tensor, Tensor]:
         f = torch.cat(list(self.inputs(graph).values()), dim=-1)
         content = F.dropout(self.content(f), self.dropout, self.training)
         item = torch.cat(
@@ -88,7 +88,7 @@ class VBPR(FeatureRecommender):
         return user, item
 
     def batch_loss(self, graph: RecGraph, users: Tensor, pos: Tensor, negs: Tensor) -> Tensor:
-        user, item = self.embed(graph)
+        user, item = self(graph)
         factors = (
             user[users, :-1],
             item[pos, :-1],

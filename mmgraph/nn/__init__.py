@@ -1,6 +1,12 @@
 """Reusable PyG layers: meta (hypernetwork) linear layers, meta fusion, modality convolutions."""
 
-from mmgraph.nn.adjacency import edge_weights, normalized_adjacency, smooth, spmm
+from mmgraph.nn.adjacency import (
+    edge_weights,
+    normalized_adjacency,
+    smooth,
+    smooth_users_items,
+    spmm,
+)
 from mmgraph.nn.encoders import BagOfWordsEncoder, ModalityEncoder
 from mmgraph.nn.fusion import MetaFusion, MetaInfoExtractor, StaticFusion
 from mmgraph.nn.knn import cosine_knn, knn_propagate, knn_propagate_mix, knn_weights
@@ -25,5 +31,6 @@ __all__ = [
     "knn_weights",
     "normalized_adjacency",
     "smooth",
+    "smooth_users_items",
     "spmm",
 ]

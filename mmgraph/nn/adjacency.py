@@ -125,6 +125,15 @@ def smooth(adj_t: Adj, x: Tensor, num_layers: int) -> Tensor:
     return out
 
 
+def smooth_users_items(
+    adj_t: Adj, user: Tensor, item: Tensor, num_layers: int
+) -> tuple[Tensor, Tensor]:
+    """:func:`smooth` over a user-item graph (users first): the ``[U, d]`` and ``[I, d]``
+    inputs stacked, smoothed, and split back (LightGCN's output for both node types)."""
+    x = smooth(adj_t, torch.cat([user, item]), num_layers)
+    return x[: user.size(0)], x[user.size(0) :]
+
+
 @torch.compiler.disable
 def spmm(adj_t: Adj, x: Tensor) -> Tensor:
     """``adj_t @ x``; fast backward when ``adj_t`` comes from :func:`normalized_adjacency`."""

@@ -66,7 +66,7 @@ def train_run(
     with process_group():
         # bad data, model or device options fail before any folder exists
         exp = Experiment.build(cfg)
-        if not exp.model.trainable:
+        if not exp.model.capabilities.trainable:
             raise MMGraphError(f"model '{cfg.model}' has nothing to train; evaluate it directly")
         if resume is None:  # under torchrun rank 0 makes the folder and tells the others
             run_dir = broadcast(

@@ -164,7 +164,7 @@ def _compare_one(plan: Plan, name: str, folder: Path, log) -> dict:
     base = {"search": space.describe()}  # the file and grid: settings["spaces"]
     if not model_class(
         name
-    ).trainable:  # popularity: evaluated on each seed's data, nothing to train
+    ).capabilities.trainable:  # popularity: evaluated on each seed's data, nothing to train
         runs = [_evaluate_untrained(plan, name, seed, folder) for seed in range(s["seeds"])]
         log(f"{name}: nothing to train, evaluated on {s['seeds']} seed(s)")
         return base | {

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import platform
 import subprocess
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -86,7 +85,6 @@ class Experiment:
         None,
     )  # the source's user and item ids per index (None: the index itself)
     unsampled: Tensor | None = None  # [I] bool: items never drawn as negatives (train.negatives)
-    _compiled: dict[str, Callable] = field(default_factory=dict, repr=False)
 
     @classmethod
     def build(cls, config: RunConfig) -> Experiment:
@@ -111,6 +109,8 @@ class Experiment:
         graph = RecGraph.from_data(data, device)
         torch.manual_seed(config.train.seed)  # model initialization independent of data loading
         model = build_model(config.model, graph, **config.model_args).to(device)
+        if config.train.compile:  # in place: forward compiles, the state dict keeps its keys
+            model.compile()
         store = data[EDGE]
         splits = {"train": UserItemSets(graph.edge_index, graph.num_users, graph.num_items)}
         splits |= {
@@ -183,7 +183,7 @@ class Experiment:
         split's per-user metrics (``"per_user"``, see :func:`~mmgraph.eval.metrics.full_ranking`)."""
         self.model.eval()
         with self.autocast():
-            user, item = self.compiled("embed")(self.graph)
+            user, item = self.model(self.graph)
         user, item = user.float(), item.float()  # scores and metrics in fp32
         t = self.config.train
         return rank_splits(
@@ -206,16 +206,6 @@ class Experiment:
         self.model.eval()
         return self.model.diagnostics(self.graph)
 
-    def compiled(self, method: str) -> Callable:
-        """The model's ``method``, through :func:`torch.compile` when ``train.compile`` is on
-        (compiled once per experiment; parameters loaded later are picked up)."""
-        fn = getattr(self.model, method)
-        if not self.config.train.compile:
-            return fn
-        if method not in self._compiled:
-            self._compiled[method] = torch.compile(fn)
-        return self._compiled[method]
-
     def autocast(self) -> torch.autocast:
         """bf16 autocast on the run's device when ``train.amp`` is on (a no-op otherwise)."""
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.config.train.amp)
@@ -234,12 +224,12 @@ class Experiment:
 
 def fanout(config: RunConfig, model: Recommender) -> list[int]:
     """``train.fanout`` checked against the hops the model reads (default: 10 per hop)."""
-    hops = model.sampling_hops
-    if hops is None:
+    if model.capabilities.hops is None:
         raise MMGraphError(
             f"model '{config.model}' needs the whole graph at every step; --sampler "
             "neighbor trains lightgcn, bprmf and metammf"
         )
+    hops = model.capabilities.hops(model)
     given = config.train.fanout
     if given and len(given) != hops:
         raise MMGraphError(

@@ -41,7 +41,7 @@ def export(exp: Experiment, out: Path) -> list[str]:
     from the shared one per meta layer) into the new folder ``out``; return the file names."""
     out = check_new_folder(out)
     exp.model.eval()
-    arrays = dict(zip(("user_embeddings", "item_embeddings"), exp.model.embed(exp.graph)))
+    arrays = dict(zip(("user_embeddings", "item_embeddings"), exp.model(exp.graph)))
     arrays |= exp.model.item_diagnostics(exp.graph)
     created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)

@@ -97,7 +97,7 @@ class Plan:
                     saved[name]["reference"],
                     path=Path(file) if file else None,
                 )
-            elif not model_class(name).trainable:
+            elif not model_class(name).capabilities.trainable:
                 self.spaces[name] = SearchSpace(name, reference="nothing to train")
             elif grid is not None:
                 points = _points_of(name, grid)

@@ -69,7 +69,7 @@ def recommend(
         raise MMGraphError(f"--k must be at least 1, got {k}")
     users = user_index(exp, raw_users)
     exp.model.eval()
-    user_emb, item_emb = exp.model.embed(exp.graph)
+    user_emb, item_emb = exp.model(exp.graph)
     scores = exp.model.full_scores(user_emb.float(), item_emb.float(), users).float()
     if exclude_seen:
         for split in ("train", "valid", "test"):  # the *_cold splits are parts of these
@@ -90,7 +90,7 @@ def read_new_items(exp: Experiment, folder: Path) -> tuple[dict[str, torch.Tenso
     from mmgraph.data.records import check_features, feature_rows
     from mmgraph.data.safe_load import load_npy
 
-    if not exp.model.cold_start:
+    if not exp.model.capabilities.cold_start:
         raise MMGraphError(
             f"model '{exp.config.model}' cannot score items it never trained on; "
             "--new-items needs a model that reads items from their features alone (metammf)"
@@ -165,6 +165,6 @@ def recommend_new(
     feats, ids = read_new_items(exp, Path(folder))
     graph = exp.graph.with_new_items(feats)
     exp.model.eval()
-    user_emb, item_emb = exp.model.embed(graph)
+    user_emb, item_emb = exp.model(graph)
     scores = exp.model.full_scores(user_emb.float(), item_emb[exp.graph.num_items :].float(), users)
     return _rows(raw_users, torch.topk(scores.float(), min(k, len(ids)), dim=1), ids)

@@ -23,7 +23,7 @@ def sweep(
     point, test metrics for the point selected on validation only.  Same files and arguments
     as :func:`compare`."""
     if kwargs.get("resume") is None:
-        if not model_class(model).trainable:
+        if not model_class(model).capabilities.trainable:
             raise MMGraphError(
                 f"model '{model}' has nothing to train, so nothing to sweep; choose a trained --model"
             )

@@ -229,7 +229,9 @@ class TrainConfig:
         False, "bf16 autocast for the model (BPR, scores and metrics stay fp32).", flag="--amp"
     )
     compile: bool = option(
-        False, "torch.compile the model's embedding and batch loss.", flag="--compile"
+        False,
+        "torch.compile the model's forward pass (its user and item representations).",
+        flag="--compile",
     )
     sampler: str = option(
         "full",

@@ -148,7 +148,7 @@ class NeighborBatches:
     Args:
         graph: The whole training graph (its interactions are sampled on the CPU).
         fanout: Neighbours sampled per node at each hop (``-1``: all); one value per hop the
-            model reads (:attr:`~mmgraph.models.Recommender.sampling_hops`).
+            model reads (:attr:`~mmgraph.models.Capabilities.hops`).
     """
 
     def __init__(self, graph: RecGraph, fanout: list[int]):

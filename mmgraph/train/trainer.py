@@ -50,7 +50,7 @@ class Trainer:
         cfg = exp.config.train
         self.optimizer = make_optimizer(exp.model, cfg)
         # (users, pos, negs) -> loss; through DDP, which averages gradients over ranks, under torchrun
-        self.step = data_parallel(exp.model, exp.compiled("batch_loss"), exp.ranks)
+        self.step = data_parallel(exp.model, exp.model.batch_loss, exp.ranks)
         self.generator = torch.Generator(device=exp.device).manual_seed(cfg.seed)
         self.state = {
             "epoch": 0,
