@@ -666,7 +666,7 @@ def options(model, markdown) -> None:
     """Every data.*, train.* and model.* option with its default (for --set and config files)."""
     from dataclasses import asdict
 
-    from mmgraph.models import model_options
+    from mmgraph.models import model_class, model_option_notes
     from mmgraph.train.config import SECTIONS, RunConfig, option_table, specs
 
     if markdown:
@@ -674,10 +674,11 @@ def options(model, markdown) -> None:
         return
     cfg = RunConfig(model=model).resolve_defaults()  # the model's own training defaults
     helps = {f"{s}.{k}": v[0].help for s, cls in SECTIONS.items() for k, v in specs(cls).items()}
+    helps |= {f"model.{k}": v for k, v in model_option_notes(model).items()}
     for section, values in (
         ("data", asdict(cfg.data)),
         ("train", asdict(cfg.train)),
-        ("model", model_options(model)),
+        ("model", model_class(model).resolved_options()),
     ):
         for key, value in values.items():
             note = helps.get(f"{section}.{key}")

@@ -1,10 +1,14 @@
 """The model contract: an abstract base, ``forward(graph) -> (user, item)``, declared
 capabilities, and graphs that offer only what they hold."""
 
+import re
+import typing
+
 import pytest
 import torch
 from test_baselines import tiny_graph
 
+from mmgraph.errors import MMGraphError
 from mmgraph.models import (
     BPRMF,
     MODELS,
@@ -16,6 +20,11 @@ from mmgraph.models import (
     Recommender,
     SampledGraph,
     build_model,
+    check_options,
+    model_option_notes,
+    model_option_types,
+    model_options,
+    option_specs,
 )
 
 
@@ -96,3 +105,50 @@ def test_a_compiled_model_matches_eager():
     assert list(model.state_dict()) == ["embedding.weight"]
     for a, b in zip(model(g), eager):
         assert torch.allclose(a, b, atol=1e-6)
+
+
+def test_every_numeric_option_declares_its_range():
+    for name in MODELS:
+        types, specs = model_option_types(name), option_specs(MODELS[name])
+        numeric = [k for k, t in types.items() if {int, float} & {t, *typing.get_args(t)}]
+        assert [k for k in numeric if k not in specs] == [], name
+
+
+def test_options_are_keyword_only_and_exclude_what_the_graph_gives():
+    for name in MODELS:
+        assert not {"num_users", "num_items", "modality_dims", "bag_vocab"} & set(
+            model_options(name)
+        )
+
+
+@pytest.mark.parametrize(
+    "name, options, message",
+    [
+        ("lightgcn", {"num_layers": -1}, "num_layers=-1 must be an integer >= 0"),
+        ("lightgcn", {"embedding_dim": 0}, "embedding_dim=0 must be an integer >= 1"),
+        ("metammf", {"graph_dropout": [0.5, 1.0]}, "must be numbers each >= 0 and < 1"),
+        ("metammf", {"fusion": "dense"}, "fusion='dense' must be one of 'meta-cp'"),
+        ("lgmrec", {"keep_rate": 0.0}, "keep_rate=0.0 must be a finite number > 0 and <= 1"),
+        ("lgmrec", {"tau": 0.0}, "tau=0.0 must be a finite number > 0"),
+        ("lattice", {"lambda_coeff": 1.5}, "lambda_coeff=1.5 must be a finite number >= 0"),
+        ("freedom", {"reg_weight": float("nan")}, "reg_weight=nan must be a finite number"),
+        ("bm3", {"layers": 2}, "unknown option"),
+    ],
+)
+def test_options_are_checked_against_their_declared_range(name, options, message):
+    with pytest.raises(MMGraphError, match=re.escape(message)):
+        check_options(name, options)
+    check_options(name, {})
+
+
+@pytest.mark.parametrize("variant", ["design", "paper-gcn", "paper-mf"])
+def test_resolved_options_are_what_the_constructor_builds(variant):
+    resolved = MetaMMF.resolved_options({"variant": variant})
+    assert None not in [resolved[k] for k in ("id_dim", "propagation", "reg_weight")]
+    model = MetaMMF.from_graph(tiny_graph(), variant=variant)
+    assert model.propagation == resolved["propagation"]
+    assert model.propagation_layers == resolved["propagation_layers"]
+    assert model.graph_dropout == resolved["graph_dropout"]
+    assert model.reg_weight == resolved["reg_weight"]
+    assert model.item_id.embedding_dim == resolved["id_dim"]
+    assert model_option_notes("metammf")["id_dim"] == ">= 0; paper-gcn: 32, paper-mf: 32"

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import inspect
-import math
 import typing
-from collections.abc import Callable
 
 from mmgraph.errors import MMGraphError
 from mmgraph.models.base import Capabilities, Recommender
@@ -19,6 +16,7 @@ from mmgraph.models.lgmrec import LGMRec
 from mmgraph.models.lightgcn import BPRMF, LightGCN
 from mmgraph.models.metammf import MetaMMF
 from mmgraph.models.mmgcn import MMGCN
+from mmgraph.models.options import check_model_options, constructor_options, option_specs
 from mmgraph.models.popularity import Popularity
 from mmgraph.models.vbpr import VBPR
 
@@ -38,62 +36,46 @@ MODELS: dict[str, type[Recommender]] = {
 }
 
 
-def model_options(name: str) -> dict[str, object]:
-    """The keyword options of model ``name`` with their defaults."""
-    cls = model_class(name)
-    params = inspect.signature(cls.__init__).parameters
-    return {
-        k: p.default
-        for k, p in params.items()
-        if p.default is not inspect.Parameter.empty and k != "self"
-    }
-
-
-def model_option_types(name: str) -> dict[str, object]:
-    """The real types of a model's options, from its constructor's annotations."""
-    cls = model_class(name)
-    hints = typing.get_type_hints(cls.__init__)
-    return {k: hints.get(k, typing.Any) for k in model_options(name)}
-
-
 def model_class(name: str) -> type[Recommender]:
     if name not in MODELS:
         raise MMGraphError(f"unknown model '{name}'; choose one of {', '.join(MODELS)}")
     return MODELS[name]
 
 
-def _allowed_range(key: str) -> tuple[str, Callable[[float], bool]]:
-    """What a numeric model option may be, by its name's convention across the models."""
-    if key.endswith("dropout"):
-        return "in [0, 1)", lambda v: 0 <= v < 1
-    if "layers" in key:
-        return ">= 0", lambda v: v >= 0
-    if key in ("id_dim", "fused_dim"):  # MetaMMF's ablations: no item ID, or no content
-        return ">= 0", lambda v: v >= 0
-    if key.endswith(("dim", "rank", "hidden", "k")) or key == "hyperedges":
-        return ">= 1", lambda v: v >= 1
-    return "a finite number >= 0", lambda v: math.isfinite(v) and v >= 0
+def model_options(name: str) -> dict[str, object]:
+    """The options of model ``name`` with their defaults (see :func:`constructor_options`)."""
+    return constructor_options(model_class(name))
+
+
+def model_option_types(name: str) -> dict[str, object]:
+    """The real types of a model's options, from its constructor's annotations (ranges
+    stripped: see :func:`option_specs`)."""
+    hints = typing.get_type_hints(model_class(name).__init__)
+    return {k: hints.get(k, typing.Any) for k in model_options(name)}
 
 
 def check_options(name: str, options: dict) -> None:
-    """:class:`MMGraphError` for an option model ``name`` does not take, or a number out of its
-    range (sizes >= 1, layer counts >= 0, dropout in [0, 1), weights finite and >= 0); the
-    model's constructor checks the rest."""
-    known = model_options(name)
-    unknown = sorted(set(options) - set(known))
-    if unknown:
-        raise MMGraphError(
-            f"unknown option(s) {', '.join(unknown)} for model '{name}'; "
-            f"it takes {', '.join(known)}"
-        )
-    for key, value in options.items():
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            want, ok = _allowed_range(key)
-            if not ok(value):
-                raise MMGraphError(
-                    f"model '{name}': {key}={value} must be {want}; see `python cli.py options "
-                    f"--model {name}`"
-                )
+    """:class:`MMGraphError` for an option model ``name`` does not take, or a value outside the
+    range or choices its annotation declares (:func:`check_model_options`)."""
+    check_model_options(model_class(name), name, options)
+
+
+def model_option_notes(name: str) -> dict[str, str]:
+    """What each option of model ``name`` may be (its declared range or choices) and, for a
+    default that depends on the variant, its value in the other variants: ``"an integer >= 0;
+    paper-gcn: 32, paper-mf: 32"``."""
+    cls = model_class(name)
+    specs = option_specs(cls)
+    notes = {k: spec.allowed() for k, spec in specs.items()}
+    variants = specs["variant"].choices if "variant" in specs else ()
+    if variants:
+        resolved = {v: cls.resolved_options({"variant": v}) for v in variants}
+        default = cls.resolved_options()
+        for key, value in default.items():
+            other = [f"{v}: {r[key]!r}" for v, r in resolved.items() if r[key] != value]
+            if other and key != "variant":
+                notes[key] = "; ".join(filter(None, [notes.get(key), ", ".join(other)]))
+    return notes
 
 
 def build_model(name: str, graph: RecGraph, **options) -> Recommender:
@@ -126,5 +108,7 @@ __all__ = [
     "VBPR",
     "build_model",
     "check_options",
+    "model_option_notes",
     "model_options",
+    "option_specs",
 ]

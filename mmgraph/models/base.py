@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import torch
@@ -12,6 +12,7 @@ from torch import Tensor
 from torch.nn import Embedding, EmbeddingBag, Module, Parameter
 
 from mmgraph.models.graph import GraphView, RecGraph
+from mmgraph.models.options import constructor_options
 from mmgraph.nn.losses import bpr_loss
 
 
@@ -51,6 +52,13 @@ class Recommender(Module, ABC):
     # num_negatives, negatives) that a run takes unless it sets them; the rest come from
     # :data:`~mmgraph.train.config.TRAIN_DEFAULTS` (MMRec's one Adam rate, no decay)
     train_defaults: dict[str, float | int] = {}
+
+    @classmethod
+    def resolved_options(cls, options: Mapping[str, object] | None = None) -> dict[str, object]:
+        """Every option of the model with ``options`` applied and each default that depends on
+        another option filled in as the constructor fills it (e.g. MetaMMF's per-variant
+        defaults); the base class's defaults depend on nothing."""
+        return constructor_options(cls) | dict(options or {})
 
     @classmethod
     def train_settings(cls, options: dict) -> dict[str, float | int]:

@@ -12,6 +12,7 @@ from torch_geometric.nn.dense.linear import Linear
 
 from mmgraph.models.graph import RecGraph
 from mmgraph.models.inputs import FeatureRecommender, ItemInputs
+from mmgraph.models.options import Count, Rate, Size, Weight
 from mmgraph.nn import smooth_users_items
 
 
@@ -61,12 +62,12 @@ class BM3(FeatureRecommender):
         modality_dims: Mapping[str, int],
         bag_vocab: Mapping[str, int] | None = None,
         *,
-        embedding_dim: int = 64,
-        num_layers: int = 1,
-        dropout: float = 0.5,
-        cl_weight: float = 2.0,
-        word_dim: int = 64,
-        reg_weight: float = 1e-4,
+        embedding_dim: Size = 64,
+        num_layers: Count = 1,
+        dropout: Rate = 0.5,
+        cl_weight: Weight = 2.0,
+        word_dim: Size = 64,
+        reg_weight: Weight = 1e-4,
     ):
         super().__init__()
         self.num_users, self.num_items = num_users, num_items

@@ -7,6 +7,7 @@ from torch import Tensor
 
 from mmgraph.models.base import Capabilities, Recommender
 from mmgraph.models.graph import RecGraph
+from mmgraph.models.options import Size
 from mmgraph.nn.knn import cosine_knn, unit_rows
 
 
@@ -31,7 +32,7 @@ class ContentKNN(Recommender):
 
     capabilities = Capabilities(trainable=False)
 
-    def __init__(self, num_users: int, num_items: int, k: int = 50):
+    def __init__(self, num_users: int, num_items: int, *, k: Size = 50):
         super().__init__()
         if k < 1:
             raise ValueError(f"ContentKNN: k must be at least 1, got {k}")

@@ -11,6 +11,7 @@ from torch_geometric.nn.dense.linear import Linear
 
 from mmgraph.models.graph import RecGraph
 from mmgraph.models.inputs import FeatureRecommender, ItemInputs
+from mmgraph.models.options import Count, Rate, Size, Weight
 from mmgraph.nn import edge_weights, knn_propagate_mix, smooth_users_items
 
 
@@ -55,15 +56,15 @@ class FREEDOM(FeatureRecommender):
         modality_dims: Mapping[str, int],
         bag_vocab: Mapping[str, int] | None = None,
         *,
-        embedding_dim: int = 64,
-        knn_k: int = 10,
-        item_layers: int = 1,
-        ui_layers: int = 2,
-        edge_dropout: float = 0.8,
-        modality_weights: Sequence[float] | None = None,
-        modality_loss_weight: float = 1e-4,
-        word_dim: int = 64,
-        reg_weight: float = 0.0,
+        embedding_dim: Size = 64,
+        knn_k: Size = 10,
+        item_layers: Count = 1,
+        ui_layers: Count = 2,
+        edge_dropout: Rate = 0.8,
+        modality_weights: Sequence[Weight] | None = None,
+        modality_loss_weight: Weight = 1e-4,
+        word_dim: Size = 64,
+        reg_weight: Weight = 0.0,
     ):
         super().__init__()
         self.num_users, self.num_items = num_users, num_items

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping
-from typing import NamedTuple
+from typing import Annotated, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -14,6 +14,8 @@ from torch_geometric.nn.dense.linear import Linear
 
 from mmgraph.models.graph import RecGraph
 from mmgraph.models.inputs import FeatureRecommender, ItemInputs
+from mmgraph.models.options import Count, Rate, Size, Weight
+from mmgraph.utils.spec import Spec
 
 EDGE_FUSIONS = ("confid", "max", "mean")
 FUSION_MODES = ("concat", "mean", "id")
@@ -288,16 +290,16 @@ class GRCN(FeatureRecommender):
         modality_dims: Mapping[str, int],
         bag_vocab: Mapping[str, int] | None = None,
         *,
-        embedding_dim: int = 64,
-        content_dim: int = 64,
-        num_layers: int = 2,
-        routing: int = 0,
-        edge_fusion: str = "confid",
+        embedding_dim: Size = 64,
+        content_dim: Size = 64,
+        num_layers: Count = 2,
+        routing: Count = 0,
+        edge_fusion: Annotated[str, Spec(choices=EDGE_FUSIONS)] = "confid",
         pruning: bool = True,
-        fusion_mode: str = "concat",
-        dropout: float = 0.0,
-        word_dim: int = 64,
-        reg_weight: float = 1e-4,
+        fusion_mode: Annotated[str, Spec(choices=FUSION_MODES)] = "concat",
+        dropout: Rate = 0.0,
+        word_dim: Size = 64,
+        reg_weight: Weight = 1e-4,
     ):
         super().__init__()
         if edge_fusion not in EDGE_FUSIONS:

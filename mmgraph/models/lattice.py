@@ -12,6 +12,7 @@ from torch_geometric.nn.dense.linear import Linear
 
 from mmgraph.models.graph import RecGraph
 from mmgraph.models.inputs import FeatureRecommender, ItemInputs
+from mmgraph.models.options import Count, Fraction, Size, Weight
 from mmgraph.nn import cosine_knn, knn_propagate_mix, knn_weights, smooth_users_items
 
 
@@ -68,14 +69,14 @@ class LATTICE(FeatureRecommender):
         modality_dims: Mapping[str, int],
         bag_vocab: Mapping[str, int] | None = None,
         *,
-        embedding_dim: int = 64,
-        feature_dim: int = 64,
-        knn_k: int = 10,
-        lambda_coeff: float = 0.9,
-        item_layers: int = 1,
-        ui_layers: int = 2,
-        word_dim: int = 64,
-        reg_weight: float = 1e-4,
+        embedding_dim: Size = 64,
+        feature_dim: Size = 64,
+        knn_k: Size = 10,
+        lambda_coeff: Fraction = 0.9,
+        item_layers: Count = 1,
+        ui_layers: Count = 2,
+        word_dim: Size = 64,
+        reg_weight: Weight = 1e-4,
     ):
         super().__init__()
         if knn_k < 1 or not 0.0 <= lambda_coeff <= 1.0:

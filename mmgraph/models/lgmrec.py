@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Mapping
+from typing import Annotated
 
 import torch
 import torch.nn.functional as F
@@ -13,7 +14,9 @@ from torch_geometric.nn.dense.linear import Linear
 
 from mmgraph.models.graph import RecGraph
 from mmgraph.models.inputs import FeatureRecommender, ItemInputs
+from mmgraph.models.options import Count, Positive, Size, Weight
 from mmgraph.nn import smooth, spmm
+from mmgraph.utils.spec import Spec
 
 
 class LGMRec(FeatureRecommender):
@@ -132,17 +135,17 @@ class LGMRec(FeatureRecommender):
         modality_dims: Mapping[str, int],
         bag_vocab: Mapping[str, int] | None = None,
         *,
-        embedding_dim: int = 64,
-        ui_layers: int = 2,
-        modality_layers: int = 2,
-        hyper_layers: int = 1,
-        hyperedges: int = 4,
-        keep_rate: float = 0.5,
-        tau: float = 0.2,
-        alpha: float = 0.3,
-        cl_weight: float = 1e-4,
-        reg_weight: float = 1e-6,
-        word_dim: int = 64,
+        embedding_dim: Size = 64,
+        ui_layers: Count = 2,
+        modality_layers: Count = 2,
+        hyper_layers: Size = 1,
+        hyperedges: Size = 4,
+        keep_rate: Annotated[float, Spec(low=0, low_open=True, high=1)] = 0.5,
+        tau: Positive = 0.2,
+        alpha: Weight = 0.3,
+        cl_weight: Weight = 1e-4,
+        reg_weight: Weight = 1e-6,
+        word_dim: Size = 64,
     ):
         super().__init__()
         if hyperedges < 1 or hyper_layers < 1 or tau <= 0 or not 0 < keep_rate <= 1:

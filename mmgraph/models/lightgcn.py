@@ -8,6 +8,7 @@ from torch.nn import Embedding
 
 from mmgraph.models.base import Capabilities, Recommender
 from mmgraph.models.graph import GraphView, RecGraph
+from mmgraph.models.options import Count, Size, Weight
 from mmgraph.nn.adjacency import smooth
 
 
@@ -42,9 +43,10 @@ class LightGCN(Recommender):
         self,
         num_users: int,
         num_items: int,
-        embedding_dim: int = 64,
-        num_layers: int = 3,
-        reg_weight: float = 1e-4,
+        *,
+        embedding_dim: Size = 64,
+        num_layers: Count = 3,
+        reg_weight: Weight = 1e-4,
     ):
         super().__init__()
         self.num_users, self.num_items = num_users, num_items
@@ -102,9 +104,11 @@ class BPRMF(LightGCN):
     """
 
     def __init__(
-        self, num_users: int, num_items: int, embedding_dim: int = 64, reg_weight: float = 1e-4
+        self, num_users: int, num_items: int, *, embedding_dim: Size = 64, reg_weight: Weight = 1e-4
     ):
-        super().__init__(num_users, num_items, embedding_dim, num_layers=0, reg_weight=reg_weight)
+        super().__init__(
+            num_users, num_items, embedding_dim=embedding_dim, num_layers=0, reg_weight=reg_weight
+        )
 
     def reset_parameters(self) -> None:
         users, items = self.embedding.weight.data.split([self.num_users, self.num_items])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Annotated
 
 import torch
 import torch.nn.functional as F
@@ -12,7 +13,11 @@ from torch.nn import Embedding, ModuleDict, ModuleList, Parameter
 from mmgraph.models.base import Capabilities
 from mmgraph.models.graph import GraphView, RecGraph
 from mmgraph.models.inputs import FeatureRecommender, ItemInputs
+from mmgraph.models.options import Count, Rate, Size, Weight
 from mmgraph.nn import MetaFusion, ModalityConv, ModalityEncoder, StaticFusion, bpr_loss, smooth
+from mmgraph.nn.adjacency import NORMALIZATIONS
+from mmgraph.nn.modality_conv import COMBINES
+from mmgraph.utils.spec import Spec
 
 VARIANTS = ("design", "paper-gcn", "paper-mf")
 PROPAGATIONS = ("lightgcn", "sage", "none")
@@ -170,67 +175,60 @@ class MetaMMF(FeatureRecommender):
         modality_dims: Mapping[str, int],
         bag_vocab: Mapping[str, int] | None = None,
         *,
-        variant: str = "design",
-        fusion: str = "meta-cp",
-        meta_dim: int = 5,
-        cp_rank: int = 16,
-        hidden_dim: int = 64,
-        num_layers: int = 1,
-        fusion_hidden: Sequence[int] | None = None,
-        fused_dim: int = 32,
-        id_dim: int | None = None,
-        meta_hidden: int | None = None,
+        variant: Annotated[str, Spec(choices=VARIANTS)] = "design",
+        fusion: Annotated[str, Spec(choices=FUSIONS)] = "meta-cp",
+        meta_dim: Size = 5,
+        cp_rank: Size = 16,
+        hidden_dim: Size = 64,
+        num_layers: Count = 1,
+        fusion_hidden: Sequence[Size] | None = None,
+        fused_dim: Count = 32,
+        id_dim: Count | None = None,
+        meta_hidden: Size | None = None,
         meta_bias: bool | None = None,
-        init_ratio: float = 0.1,
-        word_dim: int = 64,
-        dropout: float = 0.1,
-        fusion_dropout: float | None = None,
-        graph_dropout: Sequence[float] | None = None,
-        propagation_dims: Sequence[int] | None = None,
-        normalization: str = "gcn",
-        combine: str = "add",
-        reg_weight: float | None = None,
-        propagation: str | None = None,
-        propagation_layers: int | None = None,
-        id_dropout: float = 0.0,
+        init_ratio: Weight = 0.1,
+        word_dim: Size = 64,
+        dropout: Rate = 0.1,
+        fusion_dropout: Rate | None = None,
+        graph_dropout: Sequence[Rate] | None = None,
+        propagation_dims: Sequence[Size] | None = None,
+        normalization: Annotated[str, Spec(choices=NORMALIZATIONS)] = "gcn",
+        combine: Annotated[str, Spec(choices=COMBINES)] = "add",
+        reg_weight: Weight | None = None,
+        propagation: Annotated[str, Spec(choices=PROPAGATIONS)] | None = None,
+        propagation_layers: Count | None = None,
+        id_dropout: Rate = 0.0,
     ):
         super().__init__()
         if variant not in VARIANTS:
             raise ValueError(f"MetaMMF: variant must be one of {VARIANTS}, got '{variant}'")
         if fusion not in FUSIONS:
             raise ValueError(f"MetaMMF: fusion must be one of {FUSIONS}, got '{fusion}'")
-        defaults = VARIANT_DEFAULTS[variant]
-        (
-            propagation,
-            propagation_layers,
-            id_dim,
-            fusion_hidden,
-            meta_hidden,
-            meta_bias,
-            reg_weight,
-            fusion_dropout,
-        ) = (
-            defaults[key] if value is None else value
-            for key, value in (
-                ("propagation", propagation),
-                ("propagation_layers", propagation_layers),
-                ("id_dim", id_dim),
-                ("fusion_hidden", fusion_hidden),
-                ("meta_hidden", meta_hidden),
-                ("meta_bias", meta_bias),
-                ("reg_weight", reg_weight),
-                ("fusion_dropout", fusion_dropout),
-            )
+        r = self.resolved_options(
+            {
+                "variant": variant,
+                "dropout": dropout,
+                "propagation": propagation,
+                "propagation_layers": propagation_layers,
+                "id_dim": id_dim,
+                "fusion_hidden": fusion_hidden,
+                "meta_hidden": meta_hidden,
+                "meta_bias": meta_bias,
+                "reg_weight": reg_weight,
+                "fusion_dropout": fusion_dropout,
+                "graph_dropout": graph_dropout,
+            }
         )
-        fusion_dropout = dropout if fusion_dropout is None else fusion_dropout
+        propagation, propagation_layers = r["propagation"], r["propagation_layers"]
+        id_dim, fusion_hidden, meta_hidden = r["id_dim"], r["fusion_hidden"], r["meta_hidden"]
+        meta_bias, reg_weight = r["meta_bias"], r["reg_weight"]
+        fusion_dropout, graph_dropout = r["fusion_dropout"], r["graph_dropout"]
         if propagation not in PROPAGATIONS:
             raise ValueError(
                 f"MetaMMF: propagation must be one of {PROPAGATIONS}, got '{propagation}'"
             )
         self.propagation, self.propagation_layers = propagation, propagation_layers
         sage_layers = propagation_layers if propagation == "sage" else 0
-        if graph_dropout is None:
-            graph_dropout = [0.5] * (sage_layers - 1) + [0.2] if sage_layers else []
         if len(graph_dropout) != sage_layers or not all(0 <= p < 1 for p in graph_dropout):
             raise ValueError(
                 f"graph_dropout={list(graph_dropout)} must give one rate in [0, 1) per "
@@ -291,6 +289,25 @@ class MetaMMF(FeatureRecommender):
             ]
         )
         self.reset_parameters()
+
+    @classmethod
+    def resolved_options(cls, options: Mapping[str, object] | None = None) -> dict[str, object]:
+        """The options with every variant-dependent default filled in (:data:`VARIANT_DEFAULTS`;
+        ``fusion_dropout`` follows ``dropout``; ``graph_dropout`` 0.5 after every GraphSAGE
+        layer but the last, 0.2 after it).  ``meta_hidden`` stays ``None`` for the paper
+        variants: the extractor's input size, known only with the graph."""
+        out = super().resolved_options(options)
+        if out["variant"] not in VARIANTS:
+            raise ValueError(f"MetaMMF: variant must be one of {VARIANTS}, got '{out['variant']}'")
+        for key, value in VARIANT_DEFAULTS[out["variant"]].items():
+            if out[key] is None:
+                out[key] = value
+        if out["fusion_dropout"] is None:
+            out["fusion_dropout"] = out["dropout"]
+        sage = out["propagation_layers"] if out["propagation"] == "sage" else 0
+        if out["graph_dropout"] is None:
+            out["graph_dropout"] = [0.5] * (sage - 1) + [0.2] if sage else []
+        return out
 
     @classmethod
     def train_settings(cls, options: Mapping) -> dict:

@@ -8,6 +8,7 @@ commit a643673); the line numbers below are those files'.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Annotated
 
 import torch
 import torch.nn.functional as F
@@ -17,7 +18,9 @@ from torch_geometric.nn.dense.linear import Linear
 
 from mmgraph.models.graph import RecGraph
 from mmgraph.models.inputs import FeatureRecommender, ItemInputs
+from mmgraph.models.options import Count, Size, Weight
 from mmgraph.nn import spmm
+from mmgraph.utils.spec import Spec
 
 # The modality names our loaders give the references' visual features (MMGCN format: "visual";
 # MMRec format: "image", from image_feat.npy).  The references build that modality's network
@@ -242,15 +245,15 @@ class MMGCN(FeatureRecommender):
         modality_dims: Mapping[str, int],
         bag_vocab: Mapping[str, int] | None = None,
         *,
-        embedding_dim: int = 64,
-        num_layers: int = 3,
+        embedding_dim: Size = 64,
+        num_layers: Count = 3,
         latent_dims: Mapping[str, int | None] | None = None,
         concat: bool = True,
-        aggr: str = "mean",
+        aggr: Annotated[str, Spec(choices=AGGREGATIONS)] = "mean",
         has_id: bool = True,
         train_embeddings: bool = False,
-        word_dim: int = 64,
-        reg_weight: float = 1e-5,
+        word_dim: Size = 64,
+        reg_weight: Weight = 1e-5,
     ):
         super().__init__()
         if num_layers < 1:

@@ -12,6 +12,7 @@ from torch_geometric.nn.dense.linear import Linear
 
 from mmgraph.models.graph import RecGraph
 from mmgraph.models.inputs import FeatureRecommender, ItemInputs
+from mmgraph.models.options import Rate, Size, Weight
 
 
 class VBPR(FeatureRecommender):
@@ -53,10 +54,10 @@ class VBPR(FeatureRecommender):
         modality_dims: Mapping[str, int],
         bag_vocab: Mapping[str, int] | None = None,
         *,
-        embedding_dim: int = 64,
-        word_dim: int = 64,
-        dropout: float = 0.0,
-        reg_weight: float = 1e-4,
+        embedding_dim: Size = 64,
+        word_dim: Size = 64,
+        dropout: Rate = 0.0,
+        reg_weight: Weight = 1e-4,
     ):
         super().__init__()
         self.num_users, self.num_items = num_users, num_items
