@@ -384,7 +384,10 @@ OPTIONS = [
         ["train", "kwai", *SYN, "--seed", "-1"],
         ["train.seed must be an integer >= 0 and < 4294967296"],
     ),
-    (["train", "kwai", *SYN, "--set", "dropout=2"], ["dropout=2.0 must be a finite number >= 0 and < 1"]),
+    (
+        ["train", "kwai", *SYN, "--set", "dropout=2"],
+        ["dropout=2.0 must be a finite number >= 0 and < 1"],
+    ),
     (
         ["train", "kwai", *SYN, "--model", "lightgcn", "--set", "num_layers=-1"],
         ["num_layers=-1 must be an integer >= 0"],
