@@ -23,8 +23,18 @@ from mmgraph.errors import MMGraphError
 OUT_OF_ROOM = {errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS}
 
 
+_GIVEN_FLAGS = "mmgraph.given_flags"  # ctx.meta key: config key -> the flag that set it
+
+
 class _Group(click.Group):
     """A click group that turns :class:`MMGraphError` into ``error: ...`` and exit status 2."""
+
+    def _in_flags(self, ctx: click.Context, exc: MMGraphError) -> str:
+        """``exc``'s message, naming the option it is about by the command's flag for it when
+        the command has one (``data.scale`` -> ``--scale``)."""
+        key, message = getattr(exc, "key", None), str(exc)
+        flag = ctx.meta.get(_GIVEN_FLAGS, {}).get(key)
+        return message if flag is None else message.replace(key, flag, 1)
 
     def invoke(self, ctx: click.Context):
         try:
@@ -32,7 +42,7 @@ class _Group(click.Group):
         except MMGraphError as exc:
             if (ctx.find_root().params or {}).get("debug"):
                 raise
-            click.echo(f"error: {exc}", err=True)
+            click.echo(f"error: {self._in_flags(ctx, exc)}", err=True)
             ctx.exit(2)
         except (
             OSError
@@ -64,6 +74,12 @@ class _ConfigOption(click.Option):
     def __init__(self, *args, config_key: str, **kwargs):
         super().__init__(*args, **kwargs)
         self.config_key = config_key
+
+    def process_value(self, ctx: click.Context, value):
+        value = super().process_value(ctx, value)
+        if value is not None:  # given: errors about the option name it by this flag
+            ctx.meta.setdefault(_GIVEN_FLAGS, {})[self.config_key] = self.opts[0]
+        return value
 
     def get_help_record(self, ctx: click.Context):
         from mmgraph.train.config import shown_default
@@ -196,91 +212,42 @@ def option_group(*options):
     return decorate
 
 
-dataset_options = option_group(  # every command that loads a dataset
-    click.option(
-        "--root",
-        type=click.Path(path_type=Path),
-        default=None,
-        help="Folder holding the dataset files (default: datasets/NAME).",
-    ),
-    click.option(
-        "--synthetic",
-        is_flag=True,
-        help="Use a generated stand-in with NAME's statistics (kwai, tiktok, movielens).",
-    ),
-    click.option(
-        "--scale",
-        type=float,
-        default=1.0,
-        show_default=True,
-        help="Size factor of the synthetic stand-in.",
-    ),
-    click.option(
-        "--seed",
-        type=int,
-        default=0,
-        show_default=True,
-        help="Seed of synthetic data and of splits the files do not fix.",
-    ),
-    click.option(
-        "--split",
-        type=click.Choice(["random", "temporal"]),
-        default=None,
-        help="Split of sources without a fixed one: random 80/10/10 per user (default) "
-        "or temporal (needs timestamps).",
-    ),
-    click.option(
-        "--normalize",
-        type=click.Choice(["none", "l2", "standard"]),
-        default="standard",
-        show_default=True,
-        help="Feature normalization (as train and load_dataset() do).",
-    ),
-    click.option(
-        "--pca",
-        default=None,
-        help="PCA target dims: one number for all modalities or visual=64,acoustic=64.",
-    ),
-    click.option(
-        "--cold-items",
-        type=float,
-        default=0.0,
-        show_default=True,
-        help="Hold this fraction of the items out of training (cold-start split).",
-    ),
-    click.option("--no-cache", is_flag=True, help="Neither read nor write the processed cache."),
-)
-
-
-def load_from_options(
-    name, root, synthetic, scale, seed, split, normalize, pca, cold_items, no_cache
-):
-    from mmgraph.data import load_records
-
-    return load_records(
-        name,
-        root,
-        synthetic=synthetic,
-        scale=scale,
-        seed=seed,
-        split=split,
-        normalize=normalize,
-        pca=pca,
-        cold_items=cold_items,
-        use_cache=not no_cache,
-    )
-
-
 @datasets.command("info")
 @click.argument("name")
-@dataset_options
+@config_flags(
+    "data.root",
+    "data.synthetic",
+    "data.scale",
+    "data.seed",
+    "data.split",
+    "data.normalize",
+    "data.pca",
+    "data.cold_items",
+)
+@click.option("--no-cache", is_flag=True, help="Neither read nor write the processed cache.")
 @click.option("--json", "as_json", is_flag=True, help="Print the statistics as JSON.")
-def datasets_info(name, as_json, **options) -> None:
-    """Users, items, interactions per split, density, modalities and degree summary of NAME."""
-    from mmgraph.data import format_summary, summarize
+def datasets_info(name, config, no_cache, as_json) -> None:
+    """Users, items, interactions per split, density, modalities and degree summary of NAME,
+    loaded as `train` loads it."""
+    from mmgraph.data import format_summary, load_records, summarize
+    from mmgraph.runs.api import resolve_config
+    from mmgraph.train.config import check_section
 
+    d = resolve_config(name, **config).data
+    check_section(d, "data")
     start = time.perf_counter()
-    rec = load_from_options(name, **options)
+    rec = load_records(
+        name,
+        d.root,
+        synthetic=d.synthetic,
+        scale=d.scale,
+        seed=d.seed or 0,  # train.seed's default
+        split=d.split,
+        normalize=d.normalize,
+        pca=d.pca,
+        cold_items=d.cold_items,
+        use_cache=not no_cache,
+    )
     info = summarize(rec)
     info["load_seconds"] = round(time.perf_counter() - start, 2)
     if as_json:
@@ -301,6 +268,7 @@ def datasets_info(name, as_json, **options) -> None:
     "data.root",
     "data.synthetic",
     "data.scale",
+    "data.seed",
     "data.cold_items",
     "train.epochs",
     "train.batch_size",

@@ -382,7 +382,7 @@ OPTIONS = [
     (["train", "kwai", *SYN, "--set", "select_on=test"], ["train.select_on must be"]),
     (
         ["train", "kwai", *SYN, "--seed", "-1"],
-        ["train.seed must be an integer >= 0 and < 4294967296"],
+        ["--seed must be an integer >= 0 and < 4294967296"],
     ),
     (
         ["train", "kwai", *SYN, "--set", "dropout=2"],

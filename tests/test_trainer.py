@@ -179,7 +179,7 @@ def test_config_files(tmp_path, fmt):
         ),
         (
             ["train", "kwai", "--synthetic", "--scale", "0.01", "--set", "fusion=attention"],
-            "fusion must be one of",
+            "fusion='attention' must be one of",
         ),
         (
             ["train", "kwai", "--synthetic", "--config", "/nonexistent.toml"],
@@ -195,7 +195,7 @@ def test_config_files(tmp_path, fmt):
         ),
         (
             ["train", "kwai", "--synthetic", "--batch-size", "0"],
-            "train.batch_size must be an integer >= 1",
+            "--batch-size must be an integer >= 1",  # named as the user gave it
         ),
         (
             ["train", "kwai", "--synthetic", "--set", "metric=ndcg@50"],
@@ -419,3 +419,19 @@ def test_a_time_limit_stops_a_run_after_the_epoch_that_reaches_it(tmp_path):
     _, metrics = train_run(config(**{"train.time_limit": 1e-6}), tmp_path, quiet=True)
     assert metrics["stopped"] == "time limit" and len(metrics["history"]) == 1
     assert "1e-06 s limit" in metrics["protocol"]
+
+
+def test_the_data_seed_fixes_the_data_while_the_training_seed_varies():
+    def graph(**options):
+        cfg = resolve_config("kwai", model="bprmf", **{"data.synthetic": True, "data.scale": 0.01})
+        for key, value in options.items():
+            setattr(cfg.data if key == "data_seed" else cfg.train, key.removeprefix("data_"), value)
+        return Experiment.build(cfg).graph.edge_index
+
+    assert torch.equal(graph(data_seed=3, seed=0), graph(data_seed=3, seed=1))
+    assert not torch.equal(graph(seed=0), graph(seed=1))  # default: the training seed
+    assert torch.equal(graph(seed=3), graph(data_seed=3, seed=0))
+    result = CliRunner().invoke(
+        main, ["datasets", "info", "kwai", "--synthetic", "--scale", "0.01", "--data-seed", "3"]
+    )
+    assert result.exit_code == 0 and "seed 3" in result.output

@@ -14,7 +14,13 @@ from mmgraph.runs.checkpoint import Checkpoints, load_checkpoint, load_into, sel
 from mmgraph.runs.context import Experiment
 from mmgraph.runs.folder import new_run_folder, saved_config
 from mmgraph.train.callbacks import folder_callbacks
-from mmgraph.train.config import RunConfig, parse_assignment, read_config_file, set_option
+from mmgraph.train.config import (
+    RunConfig,
+    option_flag,
+    parse_assignment,
+    read_config_file,
+    set_option,
+)
 from mmgraph.train.trainer import Trainer
 
 
@@ -35,7 +41,7 @@ def resolve_config(
         cfg.data.name = dataset
     for key, value in options.items():
         if value is not None:
-            set_option(cfg, key, value, source=f"--{key.split('.')[-1].replace('_', '-')}")
+            set_option(cfg, key, value, source=option_flag(key))
     for text in sets:
         set_option(cfg, *parse_assignment(text))
     return cfg.resolve_defaults()

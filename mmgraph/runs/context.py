@@ -100,7 +100,7 @@ class Experiment:
             d.root,
             synthetic=d.synthetic,
             scale=d.scale,
-            seed=config.train.seed,
+            seed=config.train.seed if d.seed is None else d.seed,
             split=d.split,
             normalize=d.normalize,
             pca=d.pca,

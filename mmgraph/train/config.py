@@ -24,7 +24,13 @@ from mmgraph.utils.spec import Spec
 
 
 class ConfigError(MMGraphError):
-    """A bad configuration file, key or value."""
+    """A bad configuration file, key or value; ``key`` names the option (``"data.scale"``)
+    when the error is about one, so that a caller can name it its own way (the CLI: by its
+    flag)."""
+
+    def __init__(self, message: str, key: str | None = None):
+        super().__init__(message)
+        self.key = key
 
 
 def option(default: Any = None, help: str = "", *, factory=None, **spec) -> Any:
@@ -50,9 +56,19 @@ class DataConfig:
     scale: float = option(
         1.0, "Size factor of the synthetic stand-in.", flag="--scale", low=0, low_open=True
     )
+    seed: int | None = option(
+        None,
+        "Seed of the synthetic stand-in, of splits the files do not fix and of PCA "
+        "(default: train.seed).",
+        flag="--data-seed",
+        low=0,
+        high=2**32,
+        high_open=True,
+    )
     split: str | None = option(
         None,
         "For sources without a fixed split: random (per user 80/10/10) or temporal.",
+        flag="--split",
         choices=("random", "temporal"),
     )
     # standardized: every model's content projections start from zero-mean, unit-variance
@@ -60,9 +76,15 @@ class DataConfig:
     normalize: str = option(
         "standard",
         "Feature normalization: none, l2 or standard.",
+        flag="--normalize",
         choices=("none", "l2", "standard"),
     )
-    pca: Any = option(None, "PCA target dims: one int for every modality, or {modality: dims}.")
+    pca: Any = option(
+        None,
+        "PCA target dims: one int for every modality, or {modality: dims} (visual=64,acoustic=32).",
+        flag="--pca",
+        metavar="DIMS",
+    )
     cold_items: float = option(
         0.0,
         "Fraction of the items held out of training (cold-start evaluation).",
@@ -230,6 +252,14 @@ def specs(section: type) -> dict[str, tuple[Spec, Any, Any]]:
     return out
 
 
+def option_flag(key: str) -> str:
+    """How a caller names the option ``key`` (``"data.seed"``): its flag, or ``key`` itself
+    when it has none (``model.*`` options, and ``data.*`` / ``train.*`` ones without a flag)."""
+    section, _, name = key.partition(".")
+    entry = specs(SECTIONS[section]).get(name) if section in SECTIONS else None
+    return (entry[0].flag if entry else None) or key
+
+
 def shown_default(key: str) -> str | None:
     """The default of ``key`` (``"train.lr"``) as help texts show it; options the model resolves
     show MetaMMF's value and MMRec's (the baselines'); ``None`` when there is nothing to show."""
@@ -269,7 +299,9 @@ def check_section(obj, section: str) -> None:
         value = getattr(obj, name)
         problem = spec.violation(value)
         if problem:
-            raise ConfigError(f"{section}.{name} must be {problem}, got {value!r}")
+            raise ConfigError(
+                f"{section}.{name} must be {problem}, got {value!r}", key=f"{section}.{name}"
+            )
 
 
 @dataclass
