@@ -1,6 +1,7 @@
 import json
 import os
 import stat
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -9,6 +10,7 @@ from conftest import write_mmgcn
 
 from mmgraph.data import load_records, registry
 from mmgraph.data.features import normalize, parse_pca, preprocess
+from mmgraph.data.formats import FORMATS
 from mmgraph.errors import DataError
 
 
@@ -19,7 +21,7 @@ def test_second_load_comes_from_the_cache(mmgcn_dir, monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("source files parsed again")
 
-    monkeypatch.setattr(registry, "_read", refuse)
+    monkeypatch.setitem(FORMATS, "mmgcn", replace(FORMATS["mmgcn"], read=refuse))
     second = load_records("tiny", mmgcn_dir)
     np.testing.assert_array_equal(first.train, second.train)
     np.testing.assert_array_equal(first.features["visual"], second.features["visual"])
@@ -28,7 +30,8 @@ def test_second_load_comes_from_the_cache(mmgcn_dir, monkeypatch):
 
 def test_cached_preprocessed_features_come_back(mmgcn_dir, monkeypatch):
     first = load_records("tiny", mmgcn_dir, normalize="l2")
-    monkeypatch.setattr(registry, "_read", lambda *a, **k: pytest.fail("source parsed again"))
+    parse = lambda *a, **k: pytest.fail("source parsed again")  # noqa: E731
+    monkeypatch.setitem(FORMATS, "mmgcn", replace(FORMATS["mmgcn"], read=parse))
     second = load_records("tiny", mmgcn_dir, normalize="l2")
     assert list(second.features) == ["visual", "acoustic", "textual"]
     for m in first.features:

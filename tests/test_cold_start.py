@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from mmgraph.cli import main
 from mmgraph.data import load_generic, load_records
-from mmgraph.data.npz_split import load_split_npz
+from mmgraph.data.formats.split_npz import load_split_npz
 from mmgraph.data.splits import cold_item_split
 from mmgraph.errors import DataError, MMGraphError
 from mmgraph.eval.itemsets import UserItemSets

@@ -81,7 +81,7 @@ def test_feature_file_that_is_not_a_matrix_is_named(tmp_path):
 
 
 def test_real_movielens_graph_with_cold_split():
-    from mmgraph.data.npz_split import load_split_npz
+    from mmgraph.data.formats.split_npz import load_split_npz
 
     root = shared_dataset("movielens_mmgcn_clcrec")
     full = load_records("movielens", root)

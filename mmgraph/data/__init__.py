@@ -1,15 +1,16 @@
 """Raw files -> validated arrays (:class:`RecData`) -> :class:`~torch_geometric.data.HeteroData`.
 
-One module per on-disk format (:mod:`.mmgcn`, :mod:`.mmrec`, :mod:`.generic`), the synthetic
+One module per on-disk format (:mod:`.formats`, each described by a ``Format``), the synthetic
 stand-ins (:mod:`.synthetic`), safe readers for pickled files (:mod:`.safe_load`), feature
 preprocessing (:mod:`.features`) and the processed-dataset cache (:mod:`.cache`).
 """
 
 from mmgraph.data.catalog import CATALOG, SYNTHETIC_NAMES, DatasetSpec
-from mmgraph.data.generic import load_generic
+from mmgraph.data.formats.generic import load_generic
+from mmgraph.data.formats.metammf_toy import load_metammf_toy
+from mmgraph.data.formats.mmgcn import load_mmgcn
+from mmgraph.data.formats.mmrec import load_mmrec
 from mmgraph.data.hetero import EDGE, REV_EDGE, to_hetero
-from mmgraph.data.mmgcn import load_metammf_toy, load_mmgcn
-from mmgraph.data.mmrec import load_mmrec
 from mmgraph.data.records import BagOfWords, RecData, build_records
 from mmgraph.data.registry import (
     datasets_dir,

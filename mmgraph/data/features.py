@@ -12,7 +12,7 @@ import numpy as np
 
 from mmgraph.errors import DataError
 
-NORMALIZATIONS = ("none", "l2", "standard")
+FEATURE_NORMALIZATIONS = ("none", "l2", "standard")
 
 
 def normalize(x: np.ndarray, how: str) -> np.ndarray:
@@ -27,7 +27,7 @@ def normalize(x: np.ndarray, how: str) -> np.ndarray:
         y = x - x.mean(axis=0, keepdims=True)  # the one full-size result; divided in place
         y /= np.where(std > 0, std, 1.0)
         return y.astype(np.float32, copy=False)
-    raise DataError(f"unknown normalization '{how}'; use one of {', '.join(NORMALIZATIONS)}")
+    raise DataError(f"unknown normalization '{how}'; use one of {', '.join(FEATURE_NORMALIZATIONS)}")
 
 
 def normalize_like(x: np.ndarray, reference: np.ndarray, how: str) -> np.ndarray:

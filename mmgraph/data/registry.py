@@ -13,27 +13,14 @@ from torch_geometric.data import HeteroData
 from mmgraph.data import cache
 from mmgraph.data import features as feats
 from mmgraph.data.catalog import CATALOG, SYNTHETIC_NAMES
-from mmgraph.data.generic import generic_dir_files, load_generic_dir
+from mmgraph.data.formats import Format
+from mmgraph.data.formats import detect_format as _detect
+from mmgraph.data.formats.mmgcn import MMGCN_FILES, read_matrix
 from mmgraph.data.hetero import to_hetero
-from mmgraph.data.mmgcn import (
-    FEATURE_FILES,
-    MMGCN_FILES,
-    find_features,
-    is_mmgcn_dir,
-    is_toy_dir,
-    load_metammf_toy,
-    load_mmgcn,
-    read_matrix,
-)
-from mmgraph.data.mmrec import feature_files, is_mmrec_dir, load_mmrec
-from mmgraph.data.npz_split import feature_paths, is_split_npz_dir, load_split_npz
 from mmgraph.data.records import RecData, check_features
 from mmgraph.data.splits import cold_item_split
 from mmgraph.data.synthetic import make_synthetic
 from mmgraph.errors import DataError, DataWarning
-
-FORMATS = ("mmgcn", "mmrec", "metammf-toy", "split-npz", "generic")
-SPLITTING_FORMATS = ("metammf-toy", "generic")  # formats without a fixed split
 
 
 def datasets_dir() -> Path:
@@ -49,18 +36,10 @@ def default_root(name: str) -> Path:
 
 
 def detect_format(root: Path) -> str | None:
-    """The format of the files in ``root`` (one of :data:`FORMATS`), or ``None``."""
-    if is_mmgcn_dir(root):
-        return "mmgcn"
-    if is_mmrec_dir(root):
-        return "mmrec"
-    if is_toy_dir(root):
-        return "metammf-toy"
-    if is_split_npz_dir(root):
-        return "split-npz"
-    if generic_dir_files(root)[0] is not None:
-        return "generic"
-    return None
+    """The name of the format of the files in ``root`` (a key of
+    :data:`~mmgraph.data.formats.FORMATS`), or ``None``."""
+    fmt = _detect(root)
+    return None if fmt is None else fmt.name
 
 
 def _missing_message(name: str, root: Path) -> str:
@@ -81,51 +60,12 @@ def _missing_message(name: str, root: Path) -> str:
     )
 
 
-def source_files(root: Path, fmt: str) -> list[Path]:
-    if fmt == "mmgcn":
-        names = (
-            list(MMGCN_FILES)
-            + ["user_item_dict.npy"]
-            + [n for ns in FEATURE_FILES.values() for n in ns]
-        )
-        return [root / n for n in names if (root / n).exists()]
-    if fmt == "mmrec":
-        return sorted(root.glob("*.inter")) + sorted(root.glob("*_feat.npy"))
-    return sorted(
-        p
-        for p in root.iterdir()
-        if p.suffix in (".npy", ".npz", ".csv", ".tsv", ".txt") and p.is_file()
-    )
-
-
-def _feature_paths(fmt: str, root: Path) -> dict[str, Path]:
-    if fmt == "mmrec":
-        return feature_files(root)
-    if fmt in ("generic", "split-npz"):
-        return feature_paths(root)
-    return find_features(root)
-
-
-def _reread_features(fmt: str, root: Path, rec: RecData, names: list[str]) -> None:
+def _reread_features(fmt: Format, root: Path, rec: RecData, names: list[str]) -> None:
     """Fill ``rec.features`` from the (hashed, already validated) source files."""
-    paths = _feature_paths(fmt, root)
+    paths = fmt.feature_paths(root)
     rec.features = {
         m: check_features(read_matrix(paths[m]), m, rec.num_items, str(paths[m])) for m in names
     }
-
-
-def _read(fmt: str, root: Path, name: str, split: str, seed: int) -> RecData:
-    if fmt == "mmgcn":
-        return load_mmgcn(root, name)
-    if fmt == "mmrec":
-        return load_mmrec(root, name)
-    if fmt == "split-npz":
-        return load_split_npz(root, name)
-    if fmt == "generic":
-        return load_generic_dir(root, name, split=split, seed=seed)
-    if split != "random":
-        raise DataError(f"{root}: the MetaMMF toy sample has no timestamps; use the random split")
-    return load_metammf_toy(root, name, seed=seed)
 
 
 def _preprocess(rec: RecData, normalize, pca, seed: int) -> bool:
@@ -157,7 +97,7 @@ def load_records(
         name: a catalog name (``movielens``, ``tiktok``, ``kwai``, ``baby``, ...) or any label
             when ``root`` is given.
         root: the folder holding the files; default ``datasets/<name>``.  Its format (one of
-            :data:`FORMATS`) is detected from the files.
+            :data:`~mmgraph.data.formats.FORMATS`) is detected from the files.
         synthetic: generate the stand-in for ``name`` instead (``scale`` shrinks it).
         seed: seed of the synthetic data and of splits the source does not fix.
         split: for sources without a fixed split: ``random`` (default, per user 80/10/10) or
@@ -195,32 +135,32 @@ def load_records(
             if not root.exists()
             else f"{root}: not a folder; --root must name the folder that holds the files"
         )
-    fmt = detect_format(root)
+    fmt = _detect(root)
     if fmt is None:
         raise DataError(_missing_message(name, root))
-    if split is not None and fmt not in SPLITTING_FORMATS:
+    if split is not None and fmt.fixed_split:
         raise DataError(
-            f"{root}: this {fmt} dataset has a fixed train/valid/test split; drop --split"
+            f"{root}: this {fmt.name} dataset has a fixed train/valid/test split; drop --split"
         )
     split = split or "random"
-    if cold_items and fmt not in SPLITTING_FORMATS:
+    if cold_items and fmt.fixed_split:
         raise DataError(
-            f"{root}: this {fmt} dataset has a fixed split; drop --cold-items (a fixed "
+            f"{root}: this {fmt.name} dataset has a fixed split; drop --cold-items (a fixed "
             "split's cold items come from its files: interactions.npz *_cold_* arrays)"
         )
     options = {
-        "format": fmt,
+        "format": fmt.name,
         "name": name,
         "normalize": normalize,
         "pca": pca,
         "cold_items": cold_items or None,
-        "split": split if fmt in SPLITTING_FORMATS else None,
-        "seed": seed if fmt in SPLITTING_FORMATS else None,
+        "split": split if not fmt.fixed_split else None,
+        "seed": seed if not fmt.fixed_split else None,
     }
     entry = fingerprint = None
     if use_cache:
-        fingerprint = cache.data_fingerprint(fmt, source_files(root, fmt), options)
-        entry = cache.cache_root(root) / f"{fmt}-{cache.cache_key(fingerprint)}"
+        fingerprint = cache.data_fingerprint(fmt.name, fmt.source_files(root), options)
+        entry = cache.cache_root(root) / f"{fmt.name}-{cache.cache_key(fingerprint)}"
         hit = cache.load(entry)
         if hit is not None:
             rec, to_read = hit
@@ -228,7 +168,7 @@ def load_records(
                 _reread_features(fmt, root, rec, to_read)
             rec.source, rec.fingerprint = str(root), fingerprint
             return rec
-    rec = _read(fmt, root, name, split, seed)
+    rec = fmt.read(root, name, split, seed)
     if cold_items:
         rec = cold_item_split(rec, cold_items, seed)
     changed = _preprocess(rec, normalize, pca, seed)

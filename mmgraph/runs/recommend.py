@@ -85,8 +85,8 @@ def read_new_items(exp: Experiment, folder: Path) -> tuple[dict[str, torch.Tenso
     items), and optionally ``item_index.txt`` with each row's item id (default: ``new-<row>``)."""
     from mmgraph.data import load_records
     from mmgraph.data.features import normalize, normalize_like, parse_pca, pca_like
-    from mmgraph.data.generic import read_item_index
-    from mmgraph.data.npz_split import feature_paths
+    from mmgraph.data.formats.generic import read_item_index
+    from mmgraph.data.formats.split_npz import feature_paths
     from mmgraph.data.records import check_features, feature_rows
     from mmgraph.data.safe_load import load_npy
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from types import UnionType
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
+from mmgraph.data.features import FEATURE_NORMALIZATIONS
 from mmgraph.errors import MMGraphError, short_message
 from mmgraph.eval.metrics import METRICS
 from mmgraph.utils.spec import Spec
@@ -77,7 +78,7 @@ class DataConfig:
         "standard",
         "Feature normalization: none, l2 or standard.",
         flag="--normalize",
-        choices=("none", "l2", "standard"),
+        choices=FEATURE_NORMALIZATIONS,
     )
     pca: Any = option(
         None,

@@ -1,4 +1,4 @@
-"""The MMGCN / MetaMMF on-disk format (MovieLens, TikTok, Kwai) and the authors' toy samples.
+"""The MMGCN / MetaMMF on-disk format (MovieLens, TikTok, Kwai).
 
 MMGCN format, one directory per dataset:
 
@@ -10,10 +10,8 @@ MMGCN format, one directory per dataset:
   (TikTok, Kwai).  TikTok's ``feat_t.pt`` is a LongTensor ``[2, n]`` of (item, word id) pairs,
   kept as a :class:`~mmgraph.data.records.BagOfWords`.
 
-Samples that use 0-based item ids (no ``+U`` offset) are detected and normalized.  The MetaMMF
-toy sample (``user_item_dict_sample.npy`` or its pickle-free ``interactions.npz`` conversion,
-plus ``{v,a,t}_feat_sample.npy``) has no split: it is split 80/10/10 per user, as the authors'
-scripts do.  Pickles are read with :mod:`mmgraph.data.safe_load`.
+Samples that use 0-based item ids (no ``+U`` offset) are detected and normalized.  Pickles are
+read with :mod:`mmgraph.data.safe_load`.
 """
 
 from __future__ import annotations
@@ -23,17 +21,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from mmgraph.data.formats.base import Format
 from mmgraph.data.records import (
     BagOfWords,
     RecData,
     as_int_ids,
     build_records,
-    check_ids,
-    declared_shape,
     feature_rows,
 )
 from mmgraph.data.safe_load import load_npy, load_pt
-from mmgraph.data.splits import describe_split, split_per_user
 from mmgraph.errors import DataError
 
 # modality -> candidate file names, first found wins.
@@ -43,15 +39,10 @@ FEATURE_FILES: dict[str, tuple[str, ...]] = {
     "textual": ("FeatureText_stl_normal.npy", "feat_t.pt", "feat_t.npy", "t_feat_sample.npy"),
 }
 MMGCN_FILES = ("train.npy", "val_full.npy", "test_full.npy")
-TOY_INTERACTIONS = ("user_item_dict_sample.npy", "interactions.npz")
 
 
 def is_mmgcn_dir(root: Path) -> bool:
     return (root / "train.npy").exists()
-
-
-def is_toy_dir(root: Path) -> bool:
-    return any(root.glob("*_feat_sample.npy")) or (root / "user_item_dict_sample.npy").exists()
 
 
 def read_matrix(path: Path):
@@ -116,7 +107,7 @@ def _read_train(path: Path) -> tuple[np.ndarray, np.ndarray]:
     return arr[:, 0], arr[:, 1]
 
 
-def _dict_pairs(path: Path) -> tuple[np.ndarray, np.ndarray]:
+def dict_pairs(path: Path) -> tuple[np.ndarray, np.ndarray]:
     obj = load_npy(path)
     obj = obj.item() if obj.dtype == object and obj.ndim == 0 else obj
     if not isinstance(obj, dict):
@@ -155,7 +146,7 @@ def read_features(feature_paths: dict[str, Path]):
     return features, bags
 
 
-def _bags(
+def bags_of_words(
     bag_pairs: dict[str, np.ndarray], num_users: int, num_items: int
 ) -> dict[str, BagOfWords]:
     bags = {}
@@ -220,7 +211,7 @@ def load_mmgcn(
         "test": _read_ragged(paths["test"]),
     }
     dict_path = root / "user_item_dict.npy"
-    dict_pairs = _dict_pairs(dict_path) if dict_path.exists() else None
+    train_dict = dict_pairs(dict_path) if dict_path.exists() else None
 
     feature_paths = find_features(root)
     if not feature_paths:
@@ -245,9 +236,9 @@ def load_mmgcn(
             f"neither as MMGCN's i + U (U = {std:,}) nor 0-based; fix the id or the "
             "feature rows"
         )
-    if dict_pairs is not None:
-        width = max(int(dict_pairs[1].max(initial=0)), int(all_items.max())) + 1
-        in_dict = np.unique(dict_pairs[0] * width + dict_pairs[1])
+    if train_dict is not None:
+        width = max(int(train_dict[1].max(initial=0)), int(all_items.max())) + 1
+        in_dict = np.unique(train_dict[0] * width + train_dict[1])
         in_train = np.unique(raw["train"][0] * width + raw["train"][1])
         differ = np.setxor1d(in_dict, in_train, assume_unique=True).size
         if differ:
@@ -263,62 +254,23 @@ def load_mmgcn(
         val=pairs["val"],
         test=pairs["test"],
         features=features,
-        bags=_bags(bag_pairs, num_users, num_items),
+        bags=bags_of_words(bag_pairs, num_users, num_items),
         files=files,
         source=str(root),
         notes=notes,
     )
 
 
-def load_metammf_toy(root: str | Path, name: str | None = None, *, seed: int = 0) -> RecData:
-    """Load the MetaMMF authors' toy sample and split it 80/10/10 per user with ``seed``.
+def _source_files(root: Path) -> list[Path]:
+    names = [*MMGCN_FILES, "user_item_dict.npy", *(n for ns in FEATURE_FILES.values() for n in ns)]
+    return [root / n for n in names if (root / n).exists()]
 
-    Interactions come from ``user_item_dict_sample.npy`` (pickled dict user -> set of 0-based
-    items) or, when only that is absent, a pickle-free ``interactions.npz`` with ``user``,
-    ``item`` and ``shape`` arrays.
-    """
-    root = Path(root)
-    name = name or root.name
-    dict_path, npz_path = root / TOY_INTERACTIONS[0], root / TOY_INTERACTIONS[1]
-    shape = None
-    if dict_path.exists():
-        users, items = _dict_pairs(dict_path)
-        src = dict_path
-    elif npz_path.exists():
-        from mmgraph.data.generic import read_npz_pairs
 
-        users, items, _, shape = read_npz_pairs(npz_path)
-        src = npz_path
-    else:
-        raise DataError(
-            f"{root}: no interactions found; put {TOY_INTERACTIONS[0]} (or "
-            f"{TOY_INTERACTIONS[1]} with user/item arrays) there"
-        )
-    users, items = as_int_ids(users, str(src)), as_int_ids(items, str(src))
-    if users.size == 0:
-        raise DataError(f"{src}: no interactions; it needs one (user, item) pair per interaction")
-    for ids, what in ((users, "user"), (items, "item")):  # the split below indexes by them
-        check_ids(ids, np.iinfo(np.int64).max, what, str(src))
-    feature_paths = find_features(root)
-    features, bag_pairs = read_features(feature_paths)
-    rows = feature_rows(features, feature_paths)
-    shape = declared_shape(shape, str(src))
-    num_users = shape[0] if shape else int(users.max()) + 1
-    num_items = shape[1] if shape else rows if rows is not None else int(items.max()) + 1
-    train, val, test = split_per_user(users, items, seed=seed)
-    files = {s: str(src) for s in ("train", "val", "test")} | {
-        m: str(p) for m, p in feature_paths.items()
-    }
-    return build_records(
-        name,
-        num_users=num_users,
-        num_items=num_items,
-        train=train,
-        val=val,
-        test=test,
-        features=features,
-        bags=_bags(bag_pairs, 0, num_items),
-        files=files,
-        source=str(root),
-        split_protocol=describe_split("random", (0.8, 0.1, 0.1), seed),
-    )
+FORMAT = Format(
+    "mmgcn",
+    fixed_split=True,
+    detect=is_mmgcn_dir,
+    source_files=_source_files,
+    feature_paths=find_features,
+    read=lambda root, name, split, seed: load_mmgcn(root, name),
+)

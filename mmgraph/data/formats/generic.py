@@ -13,7 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from mmgraph.data.npz_split import feature_paths
+from mmgraph.data.formats.base import Format, source_files_by_suffix
+from mmgraph.data.formats.split_npz import feature_paths
 from mmgraph.data.records import RecData, build_records, feature_rows, paired
 from mmgraph.data.safe_load import load_npy
 from mmgraph.data.splits import cold_item_split, describe_split, split_per_user
@@ -258,3 +259,13 @@ def load_generic_dir(
     return load_generic(
         inter, feats, name=name or root.name, item_index=index, split=split, seed=seed
     )
+
+
+FORMAT = Format(
+    "generic",
+    fixed_split=False,
+    detect=lambda root: generic_dir_files(root)[0] is not None,
+    source_files=source_files_by_suffix,
+    feature_paths=feature_paths,
+    read=lambda root, name, split, seed: load_generic_dir(root, name, split=split, seed=seed),
+)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mmgraph.data.formats.base import Format
 from mmgraph.data.records import RecData, build_records, feature_rows
 from mmgraph.data.safe_load import load_npy
 from mmgraph.data.tables import read_table, to_numbers
@@ -84,3 +85,13 @@ def load_mmrec(root: str | Path, name: str | None = None) -> RecData:
         files=files,
         source=str(root),
     )
+
+
+FORMAT = Format(
+    "mmrec",
+    fixed_split=True,
+    detect=is_mmrec_dir,
+    source_files=lambda root: sorted(root.glob("*.inter")) + sorted(root.glob("*_feat.npy")),
+    feature_paths=feature_files,
+    read=lambda root, name, split, seed: load_mmrec(root, name),
+)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mmgraph.data.formats.base import Format, source_files_by_suffix
 from mmgraph.data.records import (
     RecData,
     as_int_ids,
@@ -97,3 +98,13 @@ def load_split_npz(root: str | Path, name: str | None = None, *, held_out: str =
         cold_items=cold,
         split_protocol=f"fixed split from the source files ({held_out} held-out sets)",
     )
+
+
+FORMAT = Format(
+    "split-npz",
+    fixed_split=True,
+    detect=is_split_npz_dir,
+    source_files=source_files_by_suffix,
+    feature_paths=feature_paths,
+    read=lambda root, name, split, seed: load_split_npz(root, name),
+)
