@@ -27,7 +27,9 @@ def normalize(x: np.ndarray, how: str) -> np.ndarray:
         y = x - x.mean(axis=0, keepdims=True)  # the one full-size result; divided in place
         y /= np.where(std > 0, std, 1.0)
         return y.astype(np.float32, copy=False)
-    raise DataError(f"unknown normalization '{how}'; use one of {', '.join(FEATURE_NORMALIZATIONS)}")
+    raise DataError(
+        f"unknown normalization '{how}'; use one of {', '.join(FEATURE_NORMALIZATIONS)}"
+    )
 
 
 def normalize_like(x: np.ndarray, reference: np.ndarray, how: str) -> np.ndarray:
