@@ -231,7 +231,6 @@ def test_one_training_step_reduces_the_loss_and_reaches_every_parameter_group():
 
 def test_options_are_the_reference_defaults_and_are_checked():
     assert model_options("lgmrec") == {
-        "bag_vocab": None,
         "embedding_dim": 64,
         "ui_layers": 2,
         "modality_layers": 2,
