@@ -42,7 +42,7 @@ from mmgraph.runs.api import resolve_config, train_run
 from mmgraph.runs.compare import tested
 from mmgraph.utils.io import atomic_write_text
 
-SHARED_TIKTOK = Path(__file__).resolve().parents[2] / "shared" / "data" / "tiktok"
+DEFAULT_ROOT = Path(__file__).resolve().parents[2] / "shared" / "data" / "tiktok"
 ARMS = {
     "meta-cp": {"model.fusion": "meta-cp"},
     "meta-full": {"model.fusion": "meta-full"},
@@ -56,11 +56,11 @@ PER_USER = SIGNIFICANCE  # the metrics tested per user
 
 def data_options(args) -> dict:
     if args.data == "tiktok":
-        if not SHARED_TIKTOK.is_dir():
+        if not args.root.is_dir():
             raise SystemExit(
-                f"{SHARED_TIKTOK} is absent: --data tiktok needs the real TikTok folder"
+                f"{args.root} is absent: --data tiktok needs the real TikTok folder (--root DIR)"
             )
-        return {"data.root": str(SHARED_TIKTOK)}
+        return {"data.root": str(args.root)}
     return {"data.synthetic": True, "data.scale": args.scale}
 
 
@@ -209,6 +209,9 @@ def main(argv=None) -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--data", choices=["tiktok", "synthetic"], default="tiktok")
+    parser.add_argument(
+        "--root", type=Path, default=DEFAULT_ROOT, help="the real TikTok folder (--data tiktok)"
+    )
     parser.add_argument("--scale", type=float, default=0.05, help="SYNTHETIC stand-in scale")
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument(

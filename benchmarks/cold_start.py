@@ -34,14 +34,12 @@ import numpy as np
 from mmgraph.runs.api import resolve_config, train_run
 from mmgraph.runs.context import Experiment
 
-SHARED_MOVIELENS = (
-    Path(__file__).resolve().parents[2] / "shared" / "data" / "movielens_mmgcn_clcrec"
-)
+DEFAULT_ROOT = Path(__file__).resolve().parents[2] / "shared" / "data" / "movielens_mmgcn_clcrec"
 PAPER_DIMS = {"visual": 2048, "acoustic": 128, "textual": 100}
 SIGNAL = {"visual": 0.3, "acoustic": 0.15, "textual": 0.5}  # share of latent signal per modality
 
 
-def movielens_with_features(work: Path, seed: int) -> Path:
+def movielens_with_features(work: Path, seed: int, root: Path) -> Path:
     """``work/movielens-<seed>``: the real interactions.npz (linked) and the synthetic features."""
     from scipy.sparse import csr_matrix
     from sklearn.decomposition import TruncatedSVD
@@ -50,7 +48,7 @@ def movielens_with_features(work: Path, seed: int) -> Path:
     if (folder / "textual.npy").exists():
         return folder
     folder.mkdir(parents=True, exist_ok=True)
-    source = SHARED_MOVIELENS / "interactions.npz"
+    source = root / "interactions.npz"
     with np.load(source, allow_pickle=False) as z:
         users = np.concatenate([z[k] for k in ("train_user", "val_full_user", "test_full_user")])
         items = np.concatenate([z[k] for k in ("train_item", "val_full_item", "test_full_item")])
@@ -82,7 +80,9 @@ METHODS = {  # label -> (model, --set options); None: not trained
 }
 
 
-def run(data: str, seeds: int, epochs: int, scale: float, out: Path, work: Path) -> None:
+def run(
+    data: str, seeds: int, epochs: int, scale: float, out: Path, work: Path, root: Path
+) -> None:
     results: dict[str, list[dict]] = {label: [] for label in METHODS}
     cold_counts, seconds = set(), {label: [] for label in METHODS}
     for seed in range(seeds):
@@ -90,7 +90,7 @@ def run(data: str, seeds: int, epochs: int, scale: float, out: Path, work: Path)
             base = {"data.synthetic": True, "data.scale": scale, "data.cold_items": 0.2}
             name = "kwai"
         else:
-            base = {"data.root": str(movielens_with_features(work, seed))}
+            base = {"data.root": str(movielens_with_features(work, seed, root))}
             name = "movielens-clcrec"
         base |= {
             "train.seed": seed,
@@ -143,17 +143,20 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--data", choices=["synthetic", "movielens"], required=True)
+    parser.add_argument(
+        "--root", type=Path, default=DEFAULT_ROOT, help="the MovieLens CLCRec folder"
+    )
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--scale", type=float, default=0.2, help="size of the synthetic stand-in")
     parser.add_argument("--out", type=Path, default=Path("/tmp/mmgraph-cold/runs"))
     args = parser.parse_args()
-    if args.data == "movielens" and not SHARED_MOVIELENS.is_dir():
+    if args.data == "movielens" and not args.root.is_dir():
         raise SystemExit(
-            f"{SHARED_MOVIELENS} is absent: this check needs the MovieLens CLCRec folder"
+            f"{args.root} is absent: this check needs the MovieLens CLCRec folder (--root DIR)"
         )
     warnings.filterwarnings("ignore", module="mmgraph")
-    run(args.data, args.seeds, args.epochs, args.scale, args.out, args.out.parent)
+    run(args.data, args.seeds, args.epochs, args.scale, args.out, args.out.parent, args.root)
 
 
 if __name__ == "__main__":

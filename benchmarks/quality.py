@@ -30,7 +30,7 @@ from pathlib import Path
 from mmgraph.runs.api import resolve_config, train_run
 from mmgraph.runs.context import Experiment
 
-SHARED_TIKTOK = Path(__file__).resolve().parents[2] / "shared" / "data" / "tiktok"
+DEFAULT_ROOT = Path(__file__).resolve().parents[2] / "shared" / "data" / "tiktok"
 GRID = {
     "lightgcn": [5e-3, 2e-2],
     "metammf": [5e-3, 2e-2],
@@ -54,10 +54,10 @@ def row(name, results, extra=""):
     return f"| {name} | {cells} | {extra} |"
 
 
-def check_tiktok(out: Path, epochs: int, seeds: int) -> None:
-    if not SHARED_TIKTOK.is_dir():
-        raise SystemExit(f"{SHARED_TIKTOK} is absent: this check needs the real TikTok folder")
-    base = {"data.root": str(SHARED_TIKTOK), "train.epochs": epochs, "train.patience": 8}
+def check_tiktok(out: Path, epochs: int, seeds: int, root: Path) -> None:
+    if not root.is_dir():
+        raise SystemExit(f"{root} is absent: this check needs the real TikTok folder (--root DIR)")
+    base = {"data.root": str(root), "train.epochs": epochs, "train.patience": 8}
     print(
         "TikTok (real, MMSSL re-sample, fixed split; 9,308 users x 6,710 items; visual + acoustic)"
     )
@@ -67,9 +67,7 @@ def check_tiktok(out: Path, epochs: int, seeds: int) -> None:
     )
     print("| model | R@10 | R@20 | N@10 | N@20 | selection |")
     print("|---|---|---|---|---|---|")
-    exp = Experiment.build(
-        resolve_config("tiktok", model="popularity", **{"data.root": str(SHARED_TIKTOK)})
-    )
+    exp = Experiment.build(resolve_config("tiktok", model="popularity", **{"data.root": str(root)}))
     print(row("popularity", [{"test": exp.evaluate("test")}], "-"))
     for model, lrs in GRID.items():
         runs = {}
@@ -178,6 +176,7 @@ def check_probe(scale: float, steps: int = 2000) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", choices=["tiktok", "fusion", "probe"], required=True)
+    parser.add_argument("--root", type=Path, default=DEFAULT_ROOT, help="the real TikTok folder")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--scale", type=float, default=0.1)
     parser.add_argument("--epochs", type=int, default=60)
@@ -185,7 +184,7 @@ def main() -> None:
     args = parser.parse_args()
     warnings.simplefilter("ignore")  # the data notes are in each run's log
     if args.check == "tiktok":
-        check_tiktok(args.out, args.epochs, args.seeds)
+        check_tiktok(args.out, args.epochs, args.seeds, args.root)
     elif args.check == "fusion":
         check_fusion(args.out, args.seeds, args.scale, args.epochs)
     else:
