@@ -212,6 +212,23 @@ def option_group(*options):
     return decorate
 
 
+def run_folder_options(out: str, resume: str):
+    """``--out`` (a parent folder under which each call makes a new one) and ``--resume DIR``,
+    as every command that writes run folders takes them; ``out`` and ``resume`` are the help."""
+    return option_group(
+        click.option(
+            "--out",
+            type=click.Path(path_type=Path),
+            default=Path("runs"),
+            show_default=True,
+            help=out,
+        ),
+        click.option(
+            "--resume", type=click.Path(path_type=Path), default=None, metavar="DIR", help=resume
+        ),
+    )
+
+
 @datasets.command("info")
 @click.argument("name")
 @config_flags(
@@ -298,18 +315,9 @@ def datasets_info(name, config, no_cache, as_json) -> None:
     metavar="KEY=VALUE",
     help="Set any option, e.g. --set cp_rank=8 --set train.patience=5 (repeatable).",
 )
-@click.option(
-    "--out",
-    type=click.Path(path_type=Path),
-    default=Path("runs"),
-    show_default=True,
-    help="Folder for run folders; each run gets a new one.",
-)
-@click.option(
-    "--resume",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Continue the run in this folder from its last.pt.",
+@run_folder_options(
+    out="Folder for run folders; each run gets a new one.",
+    resume="Continue the run in DIR from its last.pt.",
 )
 @click.option("--quiet", is_flag=True, help="Only the final table.")
 def train(dataset, model, config, config_file, sets, out, resume, quiet) -> None:
@@ -529,19 +537,9 @@ grid_options = option_group(  # `compare` and `sweep`
         metavar="KEY=VALUE",
         help="Set an option for every run of the models that take it (repeatable).",
     ),
-    click.option(
-        "--out",
-        type=click.Path(path_type=Path),
-        default=Path("runs"),
-        show_default=True,
-        help="Folder for the results folder; each call gets a new one.",
-    ),
-    click.option(
-        "--resume",
-        type=click.Path(path_type=Path),
-        default=None,
-        metavar="DIR",
-        help="Continue the comparison in DIR with its saved settings (finished runs are reused).",
+    run_folder_options(
+        out="Folder for the results folder; each call gets a new one.",
+        resume="Continue the comparison in DIR with its saved settings (finished runs are reused).",
     ),
 )
 
