@@ -6,13 +6,13 @@ import typing
 
 import pytest
 import torch
+from helpers import assert_recommender
 from test_baselines import tiny_graph
 
 from mmgraph.errors import MMGraphError
 from mmgraph.models import (
     BPRMF,
     MODELS,
-    Capabilities,
     GraphView,
     LightGCN,
     MetaMMF,
@@ -42,16 +42,9 @@ def test_the_base_is_abstract():
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))
-def test_every_model_is_called_on_a_graph_for_users_and_items(name):
+def test_every_model_keeps_the_recommender_contract(name):
     g = tiny_graph()
-    model = build_model(name, g).eval()
-    assert isinstance(model.capabilities, Capabilities)
-    with torch.no_grad():
-        user, item = model(g)
-    assert user.shape[0] == g.num_users and item.shape[0] == g.num_items
-    assert user.shape[1] == item.shape[1]
-    scores = model.full_scores(user, item, torch.arange(g.num_users))
-    assert scores.shape == (g.num_users, g.num_items) and torch.isfinite(scores).all()
+    assert_recommender(lambda: build_model(name, g), g)
 
 
 def test_declared_capabilities():
